@@ -1,0 +1,245 @@
+"""The CloudEvents 1.0 envelope and the versioned payload of every Gridline event.
+
+Producers and consumers use these models alike; docs/asyncapi.yaml is generated from them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gridline.common.ids import new_id
+
+TierName = Literal["grid", "community", "street", "department"]
+UnitLevel = Literal["grid", "community", "street", "district", "department"]
+EscalationReason = Literal["timeout", "whistle", "rule"]
+ReportSource = Literal["citizen", "partner", "grid_worker", "sensor", "hotline"]
+
+
+class EventData(BaseModel):
+    """Base of every payload: its CloudEvents type and the topic it travels on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]
+    SUMMARY: ClassVar[str]
+
+    def key(self) -> str:
+        """The Kafka key: every event of one work order shares it, so they stay in order."""
+        raise NotImplementedError
+
+
+class Envelope(BaseModel):
+    """A structured-mode CloudEvent (JSON). `id` is kept unchanged on redelivery."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = None
+    data: dict[str, Any]
+
+
+class Reporter(BaseModel):
+    """Who reported, as far as they chose to say (Open311's optional person fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    device_id: str | None = None
+    account_id: str | None = None
+
+
+class ReportSubmitted(EventData):
+    TYPE: ClassVar[str] = "gridline.report.submitted.v1"
+    TOPIC: ClassVar[str] = "gridline.reports"
+    SUMMARY: ClassVar[str] = "Intake accepted and stored a report; routing opens a work order for it."
+
+    report_id: str
+    work_order_id: str = Field(description="The work order this report opens (1:1 for now).")
+    service_code: str
+    description: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address_string: str | None = None
+    media_url: str | None = None
+    source: ReportSource
+    reporter: Reporter = Field(default_factory=Reporter)
+    submitted_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
+class Assignment(BaseModel):
+    """Who holds a work order now and until when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1, description="1 for the first assignment, +1 on every escalation.")
+    tier: TierName
+    unit_id: str
+    unit_name: str
+    unit_level: UnitLevel
+    assigned_at: AwareDatetime
+    due_at: AwareDatetime
+
+
+class WorkOrderRef(EventData):
+    """Fields every work-order event carries so that consumers need no lookups."""
+
+    work_order_id: str
+    report_id: str
+    version: int = Field(ge=1, description="Counts this order's events; higher wins.")
+    category: str
+    category_name_en: str
+    category_name_zh: str
+    street_id: str | None
+    district_id: str | None
+    policy_version: str
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
+class WorkOrderAssigned(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.assigned.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "Routing opened a work order and assigned it to its entry tier, or held it for "
+        "manual triage at the district when the point lies in no grid."
+    )
+
+    source: ReportSource
+    grid_id: str | None
+    community_id: str | None
+    lat: float
+    lon: float
+    opened_at: AwareDatetime
+    assignment: Assignment | None = Field(description="None while held for triage.")
+    triage_unit_id: str | None = None
+    triage_unit_name: str | None = None
+    triage_reason: str | None = None
+
+
+class WorkOrderEscalated(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.escalated.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = "A work order moved one tier up (time limit passed, whistle, or rule)."
+
+    reason: EscalationReason
+    note: str | None = None
+    from_tier: TierName
+    from_unit_id: str
+    assignment: Assignment
+
+
+class WorkOrderResolved(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.resolved.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = "A handler resolved the work order at its current tier."
+
+    tier: TierName
+    unit_id: str
+    unit_name: str
+    resolved_by_unit_id: str
+    opened_at: AwareDatetime
+    resolved_at: AwareDatetime
+    due_at: AwareDatetime
+    note: str | None = None
+
+
+class DeadlineBreached(EventData):
+    TYPE: ClassVar[str] = "gridline.sla.deadline_breached.v1"
+    TOPIC: ClassVar[str] = "gridline.sla"
+    SUMMARY: ClassVar[str] = (
+        "The due time of an assignment passed before it was resolved; routing escalates."
+    )
+
+    work_order_id: str
+    assignment_seq: int = Field(ge=1)
+    tier: TierName
+    unit_id: str
+    due_at: AwareDatetime
+    breached_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
+class PolicyActivated(EventData):
+    TYPE: ClassVar[str] = "gridline.policy.activated.v1"
+    TOPIC: ClassVar[str] = "gridline.policy"
+    SUMMARY: ClassVar[str] = (
+        "Routing put a new jurisdiction or catalogue into effect; intake and others follow it."
+    )
+
+    kind: Literal["jurisdiction", "catalogue"]
+    version: str
+    activated_at: AwareDatetime
+    catalogue: dict[str, Any] | None = Field(
+        default=None, description="The whole catalogue (kind=catalogue), as its YAML parsed."
+    )
+    extent: dict[str, Any] | None = Field(
+        default=None,
+        description="GeoJSON MultiPolygon of each district's hull (kind=jurisdiction).",
+    )
+    districts: dict[str, str] | None = Field(
+        default=None, description="district_id -> district name (kind=jurisdiction)."
+    )
+
+    def key(self) -> str:
+        return self.kind
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.TYPE: cls
+    for cls in (
+        ReportSubmitted,
+        WorkOrderAssigned,
+        WorkOrderEscalated,
+        WorkOrderResolved,
+        DeadlineBreached,
+        PolicyActivated,
+    )
+}
+
+WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved
+
+
+def envelope_for(
+    data: EventData, *, source: str, time: datetime, event_id: str | None = None
+) -> Envelope:
+    """Wrap a payload; `time` comes from the stack's clock, not the wall clock."""
+    return Envelope(
+        id=event_id or new_id(),
+        source=source,
+        type=data.TYPE,
+        subject=data.key(),
+        time=time,
+        dataschema=f"urn:gridline:event:{data.TYPE}",
+        data=data.model_dump(mode="json"),
+    )
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def parse_data(envelope: Envelope) -> EventData:
+    """The typed payload of an envelope; raises UnknownEventType or pydantic.ValidationError."""
+    cls = EVENT_TYPES.get(envelope.type)
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {envelope.type!r}")
+    return cls.model_validate(envelope.data)

@@ -1,0 +1,123 @@
+"""PostgreSQL plumbing: a pool bound to the service's schema, migrations, outbox writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import asyncpg
+
+from gridline.common.events import EventData, envelope_for
+from gridline.common.settings import PostgresSettings
+
+log = logging.getLogger(__name__)
+
+Connection = asyncpg.Connection
+Pool = asyncpg.Pool
+
+PLUMBING = resources.files("gridline.common").joinpath("migrations")
+
+
+def _validate_schema(schema: str) -> str:
+    if not schema.isidentifier() or schema.lower() != schema:
+        raise ValueError(f"schema name must be a lowercase identifier, got {schema!r}")
+    return schema
+
+
+async def _init_connection(conn: Connection) -> None:
+    # JSON columns come and go as Python objects.
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+@asynccontextmanager
+async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Pool]:
+    """A pool whose connections see `schema` first; closed when the block ends."""
+    schema = _validate_schema(schema)
+    pool = await asyncpg.create_pool(
+        settings.url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        server_settings={"search_path": schema, "application_name": f"gridline-{schema}"},
+        init=_init_connection,
+        command_timeout=30,
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _sql_files(directory: Traversable) -> list[Traversable]:
+    return sorted(
+        (f for f in directory.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name
+    )
+
+
+async def migrate(pool: Pool, schema: str, directories: Sequence[Traversable]) -> list[str]:
+    """Create the schema and apply, once and in name order, the plumbing and the service's
+    own .sql files. An advisory lock keeps two starting instances from racing."""
+    schema = _validate_schema(schema)
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"migrate:{schema}")
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                r["name"]
+                for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migrations')
+            }
+            for directory in (PLUMBING, *directories):
+                for file in _sql_files(directory):
+                    if file.name in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+                        await conn.execute(file.read_text(encoding="utf-8"))
+                        await conn.execute(
+                            f'INSERT INTO "{schema}".schema_migrations (name) VALUES ($1)',
+                            file.name,
+                        )
+                    applied.append(file.name)
+                    done.add(file.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrate:{schema}")
+    if applied:
+        log.info("migrations applied", extra={"schema": schema, "files": applied})
+    return applied
+
+
+def outbox_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def add_to_outbox(
+    conn: Connection,
+    data: EventData,
+    *,
+    source: str,
+    time: Any,
+    schema: str,
+    event_id: str | None = None,
+) -> str:
+    """Write one event in the caller's transaction; it reaches Kafka only if that commits."""
+    envelope = envelope_for(data, source=source, time=time, event_id=event_id)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
+        envelope.id,
+        data.TOPIC,
+        data.key(),
+        envelope.model_dump_json().encode(),
+    )
+    # Delivered at commit, so the relay wakes only for rows it can see.
+    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
+    return envelope.id

@@ -1,0 +1,83 @@
+"""Typed settings pieces shared by every service; each fails fast on bad values."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how this process talks to it."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDLINE_KAFKA_", extra="ignore")
+
+    bootstrap: str = "127.0.0.1:9092"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    max_batch_size: int = Field(default=262_144, ge=16_384)
+    request_timeout_ms: int = Field(default=15_000, ge=1_000)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+
+class PostgresSettings(BaseSettings):
+    """The PostgreSQL server; each service keeps its tables in a schema of its own."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str = Field(
+        default="postgresql://postgres@127.0.0.1:55432/gridline",
+        validation_alias="DATABASE_URL",
+    )
+    pool_min: int = Field(default=1, ge=1, validation_alias="GRIDLINE_PG_POOL_MIN")
+    pool_max: int = Field(default=10, ge=1, validation_alias="GRIDLINE_PG_POOL_MAX")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> PostgresSettings:
+        if self.pool_min > self.pool_max:
+            raise ValueError("GRIDLINE_PG_POOL_MIN must not exceed GRIDLINE_PG_POOL_MAX")
+        return self
+
+
+class ClockSettings(BaseSettings):
+    """The one clock of the stack (see contract: GRIDLINE_CLOCK_SPEED)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDLINE_CLOCK_", extra="ignore")
+
+    speed: float = Field(default=1.0, gt=0, le=1_000_000)
+    # Unix seconds at which simulated time equals real time. Every process of one stack
+    # must share it, or their clocks drift apart when speed != 1.
+    epoch: float | None = None
+
+    @model_validator(mode="after")
+    def _epoch_needed(self) -> ClockSettings:
+        if self.speed != 1.0 and self.epoch is None:
+            raise ValueError("GRIDLINE_CLOCK_EPOCH (unix seconds) is required when GRIDLINE_CLOCK_SPEED != 1")
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has; each service subclasses it with its own env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    admin_key: str | None = Field(default=None, validation_alias="GRIDLINE_ADMIN_KEY", min_length=16)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)

@@ -1,0 +1,163 @@
+"""Outbox, relay, idempotent consumer and dead letters on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+
+from gridline.common.consumer import EventConsumer, Rejected
+from gridline.common.events import DeadlineBreached, Envelope, envelope_for
+from gridline.common.kafka import DEADLETTER_TOPIC, open_producer
+from gridline.common.outbox import OutboxRelay
+from gridline.common.pg import Connection, Pool, add_to_outbox, migrate, open_pool
+from gridline.common.settings import KafkaSettings, PostgresSettings
+
+pytestmark = [pytest.mark.integration]
+
+NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def breach(order: str, seq: int = 1) -> DeadlineBreached:
+    return DeadlineBreached(
+        work_order_id=order, assignment_seq=seq, tier="grid", unit_id="g1", due_at=NOW, breached_at=NOW
+    )
+
+
+@pytest.fixture
+async def topic(kafka_settings: KafkaSettings, unique: str, stack_topics: None) -> str:
+    name = f"test.delivery.{unique}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+@pytest.fixture
+async def pool(pg_settings: PostgresSettings, scratch_schema: str, stack_topics: None) -> AsyncIterator[Pool]:
+    async with open_pool(pg_settings, scratch_schema) as pool:
+        await migrate(pool, scratch_schema, [])
+        await pool.execute("CREATE TABLE applied (event_id text PRIMARY KEY, order_id text)")
+        yield pool
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    async with open_producer(kafka_settings, "test") as producer:
+        yield producer
+
+
+async def read_all(kafka_settings: KafkaSettings, topic: str, expect: int, timeout: float = 20) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_settings.bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expect:
+                batch = await consumer.getmany(timeout_ms=300)
+                for recs in batch.values():
+                    records.extend(recs)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
+    pool: Pool, producer: AIOKafkaProducer, scratch_schema: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    ids = []
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(25):
+            ids.append(await add_to_outbox(conn, breach(f"wo-{unique}-{i}"), source="/test", time=NOW, schema=scratch_schema))
+    # Rolled back work never leaves the database.
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, breach(f"wo-{unique}-rolled-back"), source="/test", time=NOW, schema=scratch_schema)
+            raise RuntimeError("business transaction failed")
+    relay = OutboxRelay(pool, producer, scratch_schema, CollectorRegistry())
+    assert await relay.relay_once() == 25
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    records = await read_all(kafka_settings, DeadlineBreached.TOPIC, expect=10_000, timeout=8)
+    seen = {Envelope.model_validate_json(r.value).id: r for r in records}
+    assert set(ids) <= set(seen)
+    mine = [r for r in records if r.key.decode().startswith(f"wo-{unique}-")]
+    assert len(mine) == 25
+    assert not any(r.key.decode().endswith("rolled-back") for r in mine)
+
+
+def raw(order: str, event_id: str) -> bytes:
+    return envelope_for(breach(order), source="/test", time=NOW, event_id=event_id).model_dump_json().encode()
+
+
+async def test_consumer_applies_each_event_once_and_dead_letters_bad_messages(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    async def handle(conn: Connection, data: DeadlineBreached, envelope: Envelope) -> None:
+        if data.work_order_id == "poison":
+            raise Rejected("work order poison is unknown")
+        await conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, data.work_order_id)
+
+    group = f"test-{unique}"
+    messages: list[tuple[bytes, bytes]] = [
+        (b"a", raw("a", "e1")),
+        (b"a", raw("a", "e1")),  # redelivery of the same event id
+        (b"x", b"{not json"),
+        (b"x", json.dumps({"specversion": "1.0", "id": "e9", "source": "/t", "type": "gridline.nope.v1", "time": NOW.isoformat(), "data": {}}).encode()),
+        (b"y", json.dumps({"specversion": "1.0", "id": "e8", "source": "/t", "type": DeadlineBreached.TYPE, "time": NOW.isoformat(), "data": {"work_order_id": 3}}).encode()),
+        (b"p", raw("poison", "e7")),
+        (b"b", raw("b", "e2")),
+    ]
+    for key, value in messages:
+        await producer.send_and_wait(topic, value=value, key=key, partition=0)
+
+    consumer = EventConsumer(
+        group_id=group, pool=pool, producer=producer, kafka=kafka_settings,
+        handlers={DeadlineBreached: handle}, registry=CollectorRegistry(), topics=[topic],
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(30):
+            while await pool.fetchval("SELECT count(*) FROM applied") < 2:
+                await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    rows = await pool.fetch("SELECT event_id, order_id FROM applied ORDER BY order_id")
+    assert [(r["event_id"], r["order_id"]) for r in rows] == [("e1", "a"), ("e2", "b")]
+
+    letters = [
+        r for r in await read_all(kafka_settings, DEADLETTER_TOPIC, expect=100_000, timeout=6)
+        if dict(r.headers).get("gridline-dlq-consumer-group") == group.encode()
+    ]
+    reasons = {r.key: dict(r.headers)["gridline-dlq-reason"].decode() for r in letters}
+    assert len(letters) == 4
+    assert "not a valid CloudEvent" in reasons[b"x"] or "unknown event type" in reasons[b"x"]
+    assert "work_order_id" in reasons[b"y"]
+    assert "poison is unknown" in reasons[b"p"]
+    assert all(dict(r.headers)["gridline-dlq-topic"] == topic.encode() for r in letters)
+
+    # Offsets were committed: a new consumer of the same group starts after the last one.
+    again = AIOKafkaConsumer(topic, bootstrap_servers=kafka_settings.bootstrap, group_id=group, enable_auto_commit=False)
+    await again.start()
+    try:
+        from aiokafka.structs import TopicPartition
+        committed = await again.committed(TopicPartition(topic, 0))
+    finally:
+        await again.stop()
+    assert committed == len(messages)

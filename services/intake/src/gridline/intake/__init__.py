@@ -1,0 +1,1 @@
+"""Gridline intake service."""

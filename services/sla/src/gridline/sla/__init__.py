@@ -1,0 +1,1 @@
+"""Gridline sla service."""
