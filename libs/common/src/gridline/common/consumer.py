@@ -39,7 +39,6 @@ class NotReadyYet(Exception):
 
 
 TRANSIENT: tuple[type[BaseException], ...] = (
-    NotReadyYet,
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -158,6 +157,7 @@ class EventConsumer:
                 record, f"invalid data for {envelope.type}: {_describe(exc)}"
             )
         failures = 0
+        waiting_logged = False
         delay = 0.2
         while True:
             try:
@@ -168,9 +168,17 @@ class EventConsumer:
             except Rejected as exc:
                 self.stalled = False
                 return await self._dead_letter(record, f"rejected by {self.group_id}: {exc}")
+            except NotReadyYet as exc:
+                # Waiting for something another party provides (e.g. a policy load); the
+                # connections work, so this does not make the service unready.
+                if not waiting_logged:
+                    log.warning("%s: event %s waits: %s", self.group_id, envelope.id, exc)
+                    waiting_logged = True
             except TRANSIENT as exc:
                 self.stalled = True
-                log.warning("%s: transient failure on %s, retrying: %r", self.group_id, envelope.id, exc)
+                log.warning(
+                    "%s: transient failure on %s, retrying: %r", self.group_id, envelope.id, exc
+                )
             except Exception as exc:
                 failures += 1
                 log.exception("%s: handler failed on event %s", self.group_id, envelope.id)
@@ -202,7 +210,11 @@ class EventConsumer:
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> str:
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
-            self.group_id, record.topic, record.partition, record.offset, reason,
+            self.group_id,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
         )
         headers = deadletter_headers(
             reason=reason,

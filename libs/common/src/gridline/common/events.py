@@ -64,7 +64,9 @@ class Reporter(BaseModel):
 class ReportSubmitted(EventData):
     TYPE: ClassVar[str] = "gridline.report.submitted.v1"
     TOPIC: ClassVar[str] = "gridline.reports"
-    SUMMARY: ClassVar[str] = "Intake accepted and stored a report; routing opens a work order for it."
+    SUMMARY: ClassVar[str] = (
+        "Intake accepted and stored a report; routing opens a work order for it."
+    )
 
     report_id: str
     work_order_id: str = Field(description="The work order this report opens (1:1 for now).")

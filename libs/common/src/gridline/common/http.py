@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from gridline.common.logs import configure_logging
+from gridline.common.settings import ServiceSettings
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
@@ -37,3 +42,31 @@ def add_ops_routes(
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry(request)), media_type=CONTENT_TYPE_LATEST)
+
+
+def service_app(
+    service: str,
+    *,
+    description: str,
+    settings: ServiceSettings,
+    bootstrap: Callable[[Any], AbstractAsyncContextManager[Any]],
+) -> FastAPI:
+    """The FastAPI app of a service: its bootstrap runs for the app's lifetime and what it
+    yields (which has a `.runtime`) is `app.state.service`."""
+    configure_logging(service, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with bootstrap(settings) as running:
+            app.state.service = running
+            yield
+
+    app = FastAPI(
+        title=f"Gridline {service}", version="0.1.0", description=description, lifespan=lifespan
+    )
+    add_ops_routes(
+        app,
+        readiness=lambda r: r.app.state.service.runtime.readiness,
+        registry=lambda r: r.app.state.service.runtime.registry,
+    )
+    return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -70,10 +70,8 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> 
             if spec.name not in existing
         ]
         if new:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
             created = [t.name for t in new]
     finally:
         await admin.close()

@@ -66,11 +66,15 @@ class OutboxRelay:
                 return 0
             # Enqueue the whole batch, then wait for every acknowledgement.
             futures = [
-                await self._producer.send(r["topic"], value=bytes(r["payload"]), key=r["key"].encode())
+                await self._producer.send(
+                    r["topic"], value=bytes(r["payload"]), key=r["key"].encode()
+                )
                 for r in rows
             ]
             await asyncio.gather(*futures)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
         self._published.inc(len(rows))
         return len(rows)
 

@@ -11,14 +11,14 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import asyncpg
+from asyncpg import Connection, Pool
 
 from gridline.common.events import EventData, envelope_for
 from gridline.common.settings import PostgresSettings
 
 log = logging.getLogger(__name__)
 
-Connection = asyncpg.Connection
-Pool = asyncpg.Pool
+__all__ = ["Connection", "Pool", "add_to_outbox", "migrate", "open_pool", "outbox_channel"]
 
 PLUMBING = resources.files("gridline.common").joinpath("migrations")
 
@@ -54,9 +54,7 @@ async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Po
 
 
 def _sql_files(directory: Traversable) -> list[Traversable]:
-    return sorted(
-        (f for f in directory.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name
-    )
+    return sorted((f for f in directory.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
 
 
 async def migrate(pool: Pool, schema: str, directories: Sequence[Traversable]) -> list[str]:
@@ -108,13 +106,14 @@ async def add_to_outbox(
     time: Any,
     schema: str,
     event_id: str | None = None,
+    topic: str | None = None,
 ) -> str:
     """Write one event in the caller's transaction; it reaches Kafka only if that commits."""
     envelope = envelope_for(data, source=source, time=time, event_id=event_id)
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
         envelope.id,
-        data.TOPIC,
+        topic or data.TOPIC,
         data.key(),
         envelope.model_dump_json().encode(),
     )

@@ -65,7 +65,9 @@ class ClockSettings(BaseSettings):
     @model_validator(mode="after")
     def _epoch_needed(self) -> ClockSettings:
         if self.speed != 1.0 and self.epoch is None:
-            raise ValueError("GRIDLINE_CLOCK_EPOCH (unix seconds) is required when GRIDLINE_CLOCK_SPEED != 1")
+            raise ValueError(
+                "GRIDLINE_CLOCK_EPOCH (unix seconds) is required when GRIDLINE_CLOCK_SPEED != 1"
+            )
         return self
 
 
@@ -77,7 +79,9 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
-    admin_key: str | None = Field(default=None, validation_alias="GRIDLINE_ADMIN_KEY", min_length=16)
+    admin_key: str | None = Field(
+        default=None, validation_alias="GRIDLINE_ADMIN_KEY", min_length=16
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)

@@ -1,0 +1,75 @@
+# Gridline: `make up` runs the whole stack here, `make test` runs the whole suite.
+# Both install what is missing (uv, the virtual environment, Kafka's jars, PostgreSQL).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export GRIDLINE_RUN_DIR ?= $(CURDIR)/.run
+export GRIDLINE_CACHE_DIR ?= $(CURDIR)/.cache
+export GRIDLINE_KAFKA_PORT ?= 9092
+export GRIDLINE_KAFKA_CONTROLLER_PORT ?= 9093
+export GRIDLINE_PG_PORT ?= 55432
+export GRIDLINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(GRIDLINE_KAFKA_PORT)
+ifdef DATABASE_URL
+export GRIDLINE_PG_EXTERNAL := 1
+endif
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(GRIDLINE_PG_PORT)/gridline
+
+VENV := $(CURDIR)/.venv
+GL := $(VENV)/bin/gridline
+DEV := $(VENV)/bin/gridline-dev
+CATALOGUE ?= config/catalogue.yaml
+CITY := $(GRIDLINE_RUN_DIR)/city.geojson
+CREDS := $(GRIDLINE_RUN_DIR)/credentials.json
+
+.PHONY: help venv up down clean test lint bench docs
+
+help:
+	@echo "make up     start Kafka, PostgreSQL and the four services; load the demo city"
+	@echo "make down   stop everything make up started (data stays)"
+	@echo "make clean  stop and delete all local data (.run)"
+	@echo "make test   lint, type-check and run every test against a real Kafka and PostgreSQL"
+	@echo "make bench  run the benchmarks and write docs/benchmarks.md"
+
+venv: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock libs/common/pyproject.toml tools/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+	scripts/venv.sh
+	@touch $@
+
+up: venv
+	@mkdir -p $(GRIDLINE_RUN_DIR)
+	@test -f $(CITY) || $(GL) city generate --seed 1 --out $(CITY)
+	$(GL) credentials init --city $(CITY) --catalogue $(CATALOGUE) --out $(CREDS)
+	@test -f $(GRIDLINE_RUN_DIR)/clock_epoch || date +%s > $(GRIDLINE_RUN_DIR)/clock_epoch
+	@{ $(GL) credentials env --credentials $(CREDS); echo "GRIDLINE_CLOCK_EPOCH=$$(cat $(GRIDLINE_RUN_DIR)/clock_epoch)"; } > $(GRIDLINE_RUN_DIR)/services.env
+	$(DEV) infra up
+	$(GL) topics ensure
+	$(DEV) services up
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) jurisdiction load $(CITY) --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load $(CATALOGUE) --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --credentials $(CREDS)
+	@$(DEV) status
+	@echo "credentials: $(CREDS)"
+	@echo "Open311:     http://127.0.0.1:$${INTAKE_PORT:-8000}/open311/v2/discovery.json"
+
+down:
+	@if [ -x $(DEV) ]; then $(DEV) down; else echo "nothing to stop (no virtual environment)"; fi
+
+clean:
+	@if [ -x $(DEV) ]; then $(DEV) clean; fi
+	rm -rf $(GRIDLINE_RUN_DIR)
+
+test: venv
+	scripts/test.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+docs: venv
+	$(GL) docs asyncapi --out docs/asyncapi.yaml
+
+bench: venv
+	scripts/bench.sh

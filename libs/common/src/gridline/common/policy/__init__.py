@@ -1,0 +1,1 @@
+"""The rules a city runs on: its jurisdiction (grids and their parents) and its catalogue."""

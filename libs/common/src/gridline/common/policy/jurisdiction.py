@@ -1,0 +1,355 @@
+"""The jurisdiction: grid polygons and their community, street and district, validated.
+
+Input is the contract's GeoJSON FeatureCollection. Validation collects every problem, each
+with the feature's index and id, so an operator can fix the file in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shapely import STRtree
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+from shapely.validation import explain_validity
+
+Level = Literal["grid", "community", "street", "district"]
+KINDS = ("comprehensive", "special")
+PROPERTIES = (
+    "grid_id",
+    "grid_name",
+    "grid_kind",
+    "community_id",
+    "community_name",
+    "street_id",
+    "street_name",
+    "district_id",
+    "district_name",
+)
+# Shared edges of neighbouring grids touch; only a real area in common is an overlap.
+OVERLAP_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int | None
+    feature_id: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.feature_id, "message": self.message}
+
+
+class JurisdictionInvalid(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the jurisdiction")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit_id: str
+    level: Level
+    name: str
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class Grid:
+    grid_id: str
+    grid_name: str
+    grid_kind: str
+    community_id: str
+    community_name: str
+    street_id: str
+    street_name: str
+    district_id: str
+    district_name: str
+    geometry: BaseGeometry = field(compare=False, repr=False)
+
+
+class Extent:
+    """The city's extent: each district's convex hull. Gaps between grids lie inside it."""
+
+    def __init__(self, hulls: dict[str, BaseGeometry]) -> None:
+        self._hulls = hulls
+        self._ids = list(hulls)
+        self._tree = STRtree([hulls[i] for i in self._ids])
+
+    @classmethod
+    def from_geojson(cls, doc: dict[str, Any]) -> Extent:
+        """From `Jurisdiction.extent_geojson()`: a FeatureCollection, one hull a district."""
+        return cls({f["properties"]["district_id"]: shape(f["geometry"]) for f in doc["features"]})
+
+    def district_of(self, lon: float, lat: float) -> str | None:
+        point = Point(lon, lat)
+        for i in self._tree.query(point, predicate="intersects"):
+            return self._ids[int(i)]
+        return None
+
+    def contains(self, lon: float, lat: float) -> bool:
+        return self.district_of(lon, lat) is not None
+
+    def to_geojson(self) -> dict[str, Any]:
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"district_id": d}, "geometry": mapping(g)}
+                for d, g in sorted(self._hulls.items())
+            ],
+        }
+
+
+class Jurisdiction:
+    """Grids, units and a spatial index; built only by `parse_jurisdiction`."""
+
+    def __init__(self, grids: list[Grid], version: str) -> None:
+        self.version = version
+        self.grids: dict[str, Grid] = {g.grid_id: g for g in grids}
+        self._units: dict[str, Unit] = {}
+        self._children: dict[str, list[str]] = {}
+        for g in grids:
+            for unit in (
+                Unit(g.district_id, "district", g.district_name, None),
+                Unit(g.street_id, "street", g.street_name, g.district_id),
+                Unit(g.community_id, "community", g.community_name, g.street_id),
+                Unit(g.grid_id, "grid", g.grid_name, g.community_id),
+            ):
+                if unit.unit_id not in self._units:
+                    self._units[unit.unit_id] = unit
+                    if unit.parent_id:
+                        self._children.setdefault(unit.parent_id, []).append(unit.unit_id)
+        # Special grids first, so a point in both goes to the special grid.
+        ordered = sorted(grids, key=lambda g: (g.grid_kind != "special", g.grid_id))
+        self._indexed = ordered
+        self._tree = STRtree([g.geometry for g in ordered])
+        hulls: dict[str, BaseGeometry] = {}
+        by_district: dict[str, list[BaseGeometry]] = {}
+        for g in grids:
+            by_district.setdefault(g.district_id, []).append(g.geometry)
+        for district, geoms in by_district.items():
+            hulls[district] = unary_union(geoms).convex_hull
+        self.extent = Extent(hulls)
+
+    def unit(self, unit_id: str) -> Unit:
+        return self._units[unit_id]
+
+    def units_at(self, level: Level) -> list[Unit]:
+        return [u for u in self._units.values() if u.level == level]
+
+    def ancestors(self, unit_id: str) -> list[Unit]:
+        """Parent first, district last."""
+        result: list[Unit] = []
+        parent = self._units[unit_id].parent_id
+        while parent is not None:
+            unit = self._units[parent]
+            result.append(unit)
+            parent = unit.parent_id
+        return result
+
+    def descendants(self, unit_id: str) -> list[str]:
+        result: list[str] = []
+        stack = list(self._children.get(unit_id, []))
+        while stack:
+            child = stack.pop()
+            result.append(child)
+            stack.extend(self._children.get(child, []))
+        return result
+
+    def locate(self, lon: float, lat: float) -> Grid | None:
+        """The grid holding the point: a special grid over a comprehensive one."""
+        point = Point(lon, lat)
+        hits = sorted(int(i) for i in self._tree.query(point, predicate="intersects"))
+        return self._indexed[hits[0]] if hits else None
+
+    def in_extent(self, lon: float, lat: float) -> bool:
+        return self.extent.contains(lon, lat)
+
+    def district_of_point(self, lon: float, lat: float) -> str | None:
+        return self.extent.district_of(lon, lat)
+
+    def default_district_id(self) -> str:
+        return sorted(u.unit_id for u in self.units_at("district"))[0]
+
+    def extent_geojson(self) -> dict[str, Any]:
+        return self.extent.to_geojson()
+
+
+def _geometry(
+    raw: Any, index: int, gid: str | None, problems: list[Problem]
+) -> BaseGeometry | None:
+    def bad(message: str) -> None:
+        problems.append(Problem(index, gid, message))
+
+    if not isinstance(raw, dict) or raw.get("type") not in ("Polygon", "MultiPolygon"):
+        kind = raw.get("type") if isinstance(raw, dict) else type(raw).__name__
+        bad(f"geometry must be a Polygon or MultiPolygon, got {kind}")
+        return None
+    try:
+        geom = shape(raw)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        bad(f"geometry coordinates are malformed: {exc}")
+        return None
+    if geom.is_empty:
+        bad("geometry is empty")
+        return None
+    min_x, min_y, max_x, max_y = geom.bounds
+    if (
+        not all(math.isfinite(v) for v in geom.bounds)
+        or min_x < -180
+        or max_x > 180
+        or min_y < -90
+        or max_y > 90
+    ):
+        bad("coordinates must be WGS84 longitude [-180, 180] then latitude [-90, 90]")
+        return None
+    if not geom.is_valid:
+        bad(f"geometry is invalid: {explain_validity(geom)}")
+        return None
+    if not isinstance(geom, Polygon | MultiPolygon) or geom.area == 0:
+        bad("geometry has no area")
+        return None
+    return geom
+
+
+def _check_parents(grids: list[tuple[int, Grid]], problems: list[Problem]) -> None:
+    """One parent and one name per unit; no id used at two levels."""
+    seen: dict[tuple[str, str], tuple[int, str, str | None]] = {}
+    level_of: dict[str, tuple[str, int]] = {}
+    for index, g in grids:
+        for level, uid, name, parent in (
+            ("district", g.district_id, g.district_name, None),
+            ("street", g.street_id, g.street_name, g.district_id),
+            ("community", g.community_id, g.community_name, g.street_id),
+            ("grid", g.grid_id, g.grid_name, g.community_id),
+        ):
+            other = level_of.get(uid)
+            if other is not None and other[0] != level:
+                problems.append(
+                    Problem(
+                        index,
+                        g.grid_id,
+                        f"id {uid} is used as a {level} here and as a {other[0]} in feature {other[1]}",
+                    )
+                )
+                continue
+            level_of[uid] = (level, index)
+            if level == "grid":
+                continue
+            first = seen.get((level, uid))
+            if first is None:
+                seen[(level, uid)] = (index, name, parent)
+                continue
+            first_index, first_name, first_parent = first
+            if first_parent != parent:
+                up = {"street": "district_id", "community": "street_id"}[level]
+                problems.append(
+                    Problem(
+                        index,
+                        g.grid_id,
+                        f"contradictory parents: {level} {uid} has {up} {parent} here but {first_parent} in feature {first_index}",
+                    )
+                )
+            elif first_name != name:
+                problems.append(
+                    Problem(
+                        index,
+                        g.grid_id,
+                        f"{level} {uid} is named {name!r} here but {first_name!r} in feature {first_index}",
+                    )
+                )
+
+
+def _check_overlaps(grids: list[tuple[int, Grid]], problems: list[Problem]) -> None:
+    """Comprehensive grids must not overlap each other, nor special grids each other."""
+    for kind in KINDS:
+        subset = [(i, g) for i, g in grids if g.grid_kind == kind]
+        tree = STRtree([g.geometry for _, g in subset])
+        for a, (index, g) in enumerate(subset):
+            for b in tree.query(g.geometry, predicate="intersects"):
+                b = int(b)
+                if b <= a:
+                    continue
+                other_index, other = subset[b]
+                common = g.geometry.intersection(other.geometry).area
+                if common > OVERLAP_TOLERANCE * min(g.geometry.area, other.geometry.area):
+                    problems.append(
+                        Problem(
+                            other_index,
+                            other.grid_id,
+                            f"{kind} grid {other.grid_id} overlaps {kind} grid {g.grid_id} (feature {index})",
+                        )
+                    )
+
+
+def _canonical_version(doc: Any) -> str:
+    text = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_jurisdiction(doc: Any) -> Jurisdiction:
+    """Validate and build; raises JurisdictionInvalid listing every problem found."""
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise JurisdictionInvalid([Problem(None, None, "expected a GeoJSON FeatureCollection")])
+    features = doc.get("features")
+    if not isinstance(features, list) or not features:
+        raise JurisdictionInvalid([Problem(None, None, "the FeatureCollection has no features")])
+    problems: list[Problem] = []
+    grids: list[tuple[int, Grid]] = []
+    first_index: dict[str, int] = {}
+    for index, feature in enumerate(features):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict):
+            problems.append(Problem(index, None, "feature has no properties object"))
+            continue
+        gid = props.get("grid_id") if isinstance(props.get("grid_id"), str) else None
+        missing = [
+            p for p in PROPERTIES if not isinstance(props.get(p), str) or not props[p].strip()
+        ]
+        if missing:
+            problems.append(
+                Problem(index, gid, f"missing or non-string properties: {', '.join(missing)}")
+            )
+        elif props["grid_kind"] not in KINDS:
+            problems.append(
+                Problem(
+                    index,
+                    gid,
+                    f"grid_kind must be comprehensive or special, got {props['grid_kind']!r}",
+                )
+            )
+            missing = ["grid_kind"]
+        if gid is not None:
+            if gid in first_index:
+                problems.append(
+                    Problem(index, gid, f"duplicate grid_id {gid}: also feature {first_index[gid]}")
+                )
+                continue
+            first_index[gid] = index
+        geom = _geometry(feature.get("geometry"), index, gid, problems)
+        if missing or geom is None:
+            continue
+        grids.append((index, Grid(**{p: props[p].strip() for p in PROPERTIES}, geometry=geom)))
+    _check_parents(grids, problems)
+    _check_overlaps(grids, problems)
+    if problems:
+        raise JurisdictionInvalid(
+            sorted(problems, key=lambda p: p.index if p.index is not None else -1)
+        )
+    return Jurisdiction([g for _, g in grids], _canonical_version(doc))
+
+
+__all__ = [
+    "Extent",
+    "Grid",
+    "Jurisdiction",
+    "JurisdictionInvalid",
+    "Problem",
+    "Unit",
+    "parse_jurisdiction",
+]

@@ -1,0 +1,30 @@
+"""intake's settings (env prefix INTAKE_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from gridline.common.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Comma-separated keys accepted as Open311 api_key: citizen apps, and partner apps
+    # (delivery riders' employers) whose reports are attributed to source=partner.
+    open311_api_keys: str = ""
+    partner_keys: str = ""
+    # Where clients reach this service, for discovery.json.
+    public_url: str | None = None
+    contact: str = "Gridline operations <ops@gridline.invalid>"
+    policy_refresh: float = Field(default=1.0, gt=0, le=60)
+
+    def key_sources(self) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        for raw, source in ((self.open311_api_keys, "citizen"), (self.partner_keys, "partner")):
+            for key in raw.split(","):
+                if key.strip():
+                    keys[key.strip()] = source
+        return keys

@@ -1,0 +1,44 @@
+"""intake's HTTP app: Open311 GeoReport v2 plus the operations endpoints."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridline.common.http import service_app
+from gridline.intake.bootstrap import bootstrap
+from gridline.intake.config import IntakeSettings
+from gridline.intake.entrypoints import open311
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    app = service_app(
+        "intake",
+        description="Accepts citizens', grid workers' and partners' reports (Open311 GeoReport v2).",
+        settings=settings or IntakeSettings(),
+        bootstrap=bootstrap,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def open311_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        if request.url.path.startswith("/open311/"):
+            return JSONResponse([{"code": 400, "description": problems}], status_code=400)
+        return JSONResponse({"detail": problems}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def open311_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if request.url.path.startswith("/open311/"):
+            return JSONResponse(
+                [{"code": exc.status_code, "description": str(exc.detail)}],
+                status_code=exc.status_code,
+            )
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    app.include_router(open311.router)
+    return app

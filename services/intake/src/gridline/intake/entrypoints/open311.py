@@ -1,0 +1,257 @@
+"""Open311 GeoReport v2 (JSON) on /open311/v2, as the specification defines it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from gridline.intake.adapters import store
+from gridline.intake.bootstrap import IntakeService
+from gridline.intake.domain.submission import Open311Error, parse_submission
+
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+MAX_RESULTS = 1000
+_NINETY_DAYS = timedelta(days=90)
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+
+
+def _service(request: Request) -> IntakeService:
+    svc: IntakeService = request.app.state.service
+    return svc
+
+
+Service = Annotated[IntakeService, Depends(_service)]
+
+
+def error(code: int, description: str) -> JSONResponse:
+    return JSONResponse([{"code": code, "description": description}], status_code=code)
+
+
+def _zh(request: Request, locale: str | None) -> bool:
+    wanted = (locale or request.headers.get("accept-language", "")).lower()
+    return wanted.startswith("zh")
+
+
+def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
+
+@router.get("/discovery.json", summary="Service discovery")
+async def discovery(request: Request, svc: Service) -> dict[str, Any]:
+    base = (svc.settings.public_url or str(request.base_url)).rstrip("/") + "/open311/v2/"
+    changeset = svc.intake.policy.versions.get("catalogue", "none")
+    return {
+        "changeset": changeset,
+        "contact": svc.settings.contact,
+        "key_service": "Ask the city's Gridline operators for an api_key.",
+        "endpoints": [
+            {
+                "specification": SPEC,
+                "url": base,
+                "changeset": changeset,
+                "type": "production",
+                "formats": ["application/json"],
+            }
+        ],
+    }
+
+
+def _service_entry(category: Any, zh: bool) -> dict[str, Any]:
+    return {
+        "service_code": category.code,
+        "service_name": category.name_zh if zh else category.name_en,
+        "description": (category.description_zh if zh else category.description_en)
+        or f"{category.name_en} / {category.name_zh}",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": ", ".join([category.name_en, category.name_zh, *category.keywords]),
+        "group": category.group_zh if zh else category.group_en,
+    }
+
+
+@router.get("/services.json", summary="List the categories a report can be filed under")
+async def services(
+    request: Request,
+    svc: Service,
+    locale: Annotated[str | None, Query(description="en or zh-CN")] = None,
+) -> list[dict[str, Any]]:
+    catalogue = svc.intake.policy.catalogue
+    if catalogue is None:
+        return []
+    zh = _zh(request, locale)
+    return [_service_entry(c, zh) for c in catalogue.categories]
+
+
+@router.get("/services/{service_code}.json", summary="A service definition")
+async def service_definition(service_code: str, svc: Service) -> Any:
+    catalogue = svc.intake.policy.catalogue
+    if catalogue is None or service_code not in catalogue.categories_by_code:
+        return error(
+            404, f"service_code {service_code!r} not found; GET services.json lists the codes"
+        )
+    # No category asks for extra attributes yet (metadata is false for all of them).
+    return {"service_code": service_code, "attributes": []}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "")
+    if content_type and not content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        raise Open311Error(400, "send the request form-encoded (application/x-www-form-urlencoded)")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    # GeoReport v2 requires UTF-8 everywhere; decode it as such whatever the client declared.
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Open311Error(400, "the form must be UTF-8 encoded") from None
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+@router.post("/requests.json", summary="Create a service request (form-encoded, api_key required)")
+async def create_request(request: Request, svc: Service) -> Any:
+    started = time.perf_counter()
+    try:
+        form = await _form(request)
+        api_key = form.get("api_key", "").strip()
+        if not api_key:
+            raise Open311Error(403, "api_key is required to create a service request")
+        source = svc.key_sources.get(api_key)
+        if source is None:
+            raise Open311Error(403, "api_key is not valid")
+        policy = svc.intake.policy
+        if policy.catalogue is None or policy.extent is None:
+            raise Open311Error(
+                503, "the city's catalogue and jurisdiction are not loaded yet; try again shortly"
+            )
+        catalogue, extent = policy.catalogue, policy.extent
+        submission = parse_submission(
+            form,
+            known_service=lambda code: code in catalogue.categories_by_code,
+            inside_city=extent.contains,
+        )
+        try:
+            row = await svc.intake.submit(svc.runtime.pool, submission, source)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise Open311Error(
+                503, f"the report could not be stored, so it was not accepted: {type(exc).__name__}"
+            ) from None
+    except Open311Error as exc:
+        svc.metrics.rejected.labels(str(exc.code)).inc()
+        return error(exc.code, exc.description)
+    svc.metrics.accepted.labels(source).inc()
+    svc.metrics.latency.observe(time.perf_counter() - started)
+    return [
+        {
+            "service_request_id": row["service_request_id"],
+            "token": row["token"],
+            "service_notice": "Received. It goes to the grid worker of the grid that holds this location.",
+            "account_id": submission.account_id,
+        }
+    ]
+
+
+def _request_view(row: Any, svc: IntakeService, zh: bool) -> dict[str, Any]:
+    tz = svc.intake.policy.tz
+    catalogue = svc.intake.policy.catalogue
+    category = catalogue.categories_by_code.get(row["service_code"]) if catalogue else None
+    name = (category.name_zh if zh else category.name_en) if category else row["service_code"]
+    return {
+        "service_request_id": row["service_request_id"],
+        "status": row["status"],
+        "status_notes": row["status_notes"],
+        "service_name": name,
+        "service_code": row["service_code"],
+        "description": row["description"],
+        "agency_responsible": row["agency_responsible"],
+        "service_notice": None,
+        "requested_datetime": _iso(row["requested_datetime"], tz),
+        "updated_datetime": _iso(row["updated_datetime"], tz),
+        "expected_datetime": _iso(row["expected_datetime"], tz),
+        "address": row["address_string"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": row["lat"],
+        "long": row["lon"],
+        "media_url": row["media_url"],
+    }
+
+
+def _date(name: str, raw: str | None) -> datetime | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(
+            400, f"{name} must be an ISO 8601 date-time such as 2026-11-01T08:00:00+08:00"
+        ) from None
+    if value.tzinfo is None:
+        raise Open311Error(400, f"{name} must include a time zone (Z or +08:00)")
+    return value
+
+
+@router.get("/requests.json", summary="Find service requests (defaults to the last 90 days)")
+async def list_requests(
+    request: Request,
+    svc: Service,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+    locale: str | None = None,
+) -> Any:
+    try:
+        ids = (
+            [s.strip() for s in service_request_id.split(",") if s.strip()]
+            if service_request_id
+            else None
+        )
+        codes = [s.strip() for s in service_code.split(",") if s.strip()] if service_code else None
+        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+        bad = [s for s in statuses or [] if s not in ("open", "closed")]
+        if bad:
+            raise Open311Error(400, f"status must be open or closed, got {', '.join(bad)}")
+        start, end = _date("start_date", start_date), _date("end_date", end_date)
+        if start and end and start > end:
+            raise Open311Error(400, "start_date must not be after end_date")
+        if ids is None and start is None and end is None:
+            start = svc.runtime.clock.now().replace(microsecond=0) - _NINETY_DAYS
+    except Open311Error as exc:
+        return error(exc.code, exc.description)
+    async with svc.runtime.pool.acquire() as conn:
+        rows = await store.find_requests(
+            conn, ids=ids, codes=codes, start=start, end=end, statuses=statuses, limit=MAX_RESULTS
+        )
+    zh = _zh(request, locale)
+    return [_request_view(r, svc, zh) for r in rows]
+
+
+@router.get("/requests/{service_request_id}.json", summary="One service request")
+async def get_request(
+    service_request_id: str, request: Request, svc: Service, locale: str | None = None
+) -> Any:
+    async with svc.runtime.pool.acquire() as conn:
+        row = await store.get_request(conn, service_request_id)
+    if row is None:
+        return error(404, f"service_request_id {service_request_id} not found")
+    return [_request_view(row, svc, _zh(request, locale))]
+
+
+@router.get("/tokens/{token}.json", summary="The service_request_id behind a token")
+async def get_token(token: str, svc: Service) -> Any:
+    async with svc.runtime.pool.acquire() as conn:
+        request_id = await store.request_id_for_token(conn, token)
+    if request_id is None:
+        return error(404, f"token {token} not found")
+    return [{"service_request_id": request_id, "token": token}]

@@ -1,0 +1,27 @@
+"""intake's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted = Counter(
+            "gridline_intake_reports_accepted_total",
+            "Reports stored durably and acknowledged, by source.",
+            ["source"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "gridline_intake_reports_rejected_total",
+            "Reports refused, by HTTP status.",
+            ["code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "gridline_intake_submit_seconds",
+            "Time to validate and durably store a report.",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )

@@ -1,0 +1,55 @@
+"""The words of a notification, in zh-CN and English, from a work-order event."""
+
+from __future__ import annotations
+
+from gridline.common.events import (
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderEvent,
+    WorkOrderResolved,
+)
+
+TIER_ZH = {"grid": "网格", "community": "社区", "street": "街道", "department": "职能部门"}
+REASON = {
+    "timeout": ("超时未办结，自动上报", "the time limit passed"),
+    "whistle": ("处置人员吹哨上报", "the handler called it beyond its authority"),
+    "rule": ("按规则上报", "a routing rule required it"),
+}
+
+
+def kind(event: WorkOrderEvent) -> str:
+    return {
+        WorkOrderAssigned: "workorder.assigned",
+        WorkOrderEscalated: "workorder.escalated",
+        WorkOrderResolved: "workorder.resolved",
+    }[type(event)]
+
+
+def render(event: WorkOrderEvent) -> dict[str, str]:
+    """{"zh-CN": ..., "en": ...} for one event."""
+    cat_zh, cat_en, wo = event.category_name_zh, event.category_name_en, event.work_order_id
+    if isinstance(event, WorkOrderAssigned):
+        a = event.assignment
+        if a is None:
+            unit = event.triage_unit_name or event.triage_unit_id or ""
+            return {
+                "zh-CN": f"工单 {wo}（{cat_zh}）不在任何网格内，已交 {unit} 人工分拨。",
+                "en": f"Work order {wo} ({cat_en}) lies in no grid and awaits manual triage at {unit}.",
+            }
+        due = a.due_at.isoformat(timespec="minutes")
+        return {
+            "zh-CN": f"新工单 {wo}（{cat_zh}）已派至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
+            "en": f"New work order {wo} ({cat_en}) assigned to {a.unit_name} ({a.tier}); due {due}.",
+        }
+    if isinstance(event, WorkOrderEscalated):
+        a = event.assignment
+        why_zh, why_en = REASON[event.reason]
+        due = a.due_at.isoformat(timespec="minutes")
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）因{why_zh}，由{TIER_ZH[event.from_tier]}升级至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
+            "en": f"Work order {wo} ({cat_en}) escalated from {event.from_tier} to {a.tier}, {a.unit_name}, because {why_en}; due {due}.",
+        }
+    return {
+        "zh-CN": f"工单 {wo}（{cat_zh}）已由{TIER_ZH[event.tier]} {event.unit_name} 办结。",
+        "en": f"Work order {wo} ({cat_en}) resolved at the {event.tier} tier by {event.unit_name}.",
+    }

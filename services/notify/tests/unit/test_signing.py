@@ -1,0 +1,58 @@
+"""Webhook signatures, backoff and message templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gridline.common.events import Assignment, WorkOrderEscalated
+from gridline.notify.domain.messages import kind, render
+from gridline.notify.domain.signing import backoff_seconds, sign, verify
+
+pytestmark = pytest.mark.unit
+
+
+def test_signature_verifies_and_any_change_breaks_it() -> None:
+    sig = sign("s" * 32, "n1", 1_700_000_000, b'{"a":1}')
+    assert sig.startswith("v1,")
+    assert verify("s" * 32, "n1", 1_700_000_000, b'{"a":1}', sig)
+    assert not verify("s" * 32, "n1", 1_700_000_001, b'{"a":1}', sig)
+    assert not verify("s" * 32, "n2", 1_700_000_000, b'{"a":1}', sig)
+    assert not verify("t" * 32, "n1", 1_700_000_000, b'{"a":1}', sig)
+    assert not verify("s" * 32, "n1", 1_700_000_000, b'{"a":2}', sig)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff_seconds(n, 1.0, 10.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_escalation_message_speaks_chinese_and_english() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    event = WorkOrderEscalated(
+        work_order_id="wo1",
+        report_id="r1",
+        version=2,
+        category="exposed-garbage",
+        category_name_en="Exposed garbage",
+        category_name_zh="暴露垃圾",
+        street_id="s1",
+        district_id="d1",
+        policy_version="p",
+        reason="timeout",
+        from_tier="grid",
+        from_unit_id="g1",
+        assignment=Assignment(
+            seq=2,
+            tier="community",
+            unit_id="c1",
+            unit_name="青龙社区",
+            unit_level="community",
+            assigned_at=at,
+            due_at=at,
+        ),
+    )
+    text = render(event)
+    assert kind(event) == "workorder.escalated"
+    assert "暴露垃圾" in text["zh-CN"] and "社区" in text["zh-CN"] and "超时" in text["zh-CN"]
+    assert "Exposed garbage" in text["en"] and "time limit passed" in text["en"]

@@ -1,0 +1,14 @@
+"""Routing's settings (env prefix ROUTING_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from gridline.common.settings import ServiceSettings
+
+
+class RoutingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
+
+    port: int = Field(default=8001, ge=1, le=65535)

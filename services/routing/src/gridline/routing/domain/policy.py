@@ -1,0 +1,68 @@
+"""The rules in effect: a jurisdiction and a catalogue, and what routing asks of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gridline.common.policy.catalogue import Catalogue
+from gridline.common.policy.jurisdiction import Jurisdiction
+from gridline.common.policy.tiers import Tier
+from gridline.routing.domain.workorder import Place
+
+
+@dataclass(frozen=True)
+class Policy:
+    jurisdiction: Jurisdiction
+    catalogue: Catalogue
+
+    @property
+    def version(self) -> str:
+        """Stamped on every work order: which jurisdiction and catalogue routed it."""
+        return f"j:{self.jurisdiction.version}+c:{self.catalogue.version_hash}"
+
+    def place_of(self, lon: float, lat: float) -> Place:
+        grid = self.jurisdiction.locate(lon, lat)
+        if grid is None:
+            return Place(None, None, None, self.jurisdiction.district_of_point(lon, lat))
+        return Place(grid.grid_id, grid.community_id, grid.street_id, grid.district_id)
+
+    def time_limits(self, category: str) -> dict[Tier, timedelta]:
+        limits: dict[Tier, timedelta] = {}
+        for tier in Tier:
+            try:
+                limits[tier] = self.catalogue.time_limit(category, tier)
+            except KeyError:
+                continue
+        return limits
+
+    def unit_name(self, unit_id: str) -> str:
+        department = self.catalogue.departments_by_id.get(unit_id)
+        if department is not None:
+            return f"{department.name_en} {department.name_zh}"
+        try:
+            return self.jurisdiction.unit(unit_id).name
+        except KeyError:
+            return unit_id
+
+    def unit_level(self, unit_id: str) -> str:
+        if unit_id in self.catalogue.departments_by_id:
+            return "department"
+        return self.jurisdiction.unit(unit_id).level
+
+    def knows_unit(self, unit_id: str) -> bool:
+        if unit_id in self.catalogue.departments_by_id:
+            return True
+        try:
+            self.jurisdiction.unit(unit_id)
+        except KeyError:
+            return False
+        return True
+
+    def ancestors(self, unit_id: str) -> list[str]:
+        if unit_id in self.catalogue.departments_by_id:
+            return []
+        try:
+            return [u.unit_id for u in self.jurisdiction.ancestors(unit_id)]
+        except KeyError:
+            return []

@@ -1,0 +1,174 @@
+"""The work order and its lifecycle as pure functions: open, escalate, resolve, breach.
+
+Each function takes the current state and returns the new state (and raises when the move
+is not allowed); adapters persist the state and turn transitions into events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from gridline.common.policy.tiers import Tier
+
+
+class State(StrEnum):
+    OPEN = "open"  # assigned to a unit at a tier, with a due time
+    TRIAGE = "triage"  # in no grid: held at the district for manual triage
+    RESOLVED = "resolved"
+
+
+class TransitionRefused(Exception):
+    """The move is not allowed in the order's current state; the message says why."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the report is, as units of the jurisdiction (None where unknown)."""
+
+    grid_id: str | None
+    community_id: str | None
+    street_id: str | None
+    district_id: str | None
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    id: str
+    report_id: str
+    category: str
+    department_id: str
+    source: str
+    lat: float
+    lon: float
+    place: Place
+    state: State
+    tier: Tier | None
+    unit_id: str
+    assignment_seq: int
+    assigned_at: datetime
+    due_at: datetime | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    version: int
+    policy_version: str
+
+
+def unit_for(tier: Tier, place: Place, department_id: str) -> str | None:
+    """The unit that holds an order at `tier`: the grid's ancestors, or the department."""
+    return {
+        Tier.GRID: place.grid_id,
+        Tier.COMMUNITY: place.community_id,
+        Tier.STREET: place.street_id,
+        Tier.DEPARTMENT: department_id,
+    }[tier]
+
+
+def entry_assignment(entry: Tier, place: Place, department_id: str) -> tuple[Tier, str]:
+    """The lowest tier at or above `entry` that has a unit for this place."""
+    tier: Tier | None = entry
+    while tier is not None:
+        unit = unit_for(tier, place, department_id)
+        if unit:
+            return tier, unit
+        tier = tier.next()
+    raise TransitionRefused("no unit can hold this order")  # department always exists
+
+
+def open_order(
+    *,
+    order_id: str,
+    report_id: str,
+    category: str,
+    department_id: str,
+    source: str,
+    lat: float,
+    lon: float,
+    place: Place,
+    entry: Tier,
+    time_limit: dict[Tier, timedelta],
+    now: datetime,
+    policy_version: str,
+) -> WorkOrder:
+    """Open at the entry tier, or hold for triage when the point lies in no grid."""
+    if place.grid_id is None:
+        return WorkOrder(
+            order_id,
+            report_id,
+            category,
+            department_id,
+            source,
+            lat,
+            lon,
+            place,
+            State.TRIAGE,
+            None,
+            place.district_id or "",
+            1,
+            now,
+            None,
+            now,
+            None,
+            1,
+            policy_version,
+        )
+    tier, unit = entry_assignment(entry, place, department_id)
+    return WorkOrder(
+        order_id,
+        report_id,
+        category,
+        department_id,
+        source,
+        lat,
+        lon,
+        place,
+        State.OPEN,
+        tier,
+        unit,
+        1,
+        now,
+        now + time_limit[tier],
+        now,
+        None,
+        1,
+        policy_version,
+    )
+
+
+def escalate(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: datetime) -> WorkOrder:
+    """Move one tier up with a fresh due time."""
+    if order.state is not State.OPEN or order.tier is None:
+        raise TransitionRefused(f"work order is {order.state.value}; only open orders escalate")
+    target = order.tier.next()
+    if target is None:
+        raise TransitionRefused("work order is already at the department tier, the top")
+    tier, unit = entry_assignment(target, order.place, order.department_id)
+    return replace(
+        order,
+        tier=tier,
+        unit_id=unit,
+        assignment_seq=order.assignment_seq + 1,
+        assigned_at=now,
+        due_at=now + time_limit[tier],
+        version=order.version + 1,
+    )
+
+
+def resolve(order: WorkOrder, *, now: datetime) -> WorkOrder:
+    if order.state is State.RESOLVED:
+        raise TransitionRefused("work order is already resolved")
+    if order.state is State.TRIAGE:
+        raise TransitionRefused("work order is held for triage; assign it to a unit first")
+    return replace(order, state=State.RESOLVED, resolved_at=now, version=order.version + 1)
+
+
+def breach_applies(order: WorkOrder, assignment_seq: int) -> bool:
+    """A breach counts only for the assignment it was set for: a late breach of an
+    assignment that was already escalated or resolved changes nothing."""
+    return (
+        order.state is State.OPEN
+        and order.assignment_seq == assignment_seq
+        and order.tier is not None
+        and order.tier.next() is not None
+    )

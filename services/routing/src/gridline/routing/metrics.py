@@ -1,0 +1,27 @@
+"""Routing's own Prometheus metrics (the contract's SLA metrics live in the sla service)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class RoutingMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.opened = Counter(
+            "gridline_routing_workorders_opened_total",
+            "Work orders opened by this routing process, by initial state (open, triage).",
+            ["state"],
+            registry=registry,
+        )
+        self.escalated = Counter(
+            "gridline_routing_escalations_total",
+            "Escalations decided by this routing process.",
+            ["from_tier", "to_tier", "reason"],
+            registry=registry,
+        )
+        self.resolved = Counter(
+            "gridline_routing_resolutions_total",
+            "Resolutions accepted by this routing process, by tier.",
+            ["tier"],
+            registry=registry,
+        )

@@ -1,0 +1,139 @@
+"""The work-order lifecycle as pure functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gridline.common.policy.tiers import Tier
+from gridline.routing.domain.authority import may_act
+from gridline.routing.domain.workorder import (
+    Place,
+    State,
+    TransitionRefused,
+    WorkOrder,
+    breach_applies,
+    escalate,
+    open_order,
+    resolve,
+)
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+LIMITS = {
+    Tier.GRID: timedelta(hours=8),
+    Tier.COMMUNITY: timedelta(hours=16),
+    Tier.STREET: timedelta(hours=24),
+    Tier.DEPARTMENT: timedelta(hours=48),
+}
+PLACE = Place("g1", "c1", "s1", "d1")
+
+
+def new(entry: Tier = Tier.GRID, place: Place = PLACE) -> WorkOrder:
+    return open_order(
+        order_id="wo1",
+        report_id="r1",
+        category="exposed-garbage",
+        department_id="dept-um",
+        source="citizen",
+        lat=31.7,
+        lon=119.9,
+        place=place,
+        entry=entry,
+        time_limit=LIMITS,
+        now=NOW,
+        policy_version="p1",
+    )
+
+
+def test_order_opens_at_its_entry_tier_with_that_tiers_time_limit() -> None:
+    order = new(Tier.COMMUNITY)
+    assert (order.state, order.tier, order.unit_id) == (State.OPEN, Tier.COMMUNITY, "c1")
+    assert order.due_at == NOW + timedelta(hours=16)
+    assert (order.assignment_seq, order.version) == (1, 1)
+
+
+def test_point_in_no_grid_is_held_for_triage_at_its_district() -> None:
+    order = new(place=Place(None, None, None, "d1"))
+    assert (order.state, order.tier, order.unit_id, order.due_at) == (
+        State.TRIAGE,
+        None,
+        "d1",
+        None,
+    )
+    with pytest.raises(TransitionRefused, match="triage"):
+        resolve(order, now=NOW)
+
+
+def test_escalation_walks_grid_community_street_department_then_refuses() -> None:
+    order = new()
+    seen = [order.unit_id]
+    for _ in range(3):
+        order = escalate(order, time_limit=LIMITS, now=NOW + timedelta(hours=1))
+        seen.append(order.unit_id)
+    assert seen == ["g1", "c1", "s1", "dept-um"]
+    assert order.tier is Tier.DEPARTMENT and order.assignment_seq == 4
+    assert order.due_at == NOW + timedelta(hours=1) + LIMITS[Tier.DEPARTMENT]
+    with pytest.raises(TransitionRefused, match="top"):
+        escalate(order, time_limit=LIMITS, now=NOW)
+
+
+def test_resolved_order_can_be_neither_resolved_again_nor_escalated() -> None:
+    done = resolve(new(), now=NOW + timedelta(hours=2))
+    assert done.state is State.RESOLVED and done.resolved_at == NOW + timedelta(hours=2)
+    with pytest.raises(TransitionRefused):
+        resolve(done, now=NOW)
+    with pytest.raises(TransitionRefused):
+        escalate(done, time_limit=LIMITS, now=NOW)
+
+
+def test_breach_of_an_earlier_assignment_is_stale() -> None:
+    order = new()
+    assert breach_applies(order, 1)
+    moved = escalate(order, time_limit=LIMITS, now=NOW)
+    assert not breach_applies(moved, 1)
+    assert breach_applies(moved, 2)
+    assert not breach_applies(resolve(moved, now=NOW), 2)
+
+
+def test_handler_key_acts_on_its_unit_and_below_only() -> None:
+    tree = {"g1": ["c1", "s1", "d1"], "c1": ["s1", "d1"], "s1": ["d1"], "g2": ["c2", "s1", "d1"]}
+    order = new()
+    assert may_act("g1", order, lambda u: tree.get(u, []))
+    assert may_act("s1", order, lambda u: tree.get(u, []))
+    assert not may_act("g2", order, lambda u: tree.get(u, []))
+    assert not may_act("dept-um", order, lambda u: tree.get(u, []))
+
+
+actions = st.lists(
+    st.sampled_from(["escalate", "resolve", "breach-current", "breach-stale"]), max_size=12
+)
+
+
+@given(actions)
+def test_lifecycle_invariants_hold_for_any_sequence_of_moves(moves: list[str]) -> None:
+    order = new()
+    for move in moves:
+        before = order
+        try:
+            if move == "escalate":
+                order = escalate(order, time_limit=LIMITS, now=NOW)
+            elif move == "resolve":
+                order = resolve(order, now=NOW)
+            elif move == "breach-current" and breach_applies(order, order.assignment_seq):
+                order = escalate(order, time_limit=LIMITS, now=NOW)
+            elif move == "breach-stale":
+                assert not breach_applies(order, order.assignment_seq - 1)
+        except TransitionRefused:
+            assert order == before
+        # Versions only grow, tiers never go down, nothing happens after resolution.
+        assert order.version >= before.version
+        assert order.tier is not None and before.tier is not None
+        assert order.tier.rank >= before.tier.rank
+        if before.state is State.RESOLVED:
+            assert order == before
+        assert order.assignment_seq == order.tier.rank - Tier.GRID.rank + 1

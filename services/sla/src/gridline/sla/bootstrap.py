@@ -1,0 +1,66 @@
+"""sla's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
+from gridline.common.runtime import Runtime, open_runtime
+from gridline.sla import metrics
+from gridline.sla.adapters import store
+from gridline.sla.config import SlaSettings
+from gridline.sla.handlers import SCHEMA, Sla
+
+
+@dataclass
+class SlaService:
+    runtime: Runtime
+    sla: Sla
+    collector: metrics.SlaCollector
+
+
+@asynccontextmanager
+async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
+    migrations = resources.files("gridline.sla").joinpath("migrations")
+    async with open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime:
+        sla = Sla(runtime.clock, runtime.source, settings.bucket_seconds)
+        collector = metrics.SlaCollector(settings.bucket_seconds)
+        metrics.register(
+            runtime.registry,
+            collector,
+            {
+                "grid": settings.target_grid,
+                "community": settings.target_community,
+                "street": settings.target_street,
+            },
+        )
+        runtime.consume(
+            "sla",
+            {
+                WorkOrderAssigned: sla.on_assigned,
+                WorkOrderEscalated: sla.on_escalated,
+                WorkOrderResolved: sla.on_resolved,
+            },
+        )
+
+        async def scan_deadlines() -> None:
+            while True:
+                fired = await sla.fire_due_deadlines(runtime.pool)
+                if not fired:
+                    await asyncio.sleep(settings.scan_interval)
+
+        async def refresh_metrics() -> None:
+            while True:
+                async with runtime.pool.acquire() as conn:
+                    collector.snapshot = metrics.Snapshot(
+                        counters=await store.counters(conn), attainment=await sla.attainment(conn)
+                    )
+                await asyncio.sleep(settings.metrics_refresh)
+
+        runtime.background("deadline-scanner", scan_deadlines)
+        runtime.background("metrics-snapshot", refresh_metrics)
+        yield SlaService(runtime, sla, collector)

@@ -1,0 +1,100 @@
+"""The contract's SLA metrics, served from a snapshot of sla's tables.
+
+Counters live in PostgreSQL (moved in the transaction of their event), so they count each
+event once and keep counting across restarts; a background loop refreshes the snapshot
+and scrapes only read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from gridline.sla.domain.attainment import Attainment
+
+COUNTERS = {
+    "gridline_workorders_opened_total": (
+        "Work orders opened, by street, category and report source.",
+        ["street_id", "category", "source"],
+    ),
+    "gridline_workorders_resolved_total": (
+        "Work orders resolved, by street, the tier that resolved them, and category.",
+        ["street_id", "tier", "category"],
+    ),
+    "gridline_escalations_total": (
+        "Escalations, by tier moved from and to and reason (timeout, whistle, rule).",
+        ["from_tier", "to_tier", "reason"],
+    ),
+}
+HISTOGRAM = "gridline_workorder_resolution_seconds"
+
+
+@dataclass
+class Snapshot:
+    counters: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+    attainment: dict[str, list[Attainment]] = field(default_factory=dict)
+
+
+class SlaCollector(Collector):
+    def __init__(self, bucket_seconds: list[float]) -> None:
+        self.snapshot = Snapshot()
+        self._buckets = bucket_seconds
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        snap = self.snapshot
+        att = GaugeMetricFamily(
+            "gridline_sla_tier_attainment_ratio",
+            "Of the work orders resolved in the window, the share resolved at `tier` or below.",
+            labels=["scope_level", "scope_id", "tier", "window"],
+        )
+        for window, figures in sorted(snap.attainment.items()):
+            for a in figures:
+                att.add_metric([a.scope_level, a.scope_id, a.tier.value, window], a.ratio)
+        yield att
+        for name, (doc, labels) in COUNTERS.items():
+            family = CounterMetricFamily(name.removesuffix("_total"), doc, labels=labels)
+            for metric, values, value in snap.counters:
+                if metric == name:
+                    family.add_metric([values.get(label, "") for label in labels], value)
+            yield family
+        yield self._histogram(snap)
+
+    def _histogram(self, snap: Snapshot) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            HISTOGRAM,
+            "Time from opening to resolution (clock seconds), by the tier that resolved it.",
+            labels=["tier"],
+        )
+        buckets: dict[str, dict[str, float]] = {}
+        sums: dict[str, float] = {}
+        for metric, labels, value in snap.counters:
+            if metric == f"{HISTOGRAM}_bucket":
+                buckets.setdefault(labels["tier"], {})[labels["le"]] = value
+            elif metric == f"{HISTOGRAM}_sum":
+                sums[labels["tier"]] = value
+        bounds = [repr(float(b)) for b in self._buckets] + ["+Inf"]
+        for tier, per_bound in sorted(buckets.items()):
+            # Each resolution moved every bucket whose bound it fits under: already cumulative.
+            family.add_metric(
+                [tier],
+                [(b, per_bound.get(b, 0.0)) for b in bounds],
+                sums.get(tier, 0.0),
+            )
+        return family
+
+
+def register(
+    registry: CollectorRegistry, collector: SlaCollector, targets: dict[str, float]
+) -> None:
+    registry.register(collector)
+    gauge = Gauge(
+        "gridline_sla_tier_target_ratio",
+        "The published target share resolved at `tier` or below.",
+        ["tier"],
+        registry=registry,
+    )
+    for tier, value in targets.items():
+        gauge.labels(tier).set(value)

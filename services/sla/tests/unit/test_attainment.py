@@ -1,0 +1,66 @@
+"""Tier attainment arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gridline.common.policy.tiers import Tier
+from gridline.sla.domain.attainment import ResolvedCount, attainment
+
+pytestmark = pytest.mark.unit
+
+
+def ratios(counts: list[ResolvedCount]) -> dict[tuple[str, str, str], float]:
+    return {(a.scope_level, a.scope_id, a.tier.value): a.ratio for a in attainment(counts)}
+
+
+def test_share_resolved_at_a_tier_or_below_per_street_district_and_city() -> None:
+    counts = [
+        ResolvedCount("d1", "s1", Tier.GRID, 7),
+        ResolvedCount("d1", "s1", Tier.COMMUNITY, 1),
+        ResolvedCount("d1", "s1", Tier.STREET, 1),
+        ResolvedCount("d1", "s1", Tier.DEPARTMENT, 1),
+        ResolvedCount("d1", "s2", Tier.COMMUNITY, 10),
+    ]
+    r = ratios(counts)
+    assert r[("street", "s1", "grid")] == pytest.approx(0.7)
+    assert r[("street", "s1", "community")] == pytest.approx(0.8)
+    assert r[("street", "s1", "street")] == pytest.approx(0.9)
+    assert r[("street", "s2", "grid")] == 0.0
+    assert r[("street", "s2", "community")] == 1.0
+    assert r[("city", "city", "grid")] == pytest.approx(7 / 20)
+    assert r[("district", "d1", "street")] == pytest.approx(19 / 20)
+
+
+def test_scopes_without_resolutions_have_no_figure() -> None:
+    assert attainment([]) == []
+    assert ("street", "s9", "grid") not in ratios([ResolvedCount("d1", "s1", Tier.GRID, 1)])
+
+
+def test_orders_without_a_street_count_for_the_city_only() -> None:
+    r = ratios([ResolvedCount(None, None, Tier.STREET, 2), ResolvedCount("d1", "s1", Tier.GRID, 2)])
+    assert r[("city", "city", "grid")] == 0.5
+    assert r[("street", "s1", "grid")] == 1.0
+
+
+counts_strategy = st.lists(
+    st.builds(
+        ResolvedCount,
+        st.sampled_from(["d1", "d2", None]),
+        st.sampled_from(["s1", "s2", "s3", None]),
+        st.sampled_from(list(Tier)),
+        st.integers(0, 50),
+    ),
+    max_size=30,
+)
+
+
+@given(counts_strategy)
+def test_attainment_is_a_share_and_grows_with_the_tier(counts: list[ResolvedCount]) -> None:
+    r = ratios(counts)
+    for (level, scope, tier), value in r.items():
+        assert 0.0 <= value <= 1.0
+        if tier == "grid":
+            assert value <= r[(level, scope, "community")] <= r[(level, scope, "street")]

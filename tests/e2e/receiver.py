@@ -1,0 +1,69 @@
+"""A webhook receiver for the e2e tests: records every delivery, can refuse some."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Answers 500 to the first `refuse_first` deliveries, 204 after that."""
+
+    refuse_first: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/hooks/gridline"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver._lock:
+                    if receiver.refused < receiver.refuse_first:
+                        receiver.refused += 1
+                        status = 500
+                    else:
+                        receiver.deliveries.append(
+                            Delivery({k.lower(): v for k, v in self.headers.items()}, body)
+                        )
+                        status = 204
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def for_order(self, work_order_id: str) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if d.json["work_order_id"] == work_order_id]

@@ -1,0 +1,111 @@
+"""The running stack for e2e tests: the four services as real processes on test ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gridline.common.cli import main as gridline
+from gridline.devstack.services import ServiceProcess
+
+SERVICES = ("intake", "routing", "sla", "notify")
+BASE_PORT = int(os.environ.get("GRIDLINE_E2E_BASE_PORT", "18000"))
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    env: dict[str, str]
+    credentials: dict[str, Any]
+    city: dict[str, Any]
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{BASE_PORT + SERVICES.index(service)}"
+
+    def start(self, service: str) -> None:
+        process = ServiceProcess(
+            service,
+            BASE_PORT + SERVICES.index(service),
+            env=self.env,
+            log_path=self.workdir / f"{service}.log",
+        )
+        process.start()
+        self.processes[service] = process
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        for process in self.processes.values():
+            process.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop(timeout=10)
+
+    def load_policy(self, catalogue: Path) -> None:
+        os.environ["GRIDLINE_ROUTING_URL"] = self.url("routing")
+        creds = str(self.workdir / "credentials.json")
+        city = str(self.workdir / "city.geojson")
+        assert gridline(["jurisdiction", "load", city, "--credentials", creds]) == 0
+        assert gridline(["catalogue", "load", str(catalogue), "--credentials", creds]) == 0
+        assert gridline(["handler-keys", "load", "--credentials", creds]) == 0
+
+    # -- clients -----------------------------------------------------------------------
+
+    def post_report(self, client: httpx.Client, **form: Any) -> httpx.Response:
+        data = {"api_key": self.credentials["open311_api_key"], **form}
+        return client.post(f"{self.url('intake')}/open311/v2/requests.json", data=data)
+
+    def request(self, client: httpx.Client, request_id: str) -> dict[str, Any]:
+        response = client.get(f"{self.url('intake')}/open311/v2/requests/{request_id}.json")
+        assert response.status_code == 200, response.text
+        body: list[dict[str, Any]] = response.json()
+        return body[0]
+
+    def handler_key(self, level: str) -> tuple[str, str]:
+        unit = self.credentials["handler_units"][level]
+        return unit, self.credentials["handlers"][unit]
+
+    def metric(self, client: httpx.Client, service: str, name: str, **labels: str) -> float | None:
+        text = client.get(f"{self.url(service)}/metrics").text
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+
+def wait_until(
+    predicate: Any, timeout: float = 30, interval: float = 0.25, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+async def await_until(predicate: Any, within: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False))

@@ -1,0 +1,312 @@
+"""Steps 1-6 of the foundation through the public APIs of the running stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from shapely.geometry import shape
+
+from gridline.common.policy.catalogue import Catalogue
+from gridline.common.policy.tiers import Tier
+from gridline.notify.domain.signing import verify
+
+from .receiver import Receiver
+from .stack import Stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def grid_point(stack: Stack, grid_id: str) -> tuple[float, float]:
+    feature = next(f for f in stack.city["features"] if f["properties"]["grid_id"] == grid_id)
+    point = shape(feature["geometry"]).representative_point()
+    return point.y, point.x
+
+
+def grid_category(catalogue: Catalogue, longest: bool) -> Any:
+    at_grid = [c for c in catalogue.categories if c.entry_tier is Tier.GRID]
+    return sorted(at_grid, key=lambda c: catalogue.time_limit(c.code, Tier.GRID))[
+        -1 if longest else 0
+    ]
+
+
+def test_report_is_routed_to_its_grid_resolved_there_and_counted(
+    stack: Stack, catalogue: Catalogue, receiver: Receiver
+) -> None:
+    grid_unit, grid_key = stack.handler_key("grid")
+    lat, lon = grid_point(stack, grid_unit)
+    category = grid_category(catalogue, longest=True)
+    with httpx.Client(timeout=10) as client:
+        services = client.get(f"{stack.url('intake')}/open311/v2/services.json").json()
+        assert category.code in {s["service_code"] for s in services}
+
+        created = stack.post_report(
+            client, service_code=category.code, lat=lat, long=lon, description="路边有垃圾 rubbish"
+        )
+        assert created.status_code == 200, created.text
+        request_id = created.json()[0]["service_request_id"]
+
+        view = wait_until(
+            lambda: (r := stack.request(client, request_id))["expected_datetime"] and r,
+            what="the work order to be assigned",
+        )
+        assert view["status"] == "open"
+        assert "grid" in view["status_notes"]
+        grid_name = next(
+            f["properties"]["grid_name"]
+            for f in stack.city["features"]
+            if f["properties"]["grid_id"] == grid_unit
+        )
+        assert view["agency_responsible"] == grid_name
+
+        resolved = client.post(
+            f"{stack.url('routing')}/v1/workorders/{request_id}/resolve",
+            json={"note": "cleared"},
+            headers={"authorization": f"Bearer {grid_key}"},
+        )
+        assert resolved.status_code == 200, resolved.text
+        assert resolved.json()["state"] == "resolved"
+
+        closed = wait_until(
+            lambda: (r := stack.request(client, request_id))["status"] == "closed" and r,
+            what="the request to show closed",
+        )
+        assert "Resolved at tier grid" in closed["status_notes"]
+
+        street = stack.credentials["handler_units"]["street"]
+        assert (
+            wait_until(
+                lambda: stack.metric(
+                    client,
+                    "sla",
+                    "gridline_workorders_resolved_total",
+                    street_id=street,
+                    tier="grid",
+                    category=category.code,
+                ),
+                what="the resolution to be counted",
+            )
+            >= 1
+        )
+        ratio = wait_until(
+            lambda: stack.metric(
+                client,
+                "sla",
+                "gridline_sla_tier_attainment_ratio",
+                scope_level="street",
+                scope_id=street,
+                tier="grid",
+                window="7d",
+            ),
+            what="attainment for the street",
+        )
+        assert 0 < ratio <= 1
+        assert stack.metric(client, "sla", "gridline_sla_tier_target_ratio", tier="grid") == 0.7
+
+    kinds = wait_until(
+        lambda: (
+            {d.json["type"] for d in receiver.for_order(request_id)}
+            >= {"workorder.assigned", "workorder.resolved"}
+            and receiver.for_order(request_id)
+        ),
+        what="assigned and resolved notifications",
+    )
+    for delivery in kinds:
+        h = delivery.headers
+        assert verify(
+            stack.credentials["webhook_secret"],
+            h["webhook-id"],
+            int(h["webhook-timestamp"]),
+            delivery.body,
+            h["webhook-signature"],
+        )
+
+
+def test_time_limit_passing_escalates_to_the_community_with_a_new_due_time(
+    stack: Stack, catalogue: Catalogue, receiver: Receiver
+) -> None:
+    grid_unit, _ = stack.handler_key("grid")
+    community = stack.credentials["handler_units"]["community"]
+    lat, lon = grid_point(stack, grid_unit)
+    category = grid_category(catalogue, longest=False)
+    with httpx.Client(timeout=10) as client:
+        created = stack.post_report(client, service_code=category.code, lat=lat, long=lon)
+        request_id = created.json()[0]["service_request_id"]
+        first = wait_until(
+            lambda: (r := stack.request(client, request_id))["expected_datetime"] and r,
+            what="assignment",
+        )
+        escalated = wait_until(
+            lambda: (
+                "Escalated" in ((r := stack.request(client, request_id))["status_notes"] or "")
+                and r
+            ),
+            timeout=90,
+            what="a timeout escalation",
+        )
+        assert "time limit passed" in escalated["status_notes"]
+        assert escalated["expected_datetime"] > first["expected_datetime"]
+        _, community_key = stack.handler_key("community")
+        order = client.get(
+            f"{stack.url('routing')}/v1/workorders/{request_id}",
+            headers={"authorization": f"Bearer {community_key}"},
+        ).json()
+        assert order["tier"] in ("community", "street", "department")
+        assert order["history"][0]["event_type"] == "gridline.workorder.assigned.v1"
+        if order["tier"] == "community":
+            assert order["unit_id"] == community
+        assert (
+            wait_until(
+                lambda: stack.metric(
+                    client,
+                    "sla",
+                    "gridline_escalations_total",
+                    from_tier="grid",
+                    to_tier="community",
+                    reason="timeout",
+                ),
+                what="escalation counted",
+            )
+            >= 1
+        )
+    wait_until(
+        lambda: any(
+            d.json["type"] == "workorder.escalated" for d in receiver.for_order(request_id)
+        ),
+        what="the escalation notification",
+    )
+
+
+def test_whistle_moves_the_order_up_and_only_the_holders_subtree_may_act(
+    stack: Stack, catalogue: Catalogue
+) -> None:
+    grid_unit, grid_key = stack.handler_key("grid")
+    _, department_key = stack.handler_key("department")
+    lat, lon = grid_point(stack, grid_unit)
+    category = grid_category(catalogue, longest=True)
+    with httpx.Client(timeout=10) as client:
+        request_id = stack.post_report(
+            client, service_code=category.code, lat=lat, long=lon
+        ).json()[0]["service_request_id"]
+        wait_until(
+            lambda: stack.request(client, request_id)["expected_datetime"], what="assignment"
+        )
+        url = f"{stack.url('routing')}/v1/workorders/{request_id}"
+        denied = client.post(
+            f"{url}/resolve", headers={"authorization": f"Bearer {department_key}"}
+        )
+        assert denied.status_code == 403
+        assert "outside" in denied.json()["detail"]
+        assert (
+            client.post(f"{url}/resolve", headers={"authorization": "Bearer nope"}).status_code
+            == 403
+        )
+        assert client.post(f"{url}/resolve").status_code == 401
+        moved = client.post(
+            f"{url}/escalate",
+            json={"note": "needs the community"},
+            headers={"authorization": f"Bearer {grid_key}"},
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["tier"] == "community"
+        notes = wait_until(
+            lambda: (
+                "Escalated" in (n := stack.request(client, request_id)["status_notes"] or "") and n
+            ),
+            what="the whistle to show",
+        )
+        assert "吹哨" in notes
+
+
+def test_bad_reports_get_the_specifications_errors(stack: Stack, catalogue: Catalogue) -> None:
+    code = catalogue.categories[0].code
+    grid_unit, _ = stack.handler_key("grid")
+    lat, lon = grid_point(stack, grid_unit)
+    with httpx.Client(timeout=10) as client:
+        url = f"{stack.url('intake')}/open311/v2/requests.json"
+        cases = [
+            ({"service_code": code, "lat": lat, "long": lon}, 403, "api_key is required"),
+            ({"api_key": "wrong", "service_code": code, "lat": lat, "long": lon}, 403, "not valid"),
+            (
+                {"api_key": stack.credentials["open311_api_key"], "lat": lat, "long": lon},
+                400,
+                "service_code",
+            ),
+            (
+                {
+                    "api_key": stack.credentials["open311_api_key"],
+                    "service_code": "nope",
+                    "lat": lat,
+                    "long": lon,
+                },
+                404,
+                "not found",
+            ),
+            (
+                {"api_key": stack.credentials["open311_api_key"], "service_code": code},
+                400,
+                "lat and long",
+            ),
+            (
+                {
+                    "api_key": stack.credentials["open311_api_key"],
+                    "service_code": code,
+                    "lat": 39.9,
+                    "long": 116.4,
+                },
+                400,
+                "outside the city",
+            ),
+        ]
+        for form, status, words in cases:
+            response = client.post(url, data=form)
+            assert response.status_code == status, (form, response.text)
+            [error] = response.json()
+            assert error["code"] == status and words in error["description"]
+        missing = client.get(f"{stack.url('intake')}/open311/v2/requests/does-not-exist.json")
+        assert missing.status_code == 404 and missing.json()[0]["code"] == 404
+
+
+def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
+    stack: Stack, catalogue: Catalogue
+) -> None:
+    lon, lat = stack.city["gridline:gaps"][0]
+    with httpx.Client(timeout=10) as client:
+        created = stack.post_report(
+            client, service_code=catalogue.categories[0].code, lat=lat, long=lon
+        )
+        assert created.status_code == 200, created.text
+        request_id = created.json()[0]["service_request_id"]
+        view = wait_until(
+            lambda: (
+                "triage" in ((r := stack.request(client, request_id))["status_notes"] or "") and r
+            ),
+            what="triage",
+        )
+        assert view["status"] == "open" and view["agency_responsible"]
+
+
+def test_token_and_search_endpoints_find_the_request(stack: Stack, catalogue: Catalogue) -> None:
+    grid_unit, _ = stack.handler_key("grid")
+    lat, lon = grid_point(stack, grid_unit)
+    code = catalogue.categories[0].code
+    with httpx.Client(timeout=10) as client:
+        created = stack.post_report(client, service_code=code, lat=lat, long=lon).json()[0]
+        base = f"{stack.url('intake')}/open311/v2"
+        token = client.get(f"{base}/tokens/{created['token']}.json").json()
+        assert token == [
+            {"service_request_id": created["service_request_id"], "token": created["token"]}
+        ]
+        found = client.get(
+            f"{base}/requests.json", params={"service_request_id": created["service_request_id"]}
+        ).json()
+        assert [r["service_request_id"] for r in found] == [created["service_request_id"]]
+        by_code = client.get(
+            f"{base}/requests.json", params={"service_code": code, "status": "open"}
+        ).json()
+        assert created["service_request_id"] in {r["service_request_id"] for r in by_code}
+        bad = client.get(f"{base}/requests.json", params={"status": "pending"})
+        assert bad.status_code == 400
+        discovery = client.get(f"{base}/discovery.json").json()
+        assert discovery["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
