@@ -82,7 +82,13 @@ class Runtime:
                 checks["postgres"] = await self.pool.fetchval("SELECT 1") == 1
         except Exception:
             checks["postgres"] = False
-        checks["kafka_producer"] = self.relay.healthy
+        try:
+            async with asyncio.timeout(2):
+                await self.producer.client.fetch_all_metadata()
+            checks["kafka"] = True
+        except Exception:
+            checks["kafka"] = False
+        checks["outbox_relay"] = self.relay.healthy
         for consumer in self.consumers:
             checks[f"consumer:{consumer.group_id}"] = consumer.ready
         for name, alive in self._alive.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -185,6 +186,8 @@ class KafkaBroker:
         )
 
     def ready(self) -> bool:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected here
+
         async def probe() -> bool:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
             try:

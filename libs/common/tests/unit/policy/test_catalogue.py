@@ -1,0 +1,97 @@
+"""The catalogue YAML: the demo file loads, mistakes are named with their path."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gridline.common.policy.catalogue import CatalogueInvalid, load_catalogue_text, parse_catalogue
+from gridline.common.policy.tiers import Tier
+
+pytestmark = pytest.mark.unit
+
+TEXT = (Path(__file__).resolve().parents[5] / "config" / "catalogue.yaml").read_text(
+    encoding="utf-8"
+)
+DOC = yaml.safe_load(TEXT)
+
+
+def problems(change: Any) -> list[str]:
+    doc = copy.deepcopy(DOC)
+    change(doc)
+    with pytest.raises(CatalogueInvalid) as err:
+        parse_catalogue(doc)
+    return err.value.problems
+
+
+def test_demo_catalogue_loads_with_bilingual_names_and_limits() -> None:
+    cat = load_catalogue_text(TEXT)
+    assert 18 <= len(cat.categories) <= 24
+    garbage = cat.category("exposed-garbage")
+    assert (garbage.name_zh, garbage.name_en, garbage.entry_tier) == (
+        "暴露垃圾",
+        "Exposed garbage",
+        Tier.GRID,
+    )
+    assert cat.time_limit("exposed-garbage", Tier.GRID) == timedelta(hours=8)
+    assert cat.department(garbage.department).name_zh == "城市管理局"
+    assert sum(c.entry_tier is Tier.GRID for c in cat.categories) > len(cat.categories) / 2
+
+
+def test_round_trip_keeps_the_version_hash() -> None:
+    cat = load_catalogue_text(TEXT)
+    assert parse_catalogue(cat.to_dict()).version_hash == cat.version_hash
+
+
+def test_unknown_department_is_named_with_its_path() -> None:
+    found = problems(lambda d: d["categories"][3].update(department="dept-nowhere"))
+    assert found == ["categories[3].department: unknown department 'dept-nowhere'"]
+
+
+def test_missing_time_limit_above_the_entry_tier_is_refused() -> None:
+    found = problems(lambda d: d["categories"][0]["time_limits_hours"].pop("street"))
+    assert len(found) == 1 and found[0].startswith("categories[0]") and "street" in found[0]
+
+
+def test_time_limit_below_the_entry_tier_is_refused() -> None:
+    def below(d: dict[str, Any]) -> None:
+        d["categories"][0]["entry_tier"] = "community"
+
+    assert "below the entry tier" in problems(below)[0]
+
+
+def test_bad_code_duplicate_code_and_unknown_field_are_all_reported() -> None:
+    def spoil(d: dict[str, Any]) -> None:
+        d["categories"][0]["code"] = "Exposed Garbage"
+        d["categories"][2]["code"] = d["categories"][1]["code"]
+        d["categories"][4]["colour"] = "red"
+
+    found = problems(spoil)
+    assert any("categories[0].code" in p for p in found)
+    assert any("categories[4].colour" in p for p in found)
+
+
+def test_duplicate_code_is_reported_with_both_places() -> None:
+    found = problems(lambda d: d["categories"][2].update(code=d["categories"][1]["code"]))
+    assert found == [
+        f"categories[2].code: duplicate code {DOC['categories'][1]['code']!r} (also categories[1])"
+    ]
+
+
+def test_yaml_syntax_error_is_a_catalogue_problem() -> None:
+    with pytest.raises(CatalogueInvalid) as err:
+        load_catalogue_text("version: [unclosed")
+    assert "not valid YAML" in err.value.problems[0]
+
+
+def test_targets_must_not_decrease_and_timezone_must_exist() -> None:
+    assert (
+        "must not decrease"
+        in problems(lambda d: d.update(targets={"grid": 0.9, "community": 0.8, "street": 0.95}))[0]
+    )
+    assert "unknown time zone" in problems(lambda d: d.update(timezone="Mars/Olympus"))[0]

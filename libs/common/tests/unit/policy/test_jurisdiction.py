@@ -1,0 +1,176 @@
+"""Jurisdiction validation and look-ups on generated and hand-broken cities."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point, shape
+
+from gridline.common.policy.citygen import PRESETS, generate_city
+from gridline.common.policy.jurisdiction import Extent, JurisdictionInvalid, parse_jurisdiction
+
+pytestmark = pytest.mark.unit
+
+CITY = generate_city(1)
+JUR = parse_jurisdiction(CITY)
+
+
+def problems_of(doc: Any) -> list[tuple[int | None, str | None, str]]:
+    with pytest.raises(JurisdictionInvalid) as err:
+        parse_jurisdiction(doc)
+    return [(p.index, p.feature_id, p.message) for p in err.value.problems]
+
+
+def broken(change: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(CITY)
+    change(doc["features"])
+    return doc
+
+
+def test_demo_city_has_the_documented_shape() -> None:
+    assert len(JUR.grids) == 120
+    assert len(JUR.units_at("street")) == 4
+    assert len(JUR.units_at("community")) == 16
+    assert sum(g.grid_kind == "special" for g in JUR.grids.values()) == 12
+
+
+def test_same_seed_same_city_other_seed_other_city() -> None:
+    dump = lambda c: json.dumps(c, sort_keys=True, ensure_ascii=False)  # noqa: E731
+    assert dump(generate_city(1)) == dump(CITY)
+    assert dump(generate_city(2)) != dump(CITY)
+
+
+def test_gap_in_the_map_is_inside_the_city_but_in_no_grid() -> None:
+    lon, lat = CITY["gridline:gaps"][0]
+    assert JUR.locate(lon, lat) is None
+    assert JUR.in_extent(lon, lat)
+    assert JUR.district_of_point(lon, lat) == "320402"
+    assert not JUR.in_extent(116.4, 39.9)
+
+
+def test_special_grid_wins_over_the_comprehensive_grid_beneath() -> None:
+    special = next(g for g in JUR.grids.values() if g.grid_kind == "special")
+    point = special.geometry.representative_point()
+    assert JUR.locate(point.x, point.y) == special
+    beneath = [
+        g for g in JUR.grids.values() if g.grid_kind == "comprehensive" and g.geometry.covers(point)
+    ]
+    assert len(beneath) == 1 and beneath[0].community_id == special.community_id
+
+
+def test_units_know_their_ancestors_and_descendants() -> None:
+    grid = next(iter(JUR.grids.values()))
+    assert [u.level for u in JUR.ancestors(grid.grid_id)] == ["community", "street", "district"]
+    assert grid.grid_id in JUR.descendants(grid.street_id)
+    assert grid.grid_id not in JUR.descendants(
+        next(s.unit_id for s in JUR.units_at("street") if s.unit_id != grid.street_id)
+    )
+
+
+def test_extent_survives_its_geojson_round_trip() -> None:
+    extent = Extent.from_geojson(json.loads(json.dumps(JUR.extent_geojson())))
+    lon, lat = CITY["gridline:gaps"][0]
+    assert extent.contains(lon, lat) and extent.district_of(lon, lat) == "320402"
+    assert not extent.contains(116.4, 39.9)
+
+
+def test_duplicate_grid_id_is_reported_with_both_indexes() -> None:
+    def dup(features: list[Any]) -> None:
+        features[5]["properties"]["grid_id"] = features[3]["properties"]["grid_id"]
+
+    [(index, gid, message)] = problems_of(broken(dup))
+    assert index == 5 and gid == CITY["features"][3]["properties"]["grid_id"]
+    assert "duplicate" in message and "feature 3" in message
+
+
+def test_contradictory_parents_are_reported() -> None:
+    def move(features: list[Any]) -> None:
+        features[1]["properties"]["street_id"] = features[-20]["properties"]["street_id"]
+
+    found = problems_of(broken(move))
+    assert any(i == 1 and "contradictory parents" in m for i, _, m in found)
+
+
+def test_overlapping_comprehensive_grids_are_reported_but_specials_may_overlap_them() -> None:
+    def overlap(features: list[Any]) -> None:
+        features[1]["geometry"] = copy.deepcopy(features[0]["geometry"])
+
+    found = problems_of(broken(overlap))
+    assert [(i, m.split(" overlaps")[0]) for i, _, m in found] == [
+        (1, f"comprehensive grid {CITY['features'][1]['properties']['grid_id']}")
+    ]
+
+
+def test_invalid_geometry_is_reported_with_its_reason() -> None:
+    def bowtie(features: list[Any]) -> None:
+        features[2]["geometry"] = {
+            "type": "Polygon",
+            "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]],
+        }
+        features[4]["geometry"] = {"type": "Point", "coordinates": [120, 31]}
+        features[6]["geometry"] = {
+            "type": "Polygon",
+            "coordinates": [[[200, 0], [201, 0], [201, 1], [200, 0]]],
+        }
+
+    found = {i: m for i, _, m in problems_of(broken(bowtie))}
+    assert "invalid" in found[2] and "Self-intersection" in found[2]
+    assert "Polygon or MultiPolygon" in found[4]
+    assert "longitude" in found[6]
+
+
+def test_missing_properties_and_bad_kind_are_reported_and_nothing_else() -> None:
+    def spoil(features: list[Any]) -> None:
+        del features[0]["properties"]["community_name"]
+        features[7]["properties"]["grid_kind"] = "residential"
+
+    found = problems_of(broken(spoil))
+    assert [(i, "community_name" in m or "grid_kind" in m) for i, _, m in found] == [
+        (0, True),
+        (7, True),
+    ]
+
+
+def test_not_a_feature_collection_is_refused() -> None:
+    assert problems_of({"type": "Feature"})[0][2] == "expected a GeoJSON FeatureCollection"
+    assert "no features" in problems_of({"type": "FeatureCollection", "features": []})[0][2]
+
+
+def test_changzhou_preset_has_its_published_counts() -> None:
+    city = generate_city(3, **PRESETS["changzhou"])
+    jur = parse_jurisdiction(city)
+    kinds = [g.grid_kind for g in jur.grids.values()]
+    assert (len(kinds), kinds.count("comprehensive"), kinds.count("special")) == (7151, 5585, 1566)
+    assert len(jur.units_at("street")) == 62
+
+
+minx, miny, maxx, maxy = shape(
+    {
+        "type": "MultiPolygon",
+        "coordinates": [f["geometry"]["coordinates"] for f in CITY["features"]],
+    }
+).bounds
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(minx - 0.01, maxx + 0.01), st.floats(miny - 0.01, maxy + 0.01))
+def test_a_located_grid_always_covers_the_point(lon: float, lat: float) -> None:
+    grid = JUR.locate(lon, lat)
+    if grid is not None:
+        assert grid.geometry.intersects(Point(lon, lat))
+        assert JUR.in_extent(lon, lat)
+    elif any(g.geometry.intersects(Point(lon, lat)) for g in JUR.grids.values()):
+        pytest.fail("a grid covers the point but locate found none")
+
+
+def test_every_grid_is_found_at_its_own_representative_point() -> None:
+    for grid in JUR.grids.values():
+        point = grid.geometry.representative_point()
+        found = JUR.locate(point.x, point.y)
+        assert found is not None
+        assert found == grid or (found.grid_kind == "special" and found.geometry.covers(point))
