@@ -14,6 +14,10 @@ BARE_PORT=28010
 GL=.venv/bin/gridline DEV=.venv/bin/gridline-dev
 CREDS="$GRIDLINE_RUN_DIR/credentials.json" CITY="$GRIDLINE_RUN_DIR/city.geojson"
 
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package), the load generator"
+  apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+fi
 "$DEV" clean >/dev/null 2>&1 || true
 bare_pid=""
 cleanup() {
@@ -46,6 +50,7 @@ print(p.y, p.x, "exposed-garbage")
 PY
 )
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$BARE_PORT/docs" >/dev/null && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$BARE_PORT/docs" >/dev/null || { echo "the bare app did not start"; exit 1; }
 # intake learns the catalogue from Kafka: wait until it lists services.
 for _ in $(seq 100); do
   [ "$(curl -sf "http://127.0.0.1:$INTAKE_PORT/open311/v2/services.json" | head -c 2)" = '[{' ] && break; sleep 0.2
