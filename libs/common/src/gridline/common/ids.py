@@ -21,3 +21,10 @@ def uuid7() -> uuid.UUID:
 
 def new_id() -> str:
     return str(uuid7())
+
+
+def stable_id(kind: str, *parts: object) -> str:
+    """The same inputs always give the same id (UUIDv5): for things that must be created
+    once however often the event behind them is redelivered."""
+    name = ":".join(["gridline", kind, *map(str, parts)])
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from gridline.common.events import Envelope, WorkOrderEvent
+from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Pool
 from gridline.notify.domain import messages
 from gridline.notify.domain.signing import backoff_seconds, sign
@@ -23,7 +23,7 @@ LEASE_SECONDS = 60  # a claimed delivery is retried by someone else if we die mi
 
 def notification_id(event_id: str, subscription: str) -> str:
     """Stable per (event, subscription): a redelivered event yields the same id."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gridline:notification:{event_id}:{subscription}"))
+    return stable_id("notification", event_id, subscription)
 
 
 @dataclass

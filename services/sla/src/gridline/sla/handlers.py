@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from gridline.common.events import (
     WorkOrderEscalated,
     WorkOrderResolved,
 )
+from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Pool, add_to_outbox
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import store
@@ -31,7 +31,7 @@ WINDOWS: dict[str, timedelta] = {
 
 def breach_event_id(order_id: str, seq: int) -> str:
     """The same breach always has the same id, so even a re-fired one is applied once."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gridline:breach:{order_id}:{seq}"))
+    return stable_id("breach", order_id, seq)
 
 
 @dataclass

@@ -93,46 +93,30 @@ def open_order(
 ) -> WorkOrder:
     """Open at the entry tier, or hold for triage when the point lies in no grid."""
     if place.grid_id is None:
-        return WorkOrder(
-            order_id,
-            report_id,
-            category,
-            department_id,
-            source,
-            lat,
-            lon,
-            place,
-            State.TRIAGE,
-            None,
-            place.district_id or "",
-            1,
-            now,
-            None,
-            now,
-            None,
-            1,
-            policy_version,
-        )
-    tier, unit = entry_assignment(entry, place, department_id)
+        state, tier, unit, due = State.TRIAGE, None, place.district_id or "", None
+    else:
+        state = State.OPEN
+        tier, unit = entry_assignment(entry, place, department_id)
+        due = now + time_limit[tier]
     return WorkOrder(
-        order_id,
-        report_id,
-        category,
-        department_id,
-        source,
-        lat,
-        lon,
-        place,
-        State.OPEN,
-        tier,
-        unit,
-        1,
-        now,
-        now + time_limit[tier],
-        now,
-        None,
-        1,
-        policy_version,
+        id=order_id,
+        report_id=report_id,
+        category=category,
+        department_id=department_id,
+        source=source,
+        lat=lat,
+        lon=lon,
+        place=place,
+        state=state,
+        tier=tier,
+        unit_id=unit,
+        assignment_seq=1,
+        assigned_at=now,
+        due_at=due,
+        opened_at=now,
+        resolved_at=None,
+        version=1,
+        policy_version=policy_version,
     )
 
 
