@@ -103,6 +103,21 @@ def test_report_is_routed_to_its_grid_resolved_there_and_counted(
         )
         assert 0 < ratio <= 1
         assert stack.metric(client, "sla", "gridline_sla_tier_target_ratio", tier="grid") == 0.7
+        assert (
+            stack.metric(client, "sla", "gridline_workorder_resolution_seconds_count", tier="grid")
+            or 0
+        ) >= 1
+        # Bucket bounds sit at the default time limits (hours), e.g. 8 h = 28800 s.
+        assert (
+            stack.metric(
+                client,
+                "sla",
+                "gridline_workorder_resolution_seconds_bucket",
+                tier="grid",
+                le="28800.0",
+            )
+            is not None
+        )
 
     kinds = wait_until(
         lambda: (

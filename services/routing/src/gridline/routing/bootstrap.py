@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,4 +36,12 @@ async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
                 DeadlineBreached: routing.on_deadline_breached,
             },
         )
+
+        async def follow_policy() -> None:
+            while True:
+                await asyncio.sleep(settings.policy_refresh)
+                async with runtime.pool.acquire() as conn:
+                    await routing.load_policy(conn)
+
+        runtime.background("policy-follower", follow_policy)
         yield RoutingService(runtime, routing, settings)

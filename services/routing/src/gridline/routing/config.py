@@ -12,3 +12,5 @@ class RoutingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
 
     port: int = Field(default=8001, ge=1, le=65535)
+    # Seconds between checks for a policy loaded through another routing instance.
+    policy_refresh: float = Field(default=2.0, gt=0, le=300)

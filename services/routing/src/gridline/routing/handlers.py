@@ -76,17 +76,30 @@ class Routing:
     # -- policy ------------------------------------------------------------------------
 
     async def load_policy(self, conn: Connection) -> None:
-        """Restore the latest jurisdiction and catalogue after a restart."""
-        doc = await store.latest_policy(conn, "jurisdiction")
-        if doc is not None:
-            self.policy.jurisdiction = await asyncio.to_thread(parse_jurisdiction, doc)
-        doc = await store.latest_policy(conn, "catalogue")
-        if doc is not None:
-            self.policy.catalogue = parse_catalogue(doc)
+        """Take up the latest stored jurisdiction and catalogue: after a restart, and when
+        another routing instance loaded a new one."""
+        holder = self.policy
+        version = await store.latest_version(conn, "jurisdiction")
+        if version is not None and (
+            holder.jurisdiction is None or holder.jurisdiction.version != version
+        ):
+            doc = await store.latest_policy(conn, "jurisdiction")
+            holder.jurisdiction = await asyncio.to_thread(parse_jurisdiction, doc)
+        version = await store.latest_version(conn, "catalogue")
+        if version is not None and (
+            holder.catalogue is None or holder.catalogue.version_hash != version
+        ):
+            holder.catalogue = parse_catalogue(await store.latest_policy(conn, "catalogue"))
+
+    async def _unchanged(self, conn: Connection, kind: str, version: str) -> bool:
+        """Loading the version already in effect again changes nothing and emits nothing."""
+        return await store.latest_version(conn, kind) == version
 
     async def activate_jurisdiction(
         self, conn: Connection, jurisdiction: Jurisdiction, doc: dict[str, Any]
     ) -> None:
+        if await self._unchanged(conn, "jurisdiction", jurisdiction.version):
+            return
         now = self.clock.now()
         await store.save_policy(conn, "jurisdiction", jurisdiction.version, doc, now)
         districts = {u.unit_id: u.name for u in jurisdiction.units_at("district")}
@@ -100,6 +113,8 @@ class Routing:
         await add_to_outbox(conn, event, source=self.source, time=now, schema=SCHEMA)
 
     async def activate_catalogue(self, conn: Connection, catalogue: Catalogue) -> None:
+        if await self._unchanged(conn, "catalogue", catalogue.version_hash):
+            return
         now = self.clock.now()
         doc = catalogue.to_dict()
         await store.save_policy(conn, "catalogue", catalogue.version_hash, doc, now)

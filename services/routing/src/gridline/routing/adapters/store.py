@@ -137,6 +137,13 @@ async def save_policy(conn: Connection, kind: str, version: str, document: Any, 
     )
 
 
+async def latest_version(conn: Connection, kind: str) -> str | None:
+    value = await conn.fetchval(
+        "SELECT version FROM policy_versions WHERE kind = $1 ORDER BY id DESC LIMIT 1", kind
+    )
+    return str(value) if value is not None else None
+
+
 async def latest_policy(conn: Connection, kind: str) -> Any | None:
     return await conn.fetchval(
         "SELECT document FROM policy_versions WHERE kind = $1 ORDER BY id DESC LIMIT 1", kind
