@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.9
+# Use the machine's Python (3.11+); never download an interpreter.
+export UV_PYTHON_DOWNLOADS=never
+export UV_PYTHON=${UV_PYTHON:-python3}
 uv=$(command -v uv || true)
 if [ -z "$uv" ]; then
   uv=.cache/uv/bin/uv

@@ -117,12 +117,67 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
-@router.post("/requests.json", summary="Create a service request (form-encoded, api_key required)")
+_FORM_FIELDS = {
+    "api_key": "required: the key you were issued",
+    "service_code": "required: a code from services.json",
+    "lat": "required: WGS84 latitude, decimal degrees",
+    "long": "required: WGS84 longitude, decimal degrees",
+    "description": "what is wrong (up to 4000 characters)",
+    "address_string": "the address in words (stored, not geocoded)",
+    "address_id": "ignored: addresses are not geocoded",
+    "media_url": "an http(s) URL of a photo",
+    "email": "reporter's email",
+    "phone": "reporter's phone",
+    "first_name": "reporter's first name",
+    "last_name": "reporter's last name",
+    "device_id": "reporting device",
+    "account_id": "reporter's account with the client",
+}
+_POST_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["api_key", "service_code", "lat", "long"],
+                    "properties": {
+                        name: {
+                            "type": "number" if name in ("lat", "long") else "string",
+                            "description": text,
+                        }
+                        for name, text in _FORM_FIELDS.items()
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "Stored durably: [{service_request_id, token, service_notice, account_id}]"
+        },
+        "400": {
+            "description": "[{code: 400, description}]: a missing or malformed field, or a point outside the city"
+        },
+        "403": {"description": "[{code: 403, description}]: api_key missing or not valid"},
+        "404": {"description": "[{code: 404, description}]: unknown service_code"},
+        "503": {
+            "description": "[{code: 503, description}]: not accepted (policy not loaded or database unavailable)"
+        },
+    },
+}
+
+
+@router.post(
+    "/requests.json",
+    summary="Create a service request (form-encoded, api_key required)",
+    openapi_extra=_POST_DOC,
+)
 async def create_request(request: Request, svc: Service) -> Any:
     started = time.perf_counter()
     try:
         form = await _form(request)
-        api_key = form.get("api_key", "").strip()
+        api_key = (form.get("api_key") or request.query_params.get("api_key") or "").strip()
         if not api_key:
             raise Open311Error(403, "api_key is required to create a service request")
         source = svc.key_sources.get(api_key)
