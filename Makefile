@@ -41,8 +41,8 @@ up: venv
 	@mkdir -p $(GRIDLINE_RUN_DIR)
 	@test -f $(CITY) || $(GL) city generate --seed 1 --out $(CITY)
 	$(GL) credentials init --city $(CITY) --catalogue $(CATALOGUE) --out $(CREDS)
-	@test -f $(GRIDLINE_RUN_DIR)/clock_epoch || date +%s > $(GRIDLINE_RUN_DIR)/clock_epoch
-	@{ $(GL) credentials env --credentials $(CREDS); echo "GRIDLINE_CLOCK_EPOCH=$$(cat $(GRIDLINE_RUN_DIR)/clock_epoch)"; } > $(GRIDLINE_RUN_DIR)/services.env
+	@scripts/clock.sh $(GRIDLINE_RUN_DIR) > $(GRIDLINE_RUN_DIR)/clock.env
+	@{ $(GL) credentials env --credentials $(CREDS); cat $(GRIDLINE_RUN_DIR)/clock.env; } > $(GRIDLINE_RUN_DIR)/services.env
 	$(DEV) infra up
 	$(GL) topics ensure
 	$(DEV) services up

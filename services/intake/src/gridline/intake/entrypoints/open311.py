@@ -284,6 +284,8 @@ async def list_requests(
             start = svc.runtime.clock.now().replace(microsecond=0) - _NINETY_DAYS
     except Open311Error as exc:
         return error(exc.code, exc.description)
+    if ids:  # the specification: listed ids override every other argument
+        codes = statuses = start = end = None
     async with svc.runtime.pool.acquire() as conn:
         rows = await store.find_requests(
             conn, ids=ids, codes=codes, start=start, end=end, statuses=statuses, limit=MAX_RESULTS
