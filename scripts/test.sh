@@ -10,6 +10,7 @@ export GRIDLINE_KAFKA_CONTROLLER_PORT=${TEST_KAFKA_CONTROLLER_PORT:-19093}
 export GRIDLINE_PG_PORT=${TEST_PG_PORT:-55433}
 export GRIDLINE_KAFKA_BOOTSTRAP="127.0.0.1:$GRIDLINE_KAFKA_PORT"
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$GRIDLINE_PG_PORT/gridline"
+export GRIDLINE_PG_EXTERNAL=0  # always a private cluster, whatever DATABASE_URL make up uses
 DEV=.venv/bin/gridline-dev
 
 if [ -z "${SKIP_LINT:-}" ]; then

@@ -114,7 +114,6 @@ async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
                     topic=topic,
                     source="/test",
                     time=NOW,
-                    schema=scratch_schema,
                 )
             )
     # Rolled back work never leaves the database.
@@ -126,7 +125,6 @@ async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
                 topic=topic,
                 source="/test",
                 time=NOW,
-                schema=scratch_schema,
             )
             raise RuntimeError("business transaction failed")
     relay = OutboxRelay(pool, producer, scratch_schema, CollectorRegistry())
@@ -236,3 +234,37 @@ async def test_consumer_applies_each_event_once_and_dead_letters_bad_messages(
     finally:
         await again.stop()
     assert committed == len(messages)
+
+
+async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    transactions: set[int] = set()
+
+    async def handle(conn: Connection, data: DeadlineBreached, envelope: Envelope) -> None:
+        transactions.add(await conn.fetchval("SELECT txid_current()"))
+        await conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, data.work_order_id)
+
+    for i in range(30):
+        await producer.send(topic, value=raw(f"o{i}", f"b{i}"), key=b"k", partition=1)
+    await producer.send_and_wait(topic, value=raw("o0", "b0"), key=b"k", partition=1)  # redelivery
+    consumer = EventConsumer(
+        group_id=f"batch-{unique}",
+        pool=pool,
+        producer=producer,
+        kafka=kafka_settings,
+        handlers={DeadlineBreached: handle},
+        registry=CollectorRegistry(),
+        topics=[topic],
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(30):
+            while await pool.fetchval("SELECT count(*) FROM inbox") < 30:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 30
+    assert len(transactions) < 30  # batched: far fewer transactions than events

@@ -122,8 +122,7 @@ class EventConsumer:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self.process(record)
+                    await self.process_batch(records)
                     try:
                         await consumer.commit({tp: records[-1].offset + 1})
                     except (CommitFailedError, IllegalStateError) as exc:
@@ -136,7 +135,39 @@ class EventConsumer:
 
     async def process(self, record: ConsumerRecord) -> str:
         """Handle one record; returns its outcome. Never raises for bad input."""
-        topic = record.topic
+        decoded = await self._decode(record)
+        if isinstance(decoded, str):
+            return decoded
+        return await self._apply_with_retries(*decoded)
+
+    async def process_batch(self, records: list[ConsumerRecord]) -> None:
+        """Handle one partition's records in order, in ONE transaction when all of them
+        apply cleanly; if anything fails, roll back and take them one by one, so a poison
+        message or an outage is dealt with exactly as in `process`."""
+        ready: list[tuple[ConsumerRecord, Envelope, EventData, Handler]] = []
+        for record in records:
+            decoded = await self._decode(record)
+            if not isinstance(decoded, str):
+                ready.append(decoded)
+        if len(ready) > 1:
+            try:
+                outcomes = await self._apply_all(ready)
+            except Exception as exc:
+                log.info(
+                    "%s: batch of %d fell back to one by one: %r", self.group_id, len(ready), exc
+                )
+            else:
+                self.stalled = False
+                for (record, *_), outcome in zip(ready, outcomes, strict=True):
+                    self._events.labels(self.group_id, record.topic, outcome).inc()
+                return
+        for item in ready:
+            await self._apply_with_retries(*item)
+
+    async def _decode(
+        self, record: ConsumerRecord
+    ) -> tuple[ConsumerRecord, Envelope, EventData, Handler] | str:
+        """The typed event and its handler, or the outcome for a record that has none."""
         if record.value is None:
             return await self._dead_letter(record, "empty message (no value)")
         try:
@@ -146,7 +177,7 @@ class EventConsumer:
         entry = self._handlers.get(envelope.type)
         if entry is None:
             if envelope.type in EVENT_TYPES:
-                self._events.labels(self.group_id, topic, "ignored").inc()
+                self._events.labels(self.group_id, record.topic, "ignored").inc()
                 return "ignored"
             return await self._dead_letter(record, f"unknown event type {envelope.type!r}")
         cls, handler = entry
@@ -156,6 +187,12 @@ class EventConsumer:
             return await self._dead_letter(
                 record, f"invalid data for {envelope.type}: {_describe(exc)}"
             )
+        return record, envelope, data, handler
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord, envelope: Envelope, data: EventData, handler: Handler
+    ) -> str:
+        topic = record.topic
         failures = 0
         waiting_logged = False
         delay = 0.2
@@ -190,21 +227,38 @@ class EventConsumer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    async def _apply_all(
+        self, items: list[tuple[ConsumerRecord, Envelope, EventData, Handler]]
+    ) -> list[str]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return [await self._apply_in(conn, *item) for item in items]
+
     async def _apply(
         self, record: ConsumerRecord, envelope: Envelope, data: EventData, handler: Handler
     ) -> str:
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
-                envelope.id,
-                record.topic,
-                record.partition,
-                record.offset,
-            )
-            if not fresh:
-                return "duplicate"
-            await handler(conn, data, envelope)
+            return await self._apply_in(conn, record, envelope, data, handler)
+
+    async def _apply_in(
+        self,
+        conn: Connection,
+        record: ConsumerRecord,
+        envelope: Envelope,
+        data: EventData,
+        handler: Handler,
+    ) -> str:
+        """Record the event id and apply the handler, in the caller's transaction."""
+        fresh = await conn.fetchval(
+            "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+            envelope.id,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        if not fresh:
+            return "duplicate"
+        await handler(conn, data, envelope)
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> str:

@@ -104,7 +104,6 @@ async def add_to_outbox(
     *,
     source: str,
     time: Any,
-    schema: str,
     event_id: str | None = None,
     topic: str | None = None,
 ) -> str:
@@ -117,6 +116,5 @@ async def add_to_outbox(
         data.key(),
         envelope.model_dump_json().encode(),
     )
-    # Delivered at commit, so the relay wakes only for rows it can see.
-    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
+    # A trigger notifies the relay at commit (migrations/0001_plumbing_outbox_notify.sql).
     return envelope.id

@@ -96,7 +96,7 @@ class Intake:
         )
         async with pool.acquire() as conn, conn.transaction():
             await store.insert_request(conn, row)
-            await add_to_outbox(conn, event, source=self.source, time=now, schema=SCHEMA)
+            await add_to_outbox(conn, event, source=self.source, time=now)
         return row
 
     async def refresh_policy(self, conn: Connection) -> None:

@@ -110,7 +110,7 @@ class Routing:
             extent=jurisdiction.extent_geojson(),
             districts=districts,
         )
-        await add_to_outbox(conn, event, source=self.source, time=now, schema=SCHEMA)
+        await add_to_outbox(conn, event, source=self.source, time=now)
 
     async def activate_catalogue(self, conn: Connection, catalogue: Catalogue) -> None:
         if await self._unchanged(conn, "catalogue", catalogue.version_hash):
@@ -121,7 +121,7 @@ class Routing:
         event = PolicyActivated(
             kind="catalogue", version=catalogue.version_hash, activated_at=now, catalogue=doc
         )
-        await add_to_outbox(conn, event, source=self.source, time=now, schema=SCHEMA)
+        await add_to_outbox(conn, event, source=self.source, time=now)
 
     def _require_policy(self) -> Policy:
         policy = self.policy.current
@@ -284,7 +284,7 @@ class Routing:
     async def _emit(
         self, conn: Connection, order: WorkOrder, event: Any, now: Any, detail: dict[str, Any]
     ) -> None:
-        await add_to_outbox(conn, event, source=self.source, time=now, schema=SCHEMA)
+        await add_to_outbox(conn, event, source=self.source, time=now)
         await store.record_history(conn, order, event.TYPE, {**detail, "unit_id": order.unit_id})
 
     @staticmethod

@@ -111,7 +111,6 @@ class Sla:
                     event,
                     source=self.source,
                     time=now,
-                    schema=SCHEMA,
                     event_id=breach_event_id(r["work_order_id"], r["assignment_seq"]),
                 )
             if rows:
