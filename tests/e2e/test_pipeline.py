@@ -300,6 +300,25 @@ def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
             what="triage",
         )
         assert view["status"] == "open" and view["agency_responsible"]
+        assert view["expected_datetime"] is None
+
+        url = f"{stack.url('routing')}/v1/workorders/{request_id}"
+        grid_unit, grid_key = stack.handler_key("grid")
+        admin = {"authorization": f"Bearer {stack.credentials['admin_key']}"}
+        refused = client.post(f"{url}/resolve", headers={"authorization": f"Bearer {grid_key}"})
+        assert refused.status_code == 403  # the grid worker does not hold it
+        unknown = client.post(f"{url}/assign", json={"grid_id": "no-such-grid"}, headers=admin)
+        assert unknown.status_code == 409 and "no-such-grid" in unknown.json()["detail"]
+        assigned = client.post(f"{url}/assign", json={"grid_id": grid_unit}, headers=admin)
+        assert assigned.status_code == 200, assigned.text
+        assert (assigned.json()["state"], assigned.json()["unit_id"]) == ("open", grid_unit)
+        after = wait_until(
+            lambda: (r := stack.request(client, request_id))["expected_datetime"] and r,
+            what="the triaged order to be assigned",
+        )
+        assert "Assigned at tier" in after["status_notes"]
+        again = client.post(f"{url}/assign", json={"grid_id": grid_unit}, headers=admin)
+        assert again.status_code == 409
 
 
 def test_token_and_search_endpoints_find_the_request(stack: Stack, catalogue: Catalogue) -> None:

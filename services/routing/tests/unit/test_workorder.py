@@ -15,6 +15,7 @@ from gridline.routing.domain.workorder import (
     State,
     TransitionRefused,
     WorkOrder,
+    assign_from_triage,
     breach_applies,
     escalate,
     open_order,
@@ -137,3 +138,33 @@ def test_lifecycle_invariants_hold_for_any_sequence_of_moves(moves: list[str]) -
         if before.state is State.RESOLVED:
             assert order == before
         assert order.assignment_seq == order.tier.rank - Tier.GRID.rank + 1
+
+
+def test_triage_puts_the_order_into_the_chosen_grid_at_its_entry_tier() -> None:
+    held = new(place=Place(None, None, None, "d1"))
+    assigned = assign_from_triage(
+        held,
+        place=PLACE,
+        category="illegal-construction",
+        department_id="dept-housing",
+        entry=Tier.STREET,
+        time_limit=LIMITS,
+        now=NOW,
+    )
+    assert (assigned.state, assigned.tier, assigned.unit_id) == (State.OPEN, Tier.STREET, "s1")
+    assert (assigned.category, assigned.assignment_seq, assigned.version) == (
+        "illegal-construction",
+        2,
+        2,
+    )
+    assert assigned.due_at == NOW + LIMITS[Tier.STREET]
+    with pytest.raises(TransitionRefused, match="only orders held for triage"):
+        assign_from_triage(
+            assigned,
+            place=PLACE,
+            category="x",
+            department_id="d",
+            entry=Tier.GRID,
+            time_limit=LIMITS,
+            now=NOW,
+        )

@@ -27,9 +27,11 @@ from gridline.routing.adapters import store
 from gridline.routing.domain.authority import may_act
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import (
+    Place,
     State,
     TransitionRefused,
     WorkOrder,
+    assign_from_triage,
     breach_applies,
     escalate,
     open_order,
@@ -146,7 +148,7 @@ class Routing:
             triage_reason = (
                 f"category {report.service_code!r} is not in catalogue {policy.catalogue.version}"
             )
-            place = type(place)(None, None, None, place.district_id)
+            place = Place(None, None, None, place.district_id)
         elif place.grid_id is None:
             triage_reason = "the location lies inside the city but in no grid"
         order = open_order(
@@ -166,23 +168,32 @@ class Routing:
         if order.state is State.TRIAGE and not order.unit_id:
             order = _with_unit(order, policy.jurisdiction.default_district_id())
         await store.insert(conn, order, report.description)
+        await self._emit_assigned(conn, order, policy, now, triage_reason)
+        self.metrics.opened.labels(order.state.value).inc()
+
+    async def _emit_assigned(
+        self,
+        conn: Connection,
+        order: WorkOrder,
+        policy: Policy,
+        now: Any,
+        triage_reason: str | None,
+    ) -> None:
+        triage = order.state is State.TRIAGE
         event = WorkOrderAssigned(
             **self._ref(order, policy),
-            source=report.source,
+            source=order.source,
             grid_id=order.place.grid_id,
             community_id=order.place.community_id,
             lat=order.lat,
             lon=order.lon,
             opened_at=order.opened_at,
-            assignment=self._assignment(order, policy) if order.state is State.OPEN else None,
-            triage_unit_id=order.unit_id if order.state is State.TRIAGE else None,
-            triage_unit_name=policy.unit_name(order.unit_id)
-            if order.state is State.TRIAGE
-            else None,
+            assignment=None if triage else self._assignment(order, policy),
+            triage_unit_id=order.unit_id if triage else None,
+            triage_unit_name=policy.unit_name(order.unit_id) if triage else None,
             triage_reason=triage_reason,
         )
         await self._emit(conn, order, event, now, {"triage_reason": triage_reason})
-        self.metrics.opened.labels(order.state.value).inc()
 
     async def on_deadline_breached(
         self, conn: Connection, breach: DeadlineBreached, _: Envelope
@@ -234,6 +245,46 @@ class Routing:
         await self._emit(conn, resolved, event, now, {"by": key_unit, "note": note})
         self.metrics.resolved.labels(order.tier.value).inc()
         return resolved
+
+    async def assign(
+        self,
+        conn: Connection,
+        order_id: str,
+        key_unit: str | None,
+        grid_id: str,
+        service_code: str | None,
+    ) -> WorkOrder:
+        """Manual triage: put an order held at its district into a grid (and category)."""
+        policy = self._require_policy()
+        order = await store.get(conn, order_id, for_update=True)
+        if order is None:
+            raise NotFound(f"work order {order_id} not found")
+        if key_unit is not None:
+            self._check_scope(key_unit, order)
+        grid = policy.jurisdiction.grids.get(grid_id)
+        if grid is None:
+            raise TransitionRefused(
+                f"grid {grid_id} is not in jurisdiction {policy.jurisdiction.version}"
+            )
+        code = service_code or order.category
+        category = policy.catalogue.categories_by_code.get(code)
+        if category is None:
+            raise TransitionRefused(
+                f"category {code!r} is not in the catalogue; send a service_code from services.json"
+            )
+        now = self.clock.now()
+        moved = assign_from_triage(
+            order,
+            place=Place(grid.grid_id, grid.community_id, grid.street_id, grid.district_id),
+            category=code,
+            department_id=category.department,
+            entry=category.entry_tier,
+            time_limit=policy.time_limits(code),
+            now=now,
+        )
+        await store.update(conn, moved)
+        await self._emit_assigned(conn, moved, policy, now, None)
+        return moved
 
     async def whistle(
         self, conn: Connection, order_id: str, key_unit: str, note: str | None

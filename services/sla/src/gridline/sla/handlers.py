@@ -44,6 +44,8 @@ class Sla:
         a = event.assignment
         if a is not None:
             await store.set_deadline(conn, event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at)
+        if event.version > 1:
+            return  # assigned after triage: opened already counted
         await store.increment(
             conn,
             "gridline_workorders_opened_total",

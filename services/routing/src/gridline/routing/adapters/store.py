@@ -79,9 +79,12 @@ async def insert(conn: Connection, order: WorkOrder, description: str) -> None:
 
 
 async def update(conn: Connection, order: WorkOrder) -> None:
+    p = order.place
     await conn.execute(
         "UPDATE work_orders SET state=$2, tier=$3, unit_id=$4, assignment_seq=$5,"
-        " assigned_at=$6, due_at=$7, resolved_at=$8, version=$9 WHERE id=$1",
+        " assigned_at=$6, due_at=$7, resolved_at=$8, version=$9, category=$10,"
+        " department_id=$11, grid_id=$12, community_id=$13, street_id=$14, district_id=$15"
+        " WHERE id=$1",
         order.id,
         order.state.value,
         order.tier.value if order.tier else None,
@@ -91,6 +94,12 @@ async def update(conn: Connection, order: WorkOrder) -> None:
         order.due_at,
         order.resolved_at,
         order.version,
+        order.category,
+        order.department_id,
+        p.grid_id,
+        p.community_id,
+        p.street_id,
+        p.district_id,
     )
 
 

@@ -139,6 +139,39 @@ def escalate(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: dateti
     )
 
 
+def assign_from_triage(
+    order: WorkOrder,
+    *,
+    place: Place,
+    category: str,
+    department_id: str,
+    entry: Tier,
+    time_limit: dict[Tier, timedelta],
+    now: datetime,
+) -> WorkOrder:
+    """A person chose the grid (and maybe the category) of an order held for triage."""
+    if order.state is not State.TRIAGE:
+        raise TransitionRefused(
+            f"work order is {order.state.value}; only orders held for triage are assigned"
+        )
+    if place.grid_id is None:
+        raise TransitionRefused("choose a grid of the jurisdiction")
+    tier, unit = entry_assignment(entry, place, department_id)
+    return replace(
+        order,
+        category=category,
+        department_id=department_id,
+        place=place,
+        state=State.OPEN,
+        tier=tier,
+        unit_id=unit,
+        assignment_seq=order.assignment_seq + 1,
+        assigned_at=now,
+        due_at=now + time_limit[tier],
+        version=order.version + 1,
+    )
+
+
 def resolve(order: WorkOrder, *, now: datetime) -> WorkOrder:
     if order.state is State.RESOLVED:
         raise TransitionRefused("work order is already resolved")

@@ -50,6 +50,13 @@ class HandlerAction(BaseModel):
     )
 
 
+class Triage(BaseModel):
+    grid_id: str = Field(min_length=1, description="The grid that should hold the order.")
+    service_code: str | None = Field(
+        default=None, description="A category from services.json, to correct it."
+    )
+
+
 class HandlerKey(BaseModel):
     unit_id: str = Field(min_length=1)
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex digest of the key.")
@@ -207,6 +214,29 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     ) -> WorkOrderView:
         """Whistle (吹哨): beyond this tier's authority, move one tier up. 409 at the top."""
         return await _act(order_id, request, svc, action, "escalate")
+
+    @app.post(
+        "/v1/workorders/{order_id}/assign", response_model=WorkOrderView, tags=["work orders"]
+    )
+    async def assign_work_order(
+        order_id: str, request: Request, svc: Service, body: Triage
+    ) -> WorkOrderView:
+        """Manual triage (人工分拨): put an order held at its district into a grid, at its
+        category's entry tier. The district's key or the admin key; 409 unless held for triage."""
+        _policy_loaded(svc)
+        unit = await _key_unit(request, svc)
+        async with svc.runtime.pool.acquire() as conn, conn.transaction():
+            try:
+                order = await svc.routing.assign(
+                    conn, order_id, unit, body.grid_id, body.service_code
+                )
+            except handlers.NotFound as exc:
+                raise HTTPException(404, str(exc)) from None
+            except handlers.Forbidden as exc:
+                raise HTTPException(403, str(exc)) from None
+            except TransitionRefused as exc:
+                raise HTTPException(409, str(exc)) from None
+        return _view(order, svc)
 
     @app.put("/admin/jurisdiction", tags=["admin"])
     async def put_jurisdiction(
