@@ -18,6 +18,7 @@ echo "== lint and types"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+scripts/speccheck.sh
 fi
 
 echo "== fresh Kafka and PostgreSQL for the tests ($GRIDLINE_RUN_DIR)"

@@ -39,6 +39,7 @@ def test_escalation_message_speaks_chinese_and_english() -> None:
         street_id="s1",
         district_id="d1",
         policy_version="p",
+        time_zone="Asia/Shanghai",
         reason="timeout",
         from_tier="grid",
         from_unit_id="g1",
@@ -56,3 +57,5 @@ def test_escalation_message_speaks_chinese_and_english() -> None:
     assert kind(event) == "workorder.escalated"
     assert "暴露垃圾" in text["zh-CN"] and "社区" in text["zh-CN"] and "超时" in text["zh-CN"]
     assert "Exposed garbage" in text["en"] and "time limit passed" in text["en"]
+    # 09:00 UTC is 17:00 in the city's zone, and people read it there.
+    assert "2026-11-02T17:00+08:00" in text["zh-CN"] and "2026-11-02T17:00+08:00" in text["en"]

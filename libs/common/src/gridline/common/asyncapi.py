@@ -27,6 +27,19 @@ CONSUMERS = {
 }
 
 
+def _topic_configuration(config: dict[str, str]) -> dict[str, Any]:
+    """Kafka's string settings in the types the AsyncAPI Kafka binding (0.5.0) declares."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "cleanup.policy":
+            out[key] = value.split(",")
+        elif value.lstrip("-").isdigit():
+            out[key] = int(value)
+        else:
+            out[key] = value
+    return out
+
+
 def _message_name(event_type: str) -> str:
     return "".join(
         part.capitalize()
@@ -91,7 +104,7 @@ def build() -> dict[str, Any]:
             channels[cid]["bindings"]["kafka"].update(
                 {
                     "partitions": spec.partitions,
-                    "topicConfiguration": {k: v for k, v in spec.config.items()},
+                    "topicConfiguration": _topic_configuration(spec.config),
                 }
             )
     dl = DEADLETTER.name.replace(".", "-")
@@ -133,7 +146,7 @@ def build() -> dict[str, Any]:
                 "messages": [{"$ref": f"#/channels/{cid}/messages/{mname}"}],
             }
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "Gridline events",
             "version": "1.0.0",

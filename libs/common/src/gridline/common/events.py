@@ -110,6 +110,11 @@ class WorkOrderRef(EventData):
     street_id: str | None
     district_id: str | None
     policy_version: str
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone of the catalogue the order was routed under; "
+        "show its times to people in this zone.",
+    )
 
     def key(self) -> str:
         return self.work_order_id

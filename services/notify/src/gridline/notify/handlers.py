@@ -55,25 +55,34 @@ class Notify:
             }
             await conn.execute(
                 "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
-                " subscription, url, body) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+                " event_version, subscription, url, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
                 " ON CONFLICT (event_id, subscription) DO NOTHING",
                 nid,
                 envelope.id,
                 envelope.type,
                 event.work_order_id,
+                event.version,
                 sub.name,
                 sub.url,
                 json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
             )
 
     async def deliver_due(self, pool: Pool, client: httpx.AsyncClient, limit: int) -> int:
-        """Claim due deliveries with a lease, send them concurrently, record the outcome."""
+        """Claim due deliveries with a lease, send them concurrently, record the outcome.
+
+        Only the earliest pending delivery of each work order and subscription is due, so a
+        receiver sees one order's events in their order (a given-up one no longer blocks)."""
         async with pool.acquire() as conn:
             rows = await conn.fetch(
                 "UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
-                " WHERE notification_id IN (SELECT notification_id FROM deliveries"
-                "  WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()"
-                "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                " WHERE notification_id IN (SELECT d.notification_id FROM deliveries d"
+                "  WHERE d.delivered_at IS NULL AND d.dead_at IS NULL"
+                "  AND d.next_attempt_at <= now()"
+                "  AND NOT EXISTS (SELECT 1 FROM deliveries e"
+                "   WHERE e.work_order_id = d.work_order_id AND e.subscription = d.subscription"
+                "   AND e.delivered_at IS NULL AND e.dead_at IS NULL"
+                "   AND e.event_version < d.event_version)"
+                "  ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
                 " RETURNING notification_id, url, body, attempts",
                 limit,
                 LEASE_SECONDS,

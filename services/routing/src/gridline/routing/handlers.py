@@ -351,6 +351,7 @@ class Routing:
             "street_id": order.place.street_id,
             "district_id": order.place.district_id,
             "policy_version": order.policy_version,
+            "time_zone": policy.catalogue.timezone,
         }
 
     @staticmethod

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from gridline.common.events import (
     WorkOrderAssigned,
     WorkOrderEscalated,
@@ -15,6 +18,15 @@ REASON = {
     "whistle": ("处置人员吹哨上报", "the handler called it beyond its authority"),
     "rule": ("按规则上报", "a routing rule required it"),
 }
+
+
+def local(at: datetime, zone: str) -> str:
+    """A due time as the people of the city read it: their zone, to the minute."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return at.astimezone(tz).isoformat(timespec="minutes")
 
 
 def kind(event: WorkOrderEvent) -> str:
@@ -36,7 +48,7 @@ def render(event: WorkOrderEvent) -> dict[str, str]:
                 "zh-CN": f"工单 {wo}（{cat_zh}）不在任何网格内，已交 {unit} 人工分拨。",
                 "en": f"Work order {wo} ({cat_en}) lies in no grid and awaits manual triage at {unit}.",
             }
-        due = a.due_at.isoformat(timespec="minutes")
+        due = local(a.due_at, event.time_zone)
         return {
             "zh-CN": f"新工单 {wo}（{cat_zh}）已派至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
             "en": f"New work order {wo} ({cat_en}) assigned to {a.unit_name} ({a.tier}); due {due}.",
@@ -44,7 +56,7 @@ def render(event: WorkOrderEvent) -> dict[str, str]:
     if isinstance(event, WorkOrderEscalated):
         a = event.assignment
         why_zh, why_en = REASON[event.reason]
-        due = a.due_at.isoformat(timespec="minutes")
+        due = local(a.due_at, event.time_zone)
         return {
             "zh-CN": f"工单 {wo}（{cat_zh}）因{why_zh}，由{TIER_ZH[event.from_tier]}升级至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
             "en": f"Work order {wo} ({cat_en}) escalated from {event.from_tier} to {a.tier}, {a.unit_name}, because {why_en}; due {due}.",
