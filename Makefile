@@ -46,9 +46,9 @@ up: venv
 	$(DEV) infra up
 	$(GL) topics ensure
 	$(DEV) services up
-	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) jurisdiction load $(CITY) --credentials $(CREDS)
-	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load $(CATALOGUE) --credentials $(CREDS)
-	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) jurisdiction load --if-none $(CITY) --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load --if-none $(CATALOGUE) --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --skip-unknown --credentials $(CREDS)
 	@$(DEV) status
 	@echo "credentials: $(CREDS)"
 	@echo "Open311:     http://127.0.0.1:$${INTAKE_PORT:-8000}/open311/v2/discovery.json"
@@ -67,6 +67,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	scripts/speccheck.sh
 
 docs: venv
 	$(GL) docs asyncapi --out docs/asyncapi.yaml

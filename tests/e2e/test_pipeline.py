@@ -127,6 +127,12 @@ def test_report_is_routed_to_its_grid_resolved_there_and_counted(
         ),
         what="assigned and resolved notifications",
     )
+    # One order's notifications arrive in the order of its events, even though the first
+    # deliveries of the session are refused and retried; due times read in the city's zone.
+    versions = [d.json["event"]["data"]["version"] for d in kinds]
+    assert versions == sorted(versions), versions
+    assigned_text = next(d for d in kinds if d.json["type"] == "workorder.assigned")
+    assert "+08:00" in assigned_text.json["message"]["en"]
     for delivery in kinds:
         h = delivery.headers
         assert verify(
@@ -309,14 +315,27 @@ def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
         assert refused.status_code == 403  # the grid worker does not hold it
         unknown = client.post(f"{url}/assign", json={"grid_id": "no-such-grid"}, headers=admin)
         assert unknown.status_code == 409 and "no-such-grid" in unknown.json()["detail"]
-        assigned = client.post(f"{url}/assign", json={"grid_id": grid_unit}, headers=admin)
+        bad_code = client.post(
+            f"{url}/assign", json={"grid_id": grid_unit, "service_code": "nope"}, headers=admin
+        )
+        assert bad_code.status_code == 409 and "services.json" in bad_code.json()["detail"]
+        corrected = next(
+            c.code
+            for c in catalogue.categories
+            if c.entry_tier is Tier.GRID and c.code != catalogue.categories[0].code
+        )
+        assigned = client.post(
+            f"{url}/assign", json={"grid_id": grid_unit, "service_code": corrected}, headers=admin
+        )
         assert assigned.status_code == 200, assigned.text
         assert (assigned.json()["state"], assigned.json()["unit_id"]) == ("open", grid_unit)
+        assert assigned.json()["category"] == corrected
         after = wait_until(
             lambda: (r := stack.request(client, request_id))["expected_datetime"] and r,
             what="the triaged order to be assigned",
         )
         assert "Assigned at tier" in after["status_notes"]
+        assert after["service_code"] == corrected  # the citizen sees the corrected category
         again = client.post(f"{url}/assign", json={"grid_id": grid_unit}, headers=admin)
         assert again.status_code == 409
 

@@ -13,6 +13,7 @@ from gridline.common.cli import main as gridline
 from gridline.common.policy.catalogue import Catalogue
 
 from .stack import Stack, wait_until
+from .test_pipeline import grid_point
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +86,13 @@ def test_filling_the_gap_with_a_new_grid_routes_there_without_restart(
         )
         after = client.get(f"{stack.url('routing')}/admin/policy", headers=admin).json()
         assert after["jurisdiction"] != before["jurisdiction"]
+        # What make up runs again keeps a jurisdiction an operator loaded.
+        original = str(stack.workdir / "city.geojson")
+        assert (
+            gridline(["jurisdiction", "load", "--if-none", original, "--credentials", creds]) == 0
+        )
+        kept = client.get(f"{stack.url('routing')}/admin/policy", headers=admin).json()
+        assert kept == after
 
         created = stack.post_report(
             client, service_code=catalogue.categories[0].code, lat=lat, long=lon
@@ -101,5 +109,47 @@ def test_filling_the_gap_with_a_new_grid_routes_there_without_restart(
         assert order["grid_id"] == "lake-grid-1"
         assert order["policy_version"].startswith(f"j:{after['jurisdiction']}+")
 
-    original = str(stack.workdir / "city.geojson")
+        # The new grid's worker gets a key of its own; it is written to a copy of the
+        # credentials file and is refused for orders outside its grid.
+        issued_to = stack.workdir / "issued-credentials.json"
+        issued_to.write_text((stack.workdir / "credentials.json").read_text())
+        assert (
+            gridline(["handler-keys", "issue", "no-such-unit", "--credentials", str(issued_to)])
+            == 1
+        )
+        assert "no-such-unit" not in json.loads(issued_to.read_text())["handlers"]
+        with_stranger = json.loads(issued_to.read_text())
+        with_stranger["handlers"]["no-such-unit"] = "x" * 32
+        issued_to.write_text(json.dumps(with_stranger))
+        load_keys = ["handler-keys", "load", "--credentials", str(issued_to)]
+        assert gridline(load_keys) == 1
+        assert gridline([*load_keys, "--skip-unknown"]) == 0
+        assert (
+            gridline(["handler-keys", "issue", "lake-grid-1", "--credentials", str(issued_to)]) == 0
+        )
+        new_key = json.loads(issued_to.read_text())["handlers"]["lake-grid-1"]
+        worker = {"authorization": f"Bearer {new_key}"}
+        elsewhere_lat, elsewhere_lon = grid_point(stack, stack.handler_key("grid")[0])
+        other = stack.post_report(
+            client,
+            service_code=catalogue.categories[0].code,
+            lat=elsewhere_lat,
+            long=elsewhere_lon,
+        )
+        other_id = other.json()[0]["service_request_id"]
+        wait_until(
+            lambda: stack.request(client, other_id)["expected_datetime"],
+            what="a report elsewhere to be assigned",
+        )
+        refused = client.post(
+            f"{stack.url('routing')}/v1/workorders/{other_id}/resolve", headers=worker
+        )
+        assert refused.status_code == 403, refused.text
+        done = client.post(
+            f"{stack.url('routing')}/v1/workorders/{request_id}/resolve",
+            json={"note": "cleared by the new grid worker"},
+            headers=worker,
+        )
+        assert done.status_code == 200 and done.json()["state"] == "resolved", done.text
+
     assert gridline(["jurisdiction", "load", original, "--credentials", creds]) == 0

@@ -37,7 +37,20 @@ def _admin_key(args: argparse.Namespace) -> str | None:
     return os.environ.get("GRIDLINE_ADMIN_KEY")
 
 
-def _put(args: argparse.Namespace, path: str, body: Any) -> int:
+def _in_effect(args: argparse.Namespace, kind: str) -> str | None:
+    """The version of `kind` routing has in effect (None when nothing is loaded yet)."""
+    key = _admin_key(args)
+    url = _routing_url() + "/admin/policy"
+    try:
+        response = httpx.get(url, headers={"authorization": f"Bearer {key}"}, timeout=30)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise SystemExit(_fail(f"could not read the policy in effect from {url}: {exc}")) from None
+    version = response.json().get(kind)
+    return str(version) if version else None
+
+
+def _put(args: argparse.Namespace, path: str, body: Any, *, echo: bool = True) -> int:
     key = _admin_key(args)
     if not key:
         return _fail(
@@ -58,7 +71,8 @@ def _put(args: argparse.Namespace, path: str, body: Any) -> int:
         return _fail(
             f"{url} answered {response.status_code}: {json.dumps(detail, ensure_ascii=False)}"
         )
-    print(json.dumps(response.json(), ensure_ascii=False))
+    if echo:
+        print(json.dumps(response.json(), ensure_ascii=False))
     return 0
 
 
@@ -117,6 +131,9 @@ def cmd_jurisdiction(args: argparse.Namespace) -> int:
     )
     if args.command == "validate":
         return 0
+    if args.if_none and (version := _in_effect(args, "jurisdiction")):
+        print(f"jurisdiction {version} is in effect; kept it (--if-none)", file=sys.stderr)
+        return 0
     return _put(args, "/admin/jurisdiction", doc)
 
 
@@ -133,6 +150,9 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
         return _fail(f"{len(exc.problems)} problem(s); nothing was loaded")
     print(f"{args.file}: valid, {len(catalogue.categories)} categories", file=sys.stderr)
     if args.command == "validate":
+        return 0
+    if args.if_none and (version := _in_effect(args, "catalogue")):
+        print(f"catalogue {version} is in effect; kept it (--if-none)", file=sys.stderr)
         return 0
     return _put(args, "/admin/catalogue", yaml.safe_load(text))
 
@@ -194,7 +214,32 @@ def cmd_handler_keys_load(args: argparse.Namespace) -> int:
         {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
         for unit, key in creds["handlers"].items()
     ]
-    return _put(args, "/admin/handler-keys", {"keys": keys})
+    body = {"keys": keys, "skip_unknown": args.skip_unknown}
+    return _put(args, "/admin/handler-keys", body)
+
+
+def cmd_handler_keys_issue(args: argparse.Namespace) -> int:
+    """New keys for units of the jurisdiction in effect: bound on routing first (which refuses
+    unknown units), then added to the credentials file and printed once."""
+    path = Path(args.credentials)
+    if not path.exists():
+        return _fail(f"{path} does not exist; run make up or gridline credentials init first")
+    creds = _read_json(str(path))
+    issued = {unit: secrets.token_urlsafe(24) for unit in dict.fromkeys(args.unit_ids)}
+    keys = [
+        {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
+        for unit, key in issued.items()
+    ]
+    code = _put(args, "/admin/handler-keys", {"keys": keys}, echo=False)
+    if code:
+        return code
+    creds.setdefault("handlers", {}).update(issued)
+    path.write_text(json.dumps(creds, indent=2, ensure_ascii=False) + "\n")
+    path.chmod(0o600)
+    for unit, key in issued.items():
+        print(f"{unit}\t{key}")
+    print(f"added to {path}", file=sys.stderr)
+    return 0
 
 
 # -- kafka and docs --------------------------------------------------------------------
@@ -254,6 +299,12 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument(
                 "--credentials", default=".run/credentials.json", help="file holding admin_key"
             )
+            if command == "load":
+                c.add_argument(
+                    "--if-none",
+                    action="store_true",
+                    help=f"load only when no {area} is in effect yet (what make up does)",
+                )
             c.set_defaults(func=func)
 
     creds = sub.add_parser("credentials", help="demo credentials").add_subparsers(
@@ -274,7 +325,18 @@ def parser() -> argparse.ArgumentParser:
     )
     load = hk.add_parser("load", help="bind the credentials file's handler keys to their units")
     load.add_argument("--credentials", default=".run/credentials.json")
+    load.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="bind the keys of units in effect and skip the others (what make up does)",
+    )
     load.set_defaults(func=cmd_handler_keys_load)
+    issue = hk.add_parser(
+        "issue", help="create keys for units (grids, communities, streets, departments)"
+    )
+    issue.add_argument("unit_ids", nargs="+", metavar="unit_id")
+    issue.add_argument("--credentials", default=".run/credentials.json")
+    issue.set_defaults(func=cmd_handler_keys_issue)
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(
         dest="command", required=True

@@ -122,15 +122,15 @@ class Intake:
             view = status.held_for_triage(
                 e.triage_unit_name or e.triage_unit_id or "?", e.triage_reason
             )
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time)
+        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)
 
     async def on_escalated(self, conn: Connection, e: WorkOrderEscalated, env: Envelope) -> None:
         a = e.assignment
         view = status.escalated(
             a.unit_name, e.from_tier, a.tier, e.reason, a.due_at, self.policy.tz
         )
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time)
+        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)
 
     async def on_resolved(self, conn: Connection, e: WorkOrderResolved, env: Envelope) -> None:
         view = status.resolved(e.unit_name, e.tier, e.note, e.due_at)
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time)
+        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)

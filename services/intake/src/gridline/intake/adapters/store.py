@@ -38,12 +38,18 @@ async def insert_request(conn: Connection, row: dict[str, Any]) -> None:
 
 
 async def apply_status(
-    conn: Connection, work_order_id: str, version: int, status: RequestStatus, at: datetime
+    conn: Connection,
+    work_order_id: str,
+    version: int,
+    status: RequestStatus,
+    at: datetime,
+    service_code: str,
 ) -> bool:
-    """Apply a newer work-order state; an older or repeated one changes nothing."""
+    """Apply a newer work-order state; an older or repeated one changes nothing. The
+    category follows the order's (triage may correct it)."""
     result = await conn.execute(
         "UPDATE requests SET status=$3, agency_responsible=$4, expected_datetime=$5,"
-        " status_notes=$6, updated_datetime=$7, event_version=$2"
+        " status_notes=$6, updated_datetime=$7, event_version=$2, service_code=$8"
         " WHERE work_order_id=$1 AND event_version < $2",
         work_order_id,
         version,
@@ -52,6 +58,7 @@ async def apply_status(
         status.expected_datetime,
         status.status_notes,
         at,
+        service_code,
     )
     return bool(result.endswith(" 1"))
 

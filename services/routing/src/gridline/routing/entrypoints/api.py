@@ -64,6 +64,11 @@ class HandlerKey(BaseModel):
 
 class HandlerKeys(BaseModel):
     keys: list[HandlerKey] = Field(min_length=1)
+    skip_unknown: bool = Field(
+        default=False,
+        description="Bind the keys of units in effect and list the others as skipped "
+        "instead of refusing the whole request with 422.",
+    )
 
 
 def _service(request: Request) -> RoutingService:
@@ -284,14 +289,16 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         policy = svc.routing.policy.current
         assert policy is not None
         unknown = [k.unit_id for k in body.keys if not policy.knows_unit(k.unit_id)]
-        if unknown:
+        if unknown and not body.skip_unknown:
             raise HTTPException(
                 422,
-                f"unknown unit ids: {', '.join(unknown)}; load the jurisdiction and catalogue first",
+                f"unknown unit ids: {', '.join(unknown)}; load the jurisdiction and catalogue"
+                " that have them first, or send skip_unknown",
             )
+        known = [(k.key_sha256, k.unit_id) for k in body.keys if k.unit_id not in unknown]
         async with svc.runtime.pool.acquire() as conn:
-            await store.put_handler_keys(conn, [(k.key_sha256, k.unit_id) for k in body.keys])
-        return {"keys": len(body.keys)}
+            await store.put_handler_keys(conn, known)
+        return {"keys": len(known), "skipped": unknown}
 
     @app.get("/admin/policy", tags=["admin"])
     async def get_policy(request: Request, svc: Service) -> dict[str, Any]:
