@@ -363,3 +363,8 @@ def test_token_and_search_endpoints_find_the_request(stack: Stack, catalogue: Ca
         assert bad.status_code == 400
         discovery = client.get(f"{base}/discovery.json").json()
         assert discovery["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
+        xml = client.get(f"{base}/services.xml")
+        assert xml.status_code == 404
+        assert xml.json()[0]["description"].endswith("/open311/v2/services.json")
+        stray = client.get(f"{base}/nothing-here.json")
+        assert stray.status_code == 404 and "discovery.json" in stray.json()[0]["description"]

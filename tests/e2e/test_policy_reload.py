@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from gridline.common.cli import main as gridline
 from gridline.common.policy.catalogue import Catalogue
@@ -16,6 +18,8 @@ from .stack import Stack, wait_until
 from .test_pipeline import grid_point
 
 pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_filling_the_gap_with_a_new_grid_routes_there_without_restart(
@@ -153,3 +157,26 @@ def test_filling_the_gap_with_a_new_grid_routes_there_without_restart(
         assert done.status_code == 200 and done.json()["state"] == "resolved", done.text
 
     assert gridline(["jurisdiction", "load", original, "--credentials", creds]) == 0
+
+
+def test_catalogue_targets_become_the_published_sla_targets(stack: Stack) -> None:
+    creds = str(stack.workdir / "credentials.json")
+    original = REPO / "config" / "catalogue.yaml"
+    doc = yaml.safe_load(original.read_text(encoding="utf-8"))
+    doc["targets"] = {"grid": 0.6, "community": 0.75, "street": 0.9}
+    doc["version"] = "e2e-targets"
+    changed = stack.workdir / "targets.yaml"
+    changed.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with httpx.Client(timeout=10) as client:
+
+        def target(tier: str) -> float | None:
+            return stack.metric(client, "sla", "gridline_sla_tier_target_ratio", tier=tier)
+
+        assert target("grid") == 0.7
+        try:
+            assert gridline(["catalogue", "load", str(changed), "--credentials", creds]) == 0
+            wait_until(lambda: target("grid") == 0.6, what="sla to follow the catalogue")
+            assert (target("community"), target("street")) == (0.75, 0.9)
+        finally:
+            assert gridline(["catalogue", "load", str(original), "--credentials", creds]) == 0
+        wait_until(lambda: target("grid") == 0.7, what="sla to follow the original catalogue")

@@ -74,6 +74,7 @@ def test_bad_code_duplicate_code_and_unknown_field_are_all_reported() -> None:
     found = problems(spoil)
     assert any("categories[0].code" in p for p in found)
     assert any("categories[4].colour" in p for p in found)
+    assert any(p.startswith("categories[2].code: duplicate code") for p in found)
 
 
 def test_duplicate_code_is_reported_with_both_places() -> None:
@@ -95,3 +96,16 @@ def test_targets_must_not_decrease_and_timezone_must_exist() -> None:
         in problems(lambda d: d.update(targets={"grid": 0.9, "community": 0.8, "street": 0.95}))[0]
     )
     assert "unknown time zone" in problems(lambda d: d.update(timezone="Mars/Olympus"))[0]
+
+
+def test_field_errors_do_not_hide_duplicate_departments_or_unknown_references() -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["timezone"] = "Mars/Olympus"
+        doc["departments"].append(dict(doc["departments"][0]))
+        doc["categories"][2]["department"] = "dept-nowhere"
+
+    found = problems(change)
+    first = DOC["departments"][0]["id"]
+    assert any(p.startswith("timezone:") for p in found)
+    assert f"departments: duplicate id {first!r}" in found
+    assert "categories[2].department: unknown department 'dept-nowhere'" in found

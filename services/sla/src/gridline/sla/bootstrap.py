@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
+from gridline.common.events import (
+    PolicyActivated,
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderResolved,
+)
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.sla import metrics
 from gridline.sla.adapters import store
@@ -29,21 +34,14 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
     async with open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime:
         sla = Sla(runtime.clock, runtime.source, settings.bucket_seconds)
         collector = metrics.SlaCollector(settings.bucket_seconds)
-        metrics.register(
-            runtime.registry,
-            collector,
-            {
-                "grid": settings.target_grid,
-                "community": settings.target_community,
-                "street": settings.target_street,
-            },
-        )
+        metrics.register(runtime.registry, collector)
         runtime.consume(
             "sla",
             {
                 WorkOrderAssigned: sla.on_assigned,
                 WorkOrderEscalated: sla.on_escalated,
                 WorkOrderResolved: sla.on_resolved,
+                PolicyActivated: sla.on_policy,
             },
         )
 
@@ -57,7 +55,9 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
             while True:
                 async with runtime.pool.acquire() as conn:
                     collector.snapshot = metrics.Snapshot(
-                        counters=await store.counters(conn), attainment=await sla.attainment(conn)
+                        counters=await store.counters(conn),
+                        attainment=await sla.attainment(conn),
+                        targets={**metrics.Snapshot().targets, **await store.targets(conn)},
                     )
                 await asyncio.sleep(settings.metrics_refresh)
 

@@ -12,9 +12,6 @@ class SlaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
 
     port: int = Field(default=8002, ge=1, le=65535)
-    target_grid: float = Field(default=0.70, gt=0, le=1)
-    target_community: float = Field(default=0.80, gt=0, le=1)
-    target_street: float = Field(default=0.95, gt=0, le=1)
     # Real seconds between deadline scans and between metric snapshots.
     scan_interval: float = Field(default=0.5, gt=0, le=60)
     metrics_refresh: float = Field(default=2.0, gt=0, le=300)

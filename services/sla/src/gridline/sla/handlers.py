@@ -9,12 +9,14 @@ from gridline.common.clock import Clock
 from gridline.common.events import (
     DeadlineBreached,
     Envelope,
+    PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderResolved,
 )
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Pool, add_to_outbox
+from gridline.common.policy.catalogue import Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import store
 from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
@@ -39,6 +41,13 @@ class Sla:
     clock: Clock
     source: str
     bucket_seconds: list[float]
+
+    async def on_policy(self, conn: Connection, event: PolicyActivated, _: Envelope) -> None:
+        """A catalogue put into effect brings its tier targets (defaults where it has none)."""
+        if event.kind != "catalogue" or event.catalogue is None:
+            return
+        targets = Targets.model_validate(event.catalogue.get("targets") or {})
+        await store.set_targets(conn, event.version, targets.model_dump())
 
     async def on_assigned(self, conn: Connection, event: WorkOrderAssigned, _: Envelope) -> None:
         a = event.assignment

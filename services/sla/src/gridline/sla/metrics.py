@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from gridline.common.policy.catalogue import Targets
 from gridline.sla.domain.attainment import Attainment
 
 COUNTERS = {
@@ -36,6 +37,8 @@ HISTOGRAM = "gridline_workorder_resolution_seconds"
 class Snapshot:
     counters: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
     attainment: dict[str, list[Attainment]] = field(default_factory=dict)
+    # The catalogue's targets; the contract's defaults until a catalogue is in effect.
+    targets: dict[str, float] = field(default_factory=lambda: Targets().model_dump())
 
 
 class SlaCollector(Collector):
@@ -54,6 +57,14 @@ class SlaCollector(Collector):
             for a in figures:
                 att.add_metric([a.scope_level, a.scope_id, a.tier.value, window], a.ratio)
         yield att
+        target = GaugeMetricFamily(
+            "gridline_sla_tier_target_ratio",
+            "The published target share resolved at `tier` or below (the catalogue's targets).",
+            labels=["tier"],
+        )
+        for tier in ("grid", "community", "street"):
+            target.add_metric([tier], snap.targets[tier])
+        yield target
         for name, (doc, labels) in COUNTERS.items():
             family = CounterMetricFamily(name.removesuffix("_total"), doc, labels=labels)
             for metric, values, value in snap.counters:
@@ -86,15 +97,5 @@ class SlaCollector(Collector):
         return family
 
 
-def register(
-    registry: CollectorRegistry, collector: SlaCollector, targets: dict[str, float]
-) -> None:
+def register(registry: CollectorRegistry, collector: SlaCollector) -> None:
     registry.register(collector)
-    gauge = Gauge(
-        "gridline_sla_tier_target_ratio",
-        "The published target share resolved at `tier` or below.",
-        ["tier"],
-        registry=registry,
-    )
-    for tier, value in targets.items():
-        gauge.labels(tier).set(value)

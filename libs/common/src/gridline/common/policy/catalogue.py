@@ -148,30 +148,48 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out or "(catalogue)"
 
 
+def _cross_references(doc: dict[str, Any]) -> list[str]:
+    """Duplicate ids and codes and unknown departments, read off the raw document so that
+    they are reported together with any field errors."""
+    problems: list[str] = []
+    departments = doc.get("departments")
+    categories = doc.get("categories")
+    dept_ids: list[Any] = []
+    if isinstance(departments, list):
+        dept_ids = [d.get("id") for d in departments if isinstance(d, dict)]
+        for d in sorted({str(x) for x in dept_ids if dept_ids.count(x) > 1}):
+            problems.append(f"departments: duplicate id {d!r}")
+    if isinstance(categories, list):
+        seen: dict[Any, int] = {}
+        for i, c in enumerate(categories):
+            if not isinstance(c, dict):
+                continue
+            code = c.get("code")
+            if code is not None and code in seen:
+                problems.append(
+                    f"categories[{i}].code: duplicate code {code!r} (also categories[{seen[code]}])"
+                )
+            seen.setdefault(code, i)
+            dept = c.get("department")
+            if isinstance(departments, list) and dept is not None and dept not in dept_ids:
+                problems.append(f"categories[{i}].department: unknown department {dept!r}")
+    return problems
+
+
 def parse_catalogue(doc: Any) -> Catalogue:
     """Validate a parsed catalogue; CatalogueInvalid lists each problem with its path."""
     if not isinstance(doc, dict):
         raise CatalogueInvalid(
             ["the catalogue must be a mapping with version, departments and categories"]
         )
+    problems = []
+    model: CatalogueModel | None = None
     try:
         model = CatalogueModel.model_validate(doc)
     except ValidationError as exc:
-        raise CatalogueInvalid([f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]) from None
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for i, c in enumerate(model.categories):
-        if c.code in seen:
-            problems.append(
-                f"categories[{i}].code: duplicate code {c.code!r} (also categories[{seen[c.code]}])"
-            )
-        seen.setdefault(c.code, i)
-        if c.department not in {d.id for d in model.departments}:
-            problems.append(f"categories[{i}].department: unknown department {c.department!r}")
-    dept_ids = [d.id for d in model.departments]
-    for d in {x for x in dept_ids if dept_ids.count(x) > 1}:
-        problems.append(f"departments: duplicate id {d!r}")
-    if problems:
+        problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+    problems += _cross_references(doc)
+    if problems or model is None:
         raise CatalogueInvalid(problems)
     return Catalogue(model)
 

@@ -33,9 +33,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def open311_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if request.url.path.startswith("/open311/"):
+        path = request.url.path
+        if path.startswith("/open311/"):
+            description = str(exc.detail)
+            if exc.status_code == 404 and path.endswith(".xml"):
+                description = f"this server speaks JSON only: ask for {path[:-4]}.json"
+            elif exc.status_code == 404:
+                description = f"no Open311 resource at {path}; GET /open311/v2/discovery.json"
             return JSONResponse(
-                [{"code": exc.status_code, "description": str(exc.detail)}],
+                [{"code": exc.status_code, "description": description}],
                 status_code=exc.status_code,
             )
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)

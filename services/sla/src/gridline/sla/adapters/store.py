@@ -103,3 +103,17 @@ async def increment(conn: Connection, metric: str, labels: dict[str, str], by: f
 async def counters(conn: Connection) -> list[tuple[str, dict[str, str], float]]:
     rows = await conn.fetch("SELECT metric, labels, value FROM counters ORDER BY metric, labels")
     return [(r["metric"], json.loads(r["labels"]), r["value"]) for r in rows]
+
+
+async def set_targets(conn: Connection, catalogue_version: str, targets: dict[str, float]) -> None:
+    await conn.executemany(
+        "INSERT INTO targets (tier, ratio, catalogue_version) VALUES ($1, $2, $3)"
+        " ON CONFLICT (tier) DO UPDATE SET ratio = EXCLUDED.ratio,"
+        " catalogue_version = EXCLUDED.catalogue_version",
+        [(tier, ratio, catalogue_version) for tier, ratio in targets.items()],
+    )
+
+
+async def targets(conn: Connection) -> dict[str, float]:
+    rows = await conn.fetch("SELECT tier, ratio FROM targets")
+    return {r["tier"]: r["ratio"] for r in rows}
