@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -22,7 +21,7 @@ from pydantic import ValidationError
 
 from gridline.common.events import EVENT_TYPES, Envelope, EventData
 from gridline.common.kafka import DEADLETTER_TOPIC, deadletter_headers, start_with_retry
-from gridline.common.pg import Connection, Pool
+from gridline.common.pg import Connection, Pool, is_transient
 from gridline.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -36,18 +35,6 @@ class Rejected(Exception):
 
 class NotReadyYet(Exception):
     """A handler's verdict that the event must wait (e.g. no policy loaded); retried."""
-
-
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncio.TimeoutError,
-)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -211,19 +198,22 @@ class EventConsumer:
                 if not waiting_logged:
                     log.warning("%s: event %s waits: %s", self.group_id, envelope.id, exc)
                     waiting_logged = True
-            except TRANSIENT as exc:
-                self.stalled = True
-                log.warning(
-                    "%s: transient failure on %s, retrying: %r", self.group_id, envelope.id, exc
-                )
             except Exception as exc:
-                failures += 1
-                log.exception("%s: handler failed on event %s", self.group_id, envelope.id)
-                if failures >= self._max_attempts:
-                    self.stalled = False
-                    return await self._dead_letter(
-                        record, f"handler failed {failures} times: {type(exc).__name__}: {exc}"
+                if is_transient(exc):
+                    # The database or network is down: wait for it however long it takes;
+                    # readiness reports the stall. Never dead-letter a valid event for it.
+                    self.stalled = True
+                    log.warning(
+                        "%s: transient failure on %s, retrying: %r", self.group_id, envelope.id, exc
                     )
+                else:
+                    failures += 1
+                    log.exception("%s: handler failed on event %s", self.group_id, envelope.id)
+                    if failures >= self._max_attempts:
+                        self.stalled = False
+                        return await self._dead_letter(
+                            record, f"handler failed {failures} times: {type(exc).__name__}: {exc}"
+                        )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

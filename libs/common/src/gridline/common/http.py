@@ -6,14 +6,37 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gridline.common.logs import configure_logging
+from gridline.common.pg import is_transient
 from gridline.common.settings import ServiceSettings
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+ErrorBody = Callable[[Request, int, str], Any]
+
+UNAVAILABLE = "the database is unavailable, so nothing was changed; try again shortly"
+
+
+def _detail(_: Request, __: int, message: str) -> Any:
+    return {"detail": message}
+
+
+def answer_outages_with_503(app: FastAPI, body: ErrorBody = _detail) -> None:
+    """A request that meets a database outage gets 503 (retry later), not a bare 500; any
+    other unexpected error stays a 500 and is logged."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not is_transient(exc):
+            raise exc
+        return JSONResponse(body(request, 503, UNAVAILABLE), status_code=503)
+
+    for cls in (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, handler)
+    app.add_exception_handler(asyncpg.InternalClientError, handler)
 
 
 def add_ops_routes(
@@ -69,4 +92,5 @@ def service_app(
         readiness=lambda r: r.app.state.service.runtime.readiness,
         registry=lambda r: r.app.state.service.runtime.registry,
     )
+    answer_outages_with_503(app)
     return app

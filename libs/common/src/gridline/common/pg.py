@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -18,9 +19,42 @@ from gridline.common.settings import PostgresSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Connection", "Pool", "add_to_outbox", "migrate", "open_pool", "outbox_channel"]
+__all__ = [
+    "Connection",
+    "Pool",
+    "add_to_outbox",
+    "is_transient",
+    "migrate",
+    "open_pool",
+    "outbox_channel",
+]
 
 PLUMBING = resources.files("gridline.common").joinpath("migrations")
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # What asyncpg raises when the server goes away in the middle of a transaction.
+    asyncpg.InternalClientError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncio.TimeoutError,
+)
+# SQLSTATE classes that say the server, not the event, is the problem: connection (08),
+# transaction rollback (40), insufficient resources (53), operator intervention such as a
+# shutdown or restart (57), system error (58).
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying later can succeed: the event is fine, the database or network is not."""
+    if isinstance(exc, TRANSIENT):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, asyncpg.PostgresError) and str(state)[:2] in TRANSIENT_SQLSTATE_CLASSES
 
 
 def _validate_schema(schema: str) -> str:

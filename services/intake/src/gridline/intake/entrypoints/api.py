@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gridline.common.http import service_app
+from gridline.common.http import answer_outages_with_503, service_app
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
@@ -46,5 +48,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             )
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
+    def outage_body(request: Request, code: int, message: str) -> Any:
+        if request.url.path.startswith("/open311/"):
+            return [{"code": code, "description": message}]
+        return {"detail": message}
+
+    answer_outages_with_503(app, outage_body)
     app.include_router(open311.router)
     return app

@@ -12,6 +12,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from gridline.common.pg import is_transient
 from gridline.intake.adapters import store
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.submission import Open311Error, parse_submission
@@ -196,7 +197,9 @@ async def create_request(request: Request, svc: Service) -> Any:
         )
         try:
             row = await svc.intake.submit(svc.runtime.pool, submission, source)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:
+            if not (is_transient(exc) or isinstance(exc, asyncpg.PostgresError)):
+                raise
             raise Open311Error(
                 503, f"the report could not be stored, so it was not accepted: {type(exc).__name__}"
             ) from None
