@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -69,6 +71,20 @@ class HandlerKeys(BaseModel):
         description="Bind the keys of units in effect and list the others as skipped "
         "instead of refusing the whole request with 422.",
     )
+
+
+@contextmanager
+def _refusals_as_http() -> Iterator[None]:
+    """The domain's refusals as HTTP: unknown order 404, outside the key's unit 403, a move
+    the order's state does not allow 409. Raised inside the transaction, so it rolls back."""
+    try:
+        yield
+    except handlers.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except handlers.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except TransitionRefused as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 def _service(request: Request) -> RoutingService:
@@ -183,17 +199,11 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         if unit is None:
             raise HTTPException(403, "resolve and escalate need a handler key bound to a unit")
         async with svc.runtime.pool.acquire() as conn, conn.transaction():
-            try:
+            with _refusals_as_http():
                 if command == "resolve":
                     order = await svc.routing.resolve(conn, order_id, unit, note)
                 else:
                     order = await svc.routing.whistle(conn, order_id, unit, note)
-            except handlers.NotFound as exc:
-                raise HTTPException(404, str(exc)) from None
-            except handlers.Forbidden as exc:
-                raise HTTPException(403, str(exc)) from None
-            except TransitionRefused as exc:
-                raise HTTPException(409, str(exc)) from None
         return _view(order, svc)
 
     @app.post(
@@ -231,16 +241,10 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         _policy_loaded(svc)
         unit = await _key_unit(request, svc)
         async with svc.runtime.pool.acquire() as conn, conn.transaction():
-            try:
+            with _refusals_as_http():
                 order = await svc.routing.assign(
                     conn, order_id, unit, body.grid_id, body.service_code
                 )
-            except handlers.NotFound as exc:
-                raise HTTPException(404, str(exc)) from None
-            except handlers.Forbidden as exc:
-                raise HTTPException(403, str(exc)) from None
-            except TransitionRefused as exc:
-                raise HTTPException(409, str(exc)) from None
         return _view(order, svc)
 
     @app.put("/admin/jurisdiction", tags=["admin"])
