@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export GRIDLINE_RUN_DIR ?= $(CURDIR)/.run
-export GRIDLINE_CACHE_DIR ?= $(CURDIR)/.cache
+export GRIDLINE_CACHE_DIR ?= $(CURDIR)/.run/cache
 export GRIDLINE_KAFKA_PORT ?= 9092
 export GRIDLINE_KAFKA_CONTROLLER_PORT ?= 9093
 export GRIDLINE_PG_PORT ?= 55432

@@ -24,7 +24,7 @@ class Paths:
     def from_env(cls) -> Paths:
         root = repo_root()
         run = Path(os.environ.get("GRIDLINE_RUN_DIR", root / ".run")).resolve()
-        cache = Path(os.environ.get("GRIDLINE_CACHE_DIR", root / ".cache")).resolve()
+        cache = Path(os.environ.get("GRIDLINE_CACHE_DIR", root / ".run" / "cache")).resolve()
         return cls(run, cache)
 
     @property
