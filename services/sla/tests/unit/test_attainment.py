@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridline.common.policy.catalogue import load_catalogue_text
 from gridline.common.policy.tiers import Tier
+from gridline.sla.config import SlaSettings
 from gridline.sla.domain.attainment import ResolvedCount, attainment
 
 pytestmark = pytest.mark.unit
@@ -64,3 +68,10 @@ def test_attainment_is_a_share_and_grows_with_the_tier(counts: list[ResolvedCoun
         assert 0.0 <= value <= 1.0
         if tier == "grid":
             assert value <= r[(level, scope, "community")] <= r[(level, scope, "street")]
+
+
+def test_resolution_buckets_sit_at_the_demo_catalogues_time_limits() -> None:
+    text = (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
+    catalogue = load_catalogue_text(text)
+    default = SlaSettings.model_fields["resolution_buckets_hours"].default
+    assert [float(h) * 3600 for h in default.split(",")] == catalogue.all_time_limits_seconds()

@@ -16,8 +16,8 @@ class SlaSettings(ServiceSettings):
     scan_interval: float = Field(default=0.5, gt=0, le=60)
     metrics_refresh: float = Field(default=2.0, gt=0, le=300)
     # Bucket bounds of gridline_workorder_resolution_seconds, in hours: the default time
-    # limits of the catalogue (working hours and days converted at 8 h a day).
-    resolution_buckets_hours: str = "2,4,8,16,24,40,48,72,120,160"
+    # limits of the demo catalogue, config/catalogue.yaml (a unit test keeps them equal).
+    resolution_buckets_hours: str = "1,2,4,8,16,24,32,40,56,80,120"
 
     @field_validator("resolution_buckets_hours")
     @classmethod
