@@ -46,6 +46,7 @@ def test_report_is_routed_to_its_grid_resolved_there_and_counted(
         )
         assert created.status_code == 200, created.text
         request_id = created.json()[0]["service_request_id"]
+        assert "网格员" in created.json()[0]["service_notice"]  # the category enters at the grid
 
         view = wait_until(
             lambda: (r := stack.request(client, request_id))["expected_datetime"] and r,

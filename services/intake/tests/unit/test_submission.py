@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
 
 pytestmark = pytest.mark.unit
@@ -58,3 +59,12 @@ def test_bad_form_is_refused_with_a_precise_error(
         parse({**VALID, **change})
     assert err.value.code == code
     assert words in err.value.description
+
+
+def test_received_notice_names_the_first_handler_in_both_languages() -> None:
+    grid = received_notice("grid", "Urban Management Bureau", "城市管理局")
+    assert "grid worker" in grid and "网格员" in grid
+    street = received_notice("street", "Urban Management Bureau", "城市管理局")
+    assert "street office" in street and "街道" in street and "grid worker" not in street
+    department = received_notice("department", "Water Bureau", "水务局")
+    assert "Water Bureau" in department and "水务局" in department

@@ -68,3 +68,14 @@ def resolved(unit_name: str, tier: str, note: str | None, due_at: datetime) -> R
     return RequestStatus(
         "closed", unit_name, due_at, f"Resolved at tier {TIER_WORDS[tier]} by {unit_name}.{extra}"
     )
+
+
+def received_notice(entry_tier: str, department_en: str, department_zh: str) -> str:
+    """What a reporter is told on acceptance: who will handle it first (zh-CN and English)."""
+    who = {
+        "grid": ("the grid worker of the grid that holds this location", "所在网格的网格员"),
+        "community": ("the community (社区) that holds this location", "所在社区"),
+        "street": ("the street office (街道) that holds this location", "所在街道"),
+        "department": (department_en, department_zh),
+    }[entry_tier]
+    return f"Received; it goes to {who[0]}. 已受理，将交{who[1]}处置。"

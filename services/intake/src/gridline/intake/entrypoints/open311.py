@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from gridline.common.pg import is_transient
 from gridline.intake.adapters import store
 from gridline.intake.bootstrap import IntakeService
+from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -208,11 +209,15 @@ async def create_request(request: Request, svc: Service) -> Any:
         return error(exc.code, exc.description)
     svc.metrics.accepted.labels(source).inc()
     svc.metrics.latency.observe(time.perf_counter() - started)
+    category = catalogue.category(submission.service_code)
+    department = catalogue.department(category.department)
     return [
         {
             "service_request_id": row["service_request_id"],
             "token": row["token"],
-            "service_notice": "Received. It goes to the grid worker of the grid that holds this location.",
+            "service_notice": received_notice(
+                category.entry_tier.value, department.name_en, department.name_zh
+            ),
             "account_id": submission.account_id,
         }
     ]
