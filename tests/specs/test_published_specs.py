@@ -50,13 +50,25 @@ def test_intake_documents_every_open311_endpoint_of_the_contract() -> None:
         ("/tokens/{token}.json", "get"),
     ):
         assert method in paths.get(OPEN311 + path, {}), f"{method.upper()} {OPEN311}{path}"
+    for path, operations in paths.items():
+        if path.startswith(OPEN311):
+            for method, operation in operations.items():
+                answers = operation["responses"]
+                assert "422" not in answers, f"{method} {path}: Open311 errors are 400"
+                assert "content" in answers["200"], f"{method} {path}: 200 has no schema"
     post = paths[OPEN311 + "/requests.json"]["post"]
     form = post["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert {"api_key", "service_code", "lat", "long"} <= set(form["required"])
     assert {"400", "403", "404"} <= set(post["responses"])
 
 
-def test_routing_documents_the_handler_moves() -> None:
-    paths = _spec("routing")["paths"]
+def test_routing_documents_the_handler_moves_their_key_and_their_errors() -> None:
+    spec = _spec("routing")
+    schemes = spec["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
     for move in ("resolve", "escalate", "assign"):
-        assert "post" in paths[f"/v1/workorders/{{order_id}}/{move}"]
+        operation = spec["paths"][f"/v1/workorders/{{order_id}}/{move}"]["post"]
+        assert operation["security"] == [{name: []} for name in schemes]
+        assert {"200", "401", "403", "404", "409", "503"} <= set(operation["responses"])
+    for path in ("/admin/jurisdiction", "/admin/catalogue", "/admin/handler-keys"):
+        assert spec["paths"][path]["put"]["security"], path

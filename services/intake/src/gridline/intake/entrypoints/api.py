@@ -55,4 +55,32 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     answer_outages_with_503(app, outage_body)
     app.include_router(open311.router)
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """Open311 answers a malformed parameter with 400 and the specification's error
+        array, not FastAPI's 422: the document says so."""
+        fresh = app.openapi_schema is None
+        schema = generate()
+        if fresh:
+            problems = {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Open311Problem"},
+            }
+            for path, operations in schema["paths"].items():
+                if not path.startswith("/open311/"):
+                    continue
+                for operation in operations.values():
+                    if operation["responses"].pop("422", None) is not None:
+                        operation["responses"].setdefault(
+                            "400",
+                            {
+                                "description": "a malformed parameter",
+                                "content": {"application/json": {"schema": problems}},
+                            },
+                        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -17,6 +17,16 @@ from gridline.intake.adapters import store
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
+from gridline.intake.entrypoints.open311_schemas import (
+    UNAVAILABLE,
+    Created,
+    Discovery,
+    ServiceDefinition,
+    ServiceRequest,
+    Token,
+    errors,
+)
+from gridline.intake.entrypoints.open311_schemas import Service as ServiceEntry
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_RESULTS = 1000
@@ -45,7 +55,7 @@ def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat(timespec="seconds") if value else None
 
 
-@router.get("/discovery.json", summary="Service discovery")
+@router.get("/discovery.json", summary="Service discovery", response_model=Discovery)
 async def discovery(request: Request, svc: Service) -> dict[str, Any]:
     base = (svc.settings.public_url or str(request.base_url)).rstrip("/") + "/open311/v2/"
     changeset = svc.intake.policy.versions.get("catalogue", "none")
@@ -78,7 +88,11 @@ def _service_entry(category: Any, zh: bool) -> dict[str, Any]:
     }
 
 
-@router.get("/services.json", summary="List the categories a report can be filed under")
+@router.get(
+    "/services.json",
+    summary="List the categories a report can be filed under",
+    response_model=list[ServiceEntry],
+)
 async def services(
     request: Request,
     svc: Service,
@@ -91,7 +105,12 @@ async def services(
     return [_service_entry(c, zh) for c in catalogue.categories]
 
 
-@router.get("/services/{service_code}.json", summary="A service definition")
+@router.get(
+    "/services/{service_code}.json",
+    summary="A service definition",
+    response_model=ServiceDefinition,
+    responses=errors({404: "unknown service_code"}),
+)
 async def service_definition(service_code: str, svc: Service) -> Any:
     catalogue = svc.intake.policy.catalogue
     if catalogue is None or service_code not in catalogue.categories_by_code:
@@ -154,25 +173,22 @@ _POST_DOC: dict[str, Any] = {
             }
         },
     },
-    "responses": {
-        "200": {
-            "description": "Stored durably: [{service_request_id, token, service_notice, account_id}]"
-        },
-        "400": {
-            "description": "[{code: 400, description}]: a missing or malformed field, or a point outside the city"
-        },
-        "403": {"description": "[{code: 403, description}]: api_key missing or not valid"},
-        "404": {"description": "[{code: 404, description}]: unknown service_code"},
-        "503": {
-            "description": "[{code: 503, description}]: not accepted (policy not loaded or database unavailable)"
-        },
-    },
 }
 
 
 @router.post(
     "/requests.json",
     summary="Create a service request (form-encoded, api_key required)",
+    response_model=list[Created],
+    response_description="Stored durably, with its event, before this answer",
+    responses=errors(
+        {
+            400: "a missing or malformed field, or a point outside the city",
+            403: "api_key missing or not valid",
+            404: "unknown service_code",
+            503: "not accepted: policy not loaded yet, or the database is unavailable",
+        }
+    ),
     openapi_extra=_POST_DOC,
 )
 async def create_request(request: Request, svc: Service) -> Any:
@@ -263,7 +279,12 @@ def _date(name: str, raw: str | None) -> datetime | None:
     return value
 
 
-@router.get("/requests.json", summary="Find service requests (defaults to the last 90 days)")
+@router.get(
+    "/requests.json",
+    summary="Find service requests (defaults to the last 90 days)",
+    response_model=list[ServiceRequest],
+    responses=errors({400: "a malformed filter", 503: UNAVAILABLE}),
+)
 async def list_requests(
     request: Request,
     svc: Service,
@@ -302,7 +323,12 @@ async def list_requests(
     return [_request_view(r, svc, zh) for r in rows]
 
 
-@router.get("/requests/{service_request_id}.json", summary="One service request")
+@router.get(
+    "/requests/{service_request_id}.json",
+    summary="One service request",
+    response_model=list[ServiceRequest],
+    responses=errors({404: "unknown service_request_id", 503: UNAVAILABLE}),
+)
 async def get_request(
     service_request_id: str, request: Request, svc: Service, locale: str | None = None
 ) -> Any:
@@ -313,7 +339,12 @@ async def get_request(
     return [_request_view(row, svc, _zh(request, locale))]
 
 
-@router.get("/tokens/{token}.json", summary="The service_request_id behind a token")
+@router.get(
+    "/tokens/{token}.json",
+    summary="The service_request_id behind a token",
+    response_model=list[Token],
+    responses=errors({404: "unknown token", 503: UNAVAILABLE}),
+)
 async def get_token(token: str, svc: Service) -> Any:
     async with svc.runtime.pool.acquire() as conn:
         request_id = await store.request_id_for_token(conn, token)

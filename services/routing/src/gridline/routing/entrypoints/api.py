@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from gridline.common.auth import bearer, require_admin
@@ -71,6 +72,42 @@ class HandlerKeys(BaseModel):
         description="Bind the keys of units in effect and list the others as skipped "
         "instead of refusing the whole request with 422.",
     )
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What went wrong and what to do about it.")
+
+
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer <key>`: a handler key (bound to one unit) or the admin key.",
+)
+
+
+def _answers(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """Error answers for OpenAPI, all in the `{"detail": ...}` form."""
+    return {code: {"model": Problem, "description": d} for code, d in codes.items()}
+
+
+UNAVAILABLE = "policy not loaded yet, or the database is unavailable; nothing was changed"
+WORK: dict[str, Any] = {
+    "tags": ["work orders"],
+    "dependencies": [Security(BEARER)],
+    "responses": _answers(
+        {
+            401: "no key",
+            403: "the key is unknown, or the order is outside its unit's subtree",
+            404: "no such work order",
+            409: "the order's state does not allow this move",
+            503: UNAVAILABLE,
+        }
+    ),
+}
+ADMIN: dict[str, Any] = {
+    "tags": ["admin"],
+    "dependencies": [Security(BEARER)],
+    "responses": _answers({401: "no key", 403: "not the admin key", 503: UNAVAILABLE}),
+}
 
 
 @contextmanager
@@ -155,7 +192,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         bootstrap=bootstrap,
     )
 
-    @app.get("/v1/workorders/{order_id}", response_model=WorkOrderView, tags=["work orders"])
+    @app.get("/v1/workorders/{order_id}", response_model=WorkOrderView, **WORK)
     async def get_work_order(order_id: str, request: Request, svc: Service) -> WorkOrderView:
         """One work order with its history; a handler key sees its unit's subtree."""
         _policy_loaded(svc)
@@ -170,7 +207,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             history = await store.history(conn, order_id)
         return _view(order, svc, history)
 
-    @app.get("/v1/workorders", response_model=list[WorkOrderView], tags=["work orders"])
+    @app.get("/v1/workorders", response_model=list[WorkOrderView], **WORK)
     async def list_work_orders(
         request: Request, svc: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[WorkOrderView]:
@@ -206,9 +243,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
                     order = await svc.routing.whistle(conn, order_id, unit, note)
         return _view(order, svc)
 
-    @app.post(
-        "/v1/workorders/{order_id}/resolve", response_model=WorkOrderView, tags=["work orders"]
-    )
+    @app.post("/v1/workorders/{order_id}/resolve", response_model=WorkOrderView, **WORK)
     async def resolve_work_order(
         order_id: str,
         request: Request,
@@ -218,9 +253,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         """Resolve at the current tier. 409 if it is already resolved or held for triage."""
         return await _act(order_id, request, svc, action, "resolve")
 
-    @app.post(
-        "/v1/workorders/{order_id}/escalate", response_model=WorkOrderView, tags=["work orders"]
-    )
+    @app.post("/v1/workorders/{order_id}/escalate", response_model=WorkOrderView, **WORK)
     async def escalate_work_order(
         order_id: str,
         request: Request,
@@ -230,9 +263,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         """Whistle (吹哨): beyond this tier's authority, move one tier up. 409 at the top."""
         return await _act(order_id, request, svc, action, "escalate")
 
-    @app.post(
-        "/v1/workorders/{order_id}/assign", response_model=WorkOrderView, tags=["work orders"]
-    )
+    @app.post("/v1/workorders/{order_id}/assign", response_model=WorkOrderView, **WORK)
     async def assign_work_order(
         order_id: str, request: Request, svc: Service, body: Triage
     ) -> WorkOrderView:
@@ -247,7 +278,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
                 )
         return _view(order, svc)
 
-    @app.put("/admin/jurisdiction", tags=["admin"])
+    @app.put("/admin/jurisdiction", **ADMIN)
     async def put_jurisdiction(
         request: Request, svc: Service, doc: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
@@ -268,7 +299,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         svc.routing.policy.jurisdiction = jurisdiction
         return {"version": jurisdiction.version, "grids": len(jurisdiction.grids)}
 
-    @app.put("/admin/catalogue", tags=["admin"])
+    @app.put("/admin/catalogue", **ADMIN)
     async def put_catalogue(
         request: Request, svc: Service, doc: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
@@ -285,7 +316,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         svc.routing.policy.catalogue = catalogue
         return {"version": catalogue.version_hash, "categories": len(catalogue.categories)}
 
-    @app.put("/admin/handler-keys", tags=["admin"])
+    @app.put("/admin/handler-keys", **ADMIN)
     async def put_handler_keys(request: Request, svc: Service, body: HandlerKeys) -> dict[str, Any]:
         """Bind handler keys (their SHA-256 digests) to units of the jurisdiction or departments."""
         require_admin(request, svc.settings.admin_key)
@@ -304,7 +335,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             await store.put_handler_keys(conn, known)
         return {"keys": len(known), "skipped": unknown}
 
-    @app.get("/admin/policy", tags=["admin"])
+    @app.get("/admin/policy", **ADMIN)
     async def get_policy(request: Request, svc: Service) -> dict[str, Any]:
         """The versions of the jurisdiction and catalogue in effect."""
         require_admin(request, svc.settings.admin_key)
