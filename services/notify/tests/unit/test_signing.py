@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gridline.common.events import Assignment, WorkOrderEscalated
+from gridline.common.events import Assignment, WorkOrderEscalated, WorkOrderResolved
 from gridline.notify.domain.messages import kind, render
 from gridline.notify.domain.signing import backoff_seconds, sign, verify
 
@@ -59,3 +59,30 @@ def test_escalation_message_speaks_chinese_and_english() -> None:
     assert "Exposed garbage" in text["en"] and "time limit passed" in text["en"]
     # 09:00 UTC is 17:00 in the city's zone, and people read it there.
     assert "2026-11-02T17:00+08:00" in text["zh-CN"] and "2026-11-02T17:00+08:00" in text["en"]
+
+
+def test_a_department_is_named_in_each_language_of_the_message() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    event = WorkOrderResolved(
+        work_order_id="wo1",
+        report_id="r1",
+        version=4,
+        category="road-collapse",
+        category_name_en="Road collapse",
+        category_name_zh="道路塌陷",
+        street_id="s1",
+        district_id="d1",
+        policy_version="p",
+        tier="department",
+        unit_id="dept-housing",
+        unit_name="Housing Bureau 住建局",
+        unit_name_zh="住建局",
+        unit_name_en="Housing Bureau",
+        resolved_by_unit_id="dept-housing",
+        opened_at=at,
+        resolved_at=at,
+        due_at=at,
+    )
+    text = render(event)
+    assert "住建局" in text["zh-CN"] and "Housing Bureau" not in text["zh-CN"]
+    assert "Housing Bureau" in text["en"] and "住建局" not in text["en"]

@@ -93,6 +93,10 @@ class Assignment(BaseModel):
     tier: TierName
     unit_id: str
     unit_name: str
+    unit_name_zh: str | None = Field(default=None, description="The unit's Chinese name.")
+    unit_name_en: str | None = Field(
+        default=None, description="The unit's English name (a department's; else as unit_name)."
+    )
     unit_level: UnitLevel
     assigned_at: AwareDatetime
     due_at: AwareDatetime
@@ -160,6 +164,8 @@ class WorkOrderResolved(WorkOrderRef):
     tier: TierName
     unit_id: str
     unit_name: str
+    unit_name_zh: str | None = Field(default=None, description="The unit's Chinese name.")
+    unit_name_en: str | None = Field(default=None, description="The unit's English name.")
     resolved_by_unit_id: str
     opened_at: AwareDatetime
     resolved_at: AwareDatetime

@@ -49,19 +49,22 @@ def render(event: WorkOrderEvent) -> dict[str, str]:
                 "en": f"Work order {wo} ({cat_en}) lies in no grid and awaits manual triage at {unit}.",
             }
         due = local(a.due_at, event.time_zone)
+        zh, en = a.unit_name_zh or a.unit_name, a.unit_name_en or a.unit_name
         return {
-            "zh-CN": f"新工单 {wo}（{cat_zh}）已派至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
-            "en": f"New work order {wo} ({cat_en}) assigned to {a.unit_name} ({a.tier}); due {due}.",
+            "zh-CN": f"新工单 {wo}（{cat_zh}）已派至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
+            "en": f"New work order {wo} ({cat_en}) assigned to {en} ({a.tier}); due {due}.",
         }
     if isinstance(event, WorkOrderEscalated):
         a = event.assignment
         why_zh, why_en = REASON[event.reason]
         due = local(a.due_at, event.time_zone)
+        zh, en = a.unit_name_zh or a.unit_name, a.unit_name_en or a.unit_name
         return {
-            "zh-CN": f"工单 {wo}（{cat_zh}）因{why_zh}，由{TIER_ZH[event.from_tier]}升级至{TIER_ZH[a.tier]} {a.unit_name}，请于 {due} 前办结。",
-            "en": f"Work order {wo} ({cat_en}) escalated from {event.from_tier} to {a.tier}, {a.unit_name}, because {why_en}; due {due}.",
+            "zh-CN": f"工单 {wo}（{cat_zh}）因{why_zh}，由{TIER_ZH[event.from_tier]}升级至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
+            "en": f"Work order {wo} ({cat_en}) escalated from {event.from_tier} to {a.tier}, {en}, because {why_en}; due {due}.",
         }
+    zh, en = event.unit_name_zh or event.unit_name, event.unit_name_en or event.unit_name
     return {
-        "zh-CN": f"工单 {wo}（{cat_zh}）已由{TIER_ZH[event.tier]} {event.unit_name} 办结。",
-        "en": f"Work order {wo} ({cat_en}) resolved at the {event.tier} tier by {event.unit_name}.",
+        "zh-CN": f"工单 {wo}（{cat_zh}）已由{TIER_ZH[event.tier]} {zh} 办结。",
+        "en": f"Work order {wo} ({cat_en}) resolved at the {event.tier} tier by {en}.",
     }

@@ -45,6 +45,15 @@ class Policy:
         except KeyError:
             return unit_id
 
+    def unit_names(self, unit_id: str) -> tuple[str, str]:
+        """(Chinese, English): a department has both; a grid, community or street has the
+        one name its jurisdiction gives it."""
+        department = self.catalogue.departments_by_id.get(unit_id)
+        if department is not None:
+            return department.name_zh, department.name_en
+        name = self.unit_name(unit_id)
+        return name, name
+
     def unit_level(self, unit_id: str) -> str:
         if unit_id in self.catalogue.departments_by_id:
             return "department"
