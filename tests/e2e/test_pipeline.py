@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from shapely.geometry import shape
 
 from gridline.common.policy.catalogue import Catalogue
@@ -369,3 +370,64 @@ def test_token_and_search_endpoints_find_the_request(stack: Stack, catalogue: Ca
         assert xml.json()[0]["description"].endswith("/open311/v2/services.json")
         stray = client.get(f"{base}/nothing-here.json")
         assert stray.status_code == 404 and "discovery.json" in stray.json()[0]["description"]
+
+
+def test_metrics_parse_and_carry_the_contracts_names_types_and_labels(
+    stack: Stack, catalogue: Catalogue
+) -> None:
+    grid_unit, grid_key = stack.handler_key("grid")
+    _, community_key = stack.handler_key("community")
+    lat, lon = grid_point(stack, grid_unit)
+    with httpx.Client(timeout=10) as client:
+        # One order of its own: opened, whistled up to the community, resolved there.
+        rid = stack.post_report(
+            client, service_code=grid_category(catalogue, longest=True).code, lat=lat, long=lon
+        ).json()[0]["service_request_id"]
+        wait_until(lambda: stack.request(client, rid)["expected_datetime"], what="assignment")
+        url = f"{stack.url('routing')}/v1/workorders/{rid}"
+        up = client.post(f"{url}/escalate", headers={"authorization": f"Bearer {grid_key}"})
+        assert up.status_code == 200, up.text
+        done = client.post(f"{url}/resolve", headers={"authorization": f"Bearer {community_key}"})
+        assert done.status_code == 200, done.text
+        wait_until(
+            lambda: stack.metric(
+                client, "sla", "gridline_escalations_total", from_tier="grid", reason="whistle"
+            ),
+            what="the whistle to be counted",
+        )
+        wait_until(
+            lambda: stack.metric(
+                client, "sla", "gridline_workorders_resolved_total", tier="community"
+            ),
+            what="the resolution to be counted",
+        )
+        families = {}
+        for service in ("intake", "routing", "sla", "notify"):
+            text = client.get(f"{stack.url(service)}/metrics").text
+            parsed = {f.name: f for f in text_string_to_metric_families(text)}
+            assert parsed, f"{service} serves no metrics"
+            if service == "sla":
+                families = parsed
+    expected = {
+        "gridline_sla_tier_attainment_ratio": (
+            "gauge",
+            {"scope_level", "scope_id", "tier", "window"},
+        ),
+        "gridline_sla_tier_target_ratio": ("gauge", {"tier"}),
+        "gridline_workorders_opened": ("counter", {"street_id", "category", "source"}),
+        "gridline_workorders_resolved": ("counter", {"street_id", "tier", "category"}),
+        "gridline_escalations": ("counter", {"from_tier", "to_tier", "reason"}),
+        "gridline_workorder_resolution_seconds": ("histogram", {"tier"}),
+    }
+    for name, (kind, labels) in expected.items():
+        family = families[name]
+        assert family.type == kind, (name, family.type)
+        assert family.samples, f"{name} has no samples after the pipeline ran"
+        for sample in family.samples:
+            assert labels <= set(sample.labels), (name, sample.labels)
+    attainment = families["gridline_sla_tier_attainment_ratio"].samples
+    assert {s.labels["scope_level"] for s in attainment} == {"city", "district", "street"}
+    assert {s.labels["window"] for s in attainment} == {"1d", "7d", "30d"}
+    assert {s.labels["tier"] for s in attainment} == {"grid", "community", "street"}
+    reasons = {s.labels["reason"] for s in families["gridline_escalations"].samples}
+    assert reasons <= {"timeout", "whistle", "rule"}
