@@ -1,4 +1,4 @@
-"""PostgreSQL or Kafka stops under the running stack and comes back.
+"""PostgreSQL or Kafka crashes under the running stack and comes back.
 
 Without PostgreSQL intake refuses reports instead of acknowledging what it cannot store;
 without Kafka (killed with SIGKILL mid-traffic) it still accepts them: they wait in its
@@ -47,7 +47,7 @@ def ready(client: httpx.Client, stack: Stack, service: str) -> bool:
         return False
 
 
-def test_database_restart_refuses_reports_then_everything_recovers(
+def test_database_crash_refuses_reports_then_everything_recovers(
     stack: Stack, catalogue: Catalogue
 ) -> None:
     postgres = PostgresCluster(Paths.from_env())
@@ -67,7 +67,7 @@ def test_database_restart_refuses_reports_then_everything_recovers(
             assert r.status_code == 200, r.text
             accepted.append(r.json()[0]["service_request_id"])
 
-        postgres.down()
+        postgres.down(mode="immediate")  # a crash: no checkpoint, recovery on start
         try:
             refused = stack.post_report(client, service_code=code, lat=lat, long=lon)
             assert refused.status_code == 503, refused.text

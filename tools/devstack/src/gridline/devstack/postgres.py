@@ -162,12 +162,13 @@ class PostgresCluster:
             time.sleep(0.2)
         raise SystemExit(f"gridline-dev: PostgreSQL does not answer on port {self.port}")
 
-    def down(self) -> None:
+    def down(self, mode: str = "fast") -> None:
+        """Stop the cluster; mode `immediate` is a crash (no checkpoint, recovery on start)."""
         if self.external:
             return
         bindir = _bindir()
         if bindir is not None and self.running(bindir):
             self._as_postgres(
-                str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+                str(bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"
             )
             print("postgres: stopped")
