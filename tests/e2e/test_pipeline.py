@@ -315,6 +315,11 @@ def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
         admin = {"authorization": f"Bearer {stack.credentials['admin_key']}"}
         refused = client.post(f"{url}/resolve", headers={"authorization": f"Bearer {grid_key}"})
         assert refused.status_code == 403  # the grid worker does not hold it
+        queue = client.get(
+            f"{stack.url('routing')}/v1/workorders", params={"limit": 1000}, headers=admin
+        ).json()
+        held = [o for o in queue if o["id"] == request_id]
+        assert held and held[0]["state"] == "triage"  # the operators' queue shows it
         unknown = client.post(f"{url}/assign", json={"grid_id": "no-such-grid"}, headers=admin)
         assert unknown.status_code == 409 and "no-such-grid" in unknown.json()["detail"]
         bad_code = client.post(

@@ -126,13 +126,21 @@ async def history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def list_open(conn: Connection, units: list[str], limit: int) -> list[WorkOrder]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM work_orders WHERE unit_id = ANY($1::text[])"
-        " AND state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $2",
-        units,
-        limit,
-    )
+async def list_open(conn: Connection, units: list[str] | None, limit: int) -> list[WorkOrder]:
+    """Open orders held by `units` (every open order when None), soonest due first."""
+    if units is None:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM work_orders WHERE state <> 'resolved'"
+            " ORDER BY due_at NULLS LAST, id LIMIT $1",
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM work_orders WHERE unit_id = ANY($1::text[])"
+            " AND state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $2",
+            units,
+            limit,
+        )
     return [_from_row(r) for r in rows]
 
 

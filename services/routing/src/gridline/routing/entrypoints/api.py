@@ -211,18 +211,19 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     async def list_work_orders(
         request: Request, svc: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[WorkOrderView]:
-        """Open work orders held by the key's unit or any unit below it, soonest due first."""
+        """Open work orders held by the key's unit or any unit below it, soonest due first;
+        with the admin key, every open order of the city (those held for triage last)."""
         _policy_loaded(svc)
         unit = await _key_unit(request, svc)
-        if unit is None:
-            raise HTTPException(400, "listing needs a handler key; the admin key has no unit")
         policy = svc.routing.policy.current
         assert policy is not None
-        units = (
-            [unit, *policy.jurisdiction.descendants(unit)]
-            if not policy.catalogue.departments_by_id.get(unit)
-            else [unit]
-        )
+        units: list[str] | None = None
+        if unit is not None:
+            units = (
+                [unit, *policy.jurisdiction.descendants(unit)]
+                if not policy.catalogue.departments_by_id.get(unit)
+                else [unit]
+            )
         async with svc.runtime.pool.acquire() as conn:
             orders = await store.list_open(conn, units, limit)
         return [_view(o, svc) for o in orders]
