@@ -320,6 +320,8 @@ def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
         ).json()
         held = [o for o in queue if o["id"] == request_id]
         assert held and held[0]["state"] == "triage"  # the operators' queue shows it
+        empty = client.post(f"{url}/assign", json={}, headers=admin)
+        assert empty.status_code == 422 and "body.grid_id" in empty.json()["detail"]
         unknown = client.post(f"{url}/assign", json={"grid_id": "no-such-grid"}, headers=admin)
         assert unknown.status_code == 409 and "no-such-grid" in unknown.json()["detail"]
         bad_code = client.post(

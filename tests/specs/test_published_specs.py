@@ -70,5 +70,7 @@ def test_routing_documents_the_handler_moves_their_key_and_their_errors() -> Non
         operation = spec["paths"][f"/v1/workorders/{{order_id}}/{move}"]["post"]
         assert operation["security"] == [{name: []} for name in schemes]
         assert {"200", "401", "403", "404", "409", "503"} <= set(operation["responses"])
+        invalid = operation["responses"]["422"]["content"]["application/json"]["schema"]
+        assert invalid["properties"]["detail"]["type"] == "string"  # as sent, one sentence
     for path in ("/admin/jurisdiction", "/admin/catalogue", "/admin/handler-keys"):
         assert spec["paths"][path]["put"]["security"], path

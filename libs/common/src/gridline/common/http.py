@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -93,4 +94,46 @@ def service_app(
         registry=lambda r: r.app.state.service.runtime.registry,
     )
     answer_outages_with_503(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with one readable sentence per problem, e.g. `body.grid_id: Field required`."""
+        return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The 422 answers as sent: `{"detail": "<where: what; ...>"}`."""
+        fresh = app.openapi_schema is None
+        schema = generate()
+        if fresh:
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    answer = operation["responses"].get("422")
+                    if answer is not None:
+                        answer["description"] = "the request does not fit: where and what"
+                        answer["content"] = {"application/json": {"schema": PROBLEM_SCHEMA}}
+            schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+            schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+def describe_validation(exc: RequestValidationError, *, with_source: bool = True) -> str:
+    """Each problem as `where: what`, joined with '; '. `where` is body.field, query.limit,
+    ...; without the source (body, query, path) it is just the parameter's name."""
+    parts = []
+    for err in exc.errors():
+        loc = err["loc"] if with_source else err["loc"][1:]
+        where = ".".join(str(p) for p in loc) or "request"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gridline.common.http import answer_outages_with_503, service_app
+from gridline.common.http import answer_outages_with_503, describe_validation, service_app
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
@@ -25,10 +25,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def open311_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = describe_validation(exc, with_source=False)
         if request.url.path.startswith("/open311/"):
             return JSONResponse([{"code": 400, "description": problems}], status_code=400)
         return JSONResponse({"detail": problems}, status_code=400)
