@@ -23,7 +23,7 @@ CONSUMERS = {
     "gridline.workorder.escalated.v1": ["intake", "sla", "notify"],
     "gridline.workorder.resolved.v1": ["intake", "sla", "notify"],
     "gridline.sla.deadline_breached.v1": ["routing"],
-    "gridline.policy.activated.v1": ["intake"],
+    "gridline.policy.activated.v1": ["intake", "sla"],
 }
 
 
@@ -84,6 +84,17 @@ def build() -> dict[str, Any]:
                         },
                     },
                 ]
+            },
+            "bindings": {
+                "kafka": {
+                    "bindingVersion": "0.5.0",
+                    "key": {
+                        "type": "string",
+                        "description": "UTF-8 bytes of the event's `subject`: the work order id"
+                        " (policy events: the policy kind), so one order's events share a"
+                        " partition and keep their order.",
+                    },
+                }
             },
             "x-producer": PRODUCERS[event_type],
             "x-consumers": CONSUMERS[event_type],
