@@ -235,9 +235,7 @@ class Routing:
             **self._ref(resolved, policy),
             tier=order.tier.value,
             unit_id=order.unit_id,
-            unit_name=policy.unit_name(order.unit_id),
-            unit_name_zh=policy.unit_names(order.unit_id)[0],
-            unit_name_en=policy.unit_names(order.unit_id)[1],
+            **self._unit_names(order.unit_id, policy),
             resolved_by_unit_id=key_unit,
             opened_at=order.opened_at,
             resolved_at=now,
@@ -357,15 +355,18 @@ class Routing:
         }
 
     @staticmethod
+    def _unit_names(unit_id: str, policy: Policy) -> dict[str, str]:
+        zh, en = policy.unit_names(unit_id)
+        return {"unit_name": policy.unit_name(unit_id), "unit_name_zh": zh, "unit_name_en": en}
+
+    @staticmethod
     def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
         assert order.tier is not None and order.due_at is not None
         return Assignment(
             seq=order.assignment_seq,
             tier=order.tier.value,
             unit_id=order.unit_id,
-            unit_name=policy.unit_name(order.unit_id),
-            unit_name_zh=policy.unit_names(order.unit_id)[0],
-            unit_name_en=policy.unit_names(order.unit_id)[1],
+            **Routing._unit_names(order.unit_id, policy),
             unit_level=policy.unit_level(order.unit_id),
             assigned_at=order.assigned_at,
             due_at=order.due_at,

@@ -127,7 +127,19 @@ def escalate(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: dateti
     target = order.tier.next()
     if target is None:
         raise TransitionRefused("work order is already at the department tier, the top")
-    tier, unit = entry_assignment(target, order.place, order.department_id)
+    return _assigned_again(order, target, time_limit=time_limit, now=now)
+
+
+def _assigned_again(
+    order: WorkOrder,
+    tier: Tier,
+    *,
+    time_limit: dict[Tier, timedelta],
+    now: datetime,
+) -> WorkOrder:
+    """The next assignment: held by the unit of `tier` above its place, due after that
+    tier's time limit."""
+    tier, unit = entry_assignment(tier, order.place, order.department_id)
     return replace(
         order,
         tier=tier,
@@ -156,20 +168,10 @@ def assign_from_triage(
         )
     if place.grid_id is None:
         raise TransitionRefused("choose a grid of the jurisdiction")
-    tier, unit = entry_assignment(entry, place, department_id)
-    return replace(
-        order,
-        category=category,
-        department_id=department_id,
-        place=place,
-        state=State.OPEN,
-        tier=tier,
-        unit_id=unit,
-        assignment_seq=order.assignment_seq + 1,
-        assigned_at=now,
-        due_at=now + time_limit[tier],
-        version=order.version + 1,
+    placed = replace(
+        order, category=category, department_id=department_id, place=place, state=State.OPEN
     )
+    return _assigned_again(placed, entry, time_limit=time_limit, now=now)
 
 
 def resolve(order: WorkOrder, *, now: datetime) -> WorkOrder:
