@@ -72,6 +72,9 @@ def test_database_crash_refuses_reports_then_everything_recovers(
             refused = stack.post_report(client, service_code=code, lat=lat, long=lon)
             assert refused.status_code == 503, refused.text
             assert "not accepted" in refused.json()[0]["description"]
+            assert stack.metric(
+                client, "intake", "gridline_intake_reports_rejected_total", code="503"
+            ), "the refused report is counted"
             looked_up = client.get(f"{stack.url('intake')}/open311/v2/requests/{accepted[0]}.json")
             assert looked_up.status_code == 503, looked_up.text
             assert "try again" in looked_up.json()[0]["description"]
@@ -80,7 +83,7 @@ def test_database_crash_refuses_reports_then_everything_recovers(
                 headers={"authorization": f"Bearer {grid_key}"},
             )
             assert move.status_code == 503, move.text
-            assert "nothing was changed" in move.json()["detail"]
+            assert "nothing was stored or changed" in move.json()["detail"]
             for service in SERVICES:
                 wait_until(
                     lambda s=service: not ready(client, stack, s),

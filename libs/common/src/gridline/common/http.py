@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
 
 from gridline.common.logs import configure_logging
 from gridline.common.pg import is_transient
@@ -19,7 +20,21 @@ from gridline.common.settings import ServiceSettings
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 ErrorBody = Callable[[Request, int, str], Any]
 
-UNAVAILABLE = "the database is unavailable, so nothing was changed; try again shortly"
+UNAVAILABLE = (
+    "the database is unavailable, so nothing was stored or changed (a report is not"
+    " accepted); try again shortly"
+)
+
+
+class Problem(BaseModel):
+    """Every error answer outside Open311: one sentence on what went wrong and what to do."""
+
+    detail: str = Field(description="What went wrong and what to do about it.")
+
+
+def answers(codes: dict[int, str], model: Any = Problem) -> dict[int | str, dict[str, Any]]:
+    """Error answers for an operation's OpenAPI `responses`, all of one shape (`model`)."""
+    return {code: {"model": model, "description": d} for code, d in codes.items()}
 
 
 def _detail(_: Request, __: int, message: str) -> Any:
@@ -35,9 +50,14 @@ def answer_outages_with_503(app: FastAPI, body: ErrorBody = _detail) -> None:
             raise exc
         return JSONResponse(body(request, 503, UNAVAILABLE), status_code=503)
 
-    for cls in (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    # is_transient decides; these are the families its answers come from.
+    for cls in (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    ):
         app.add_exception_handler(cls, handler)
-    app.add_exception_handler(asyncpg.InternalClientError, handler)
 
 
 def add_ops_routes(
@@ -107,25 +127,21 @@ def service_app(
         fresh = app.openapi_schema is None
         schema = generate()
         if fresh:
+            problem = {"$ref": "#/components/schemas/Problem"}
             for operations in schema["paths"].values():
                 for operation in operations.values():
                     answer = operation["responses"].get("422")
                     if answer is not None:
                         answer["description"] = "the request does not fit: where and what"
-                        answer["content"] = {"application/json": {"schema": PROBLEM_SCHEMA}}
-            schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
-            schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+                        answer["content"] = {"application/json": {"schema": problem}}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            components.setdefault("Problem", Problem.model_json_schema())
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
-}
 
 
 def describe_validation(exc: RequestValidationError, *, with_source: bool = True) -> str:

@@ -47,6 +47,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     def outage_body(request: Request, code: int, message: str) -> Any:
         if request.url.path.startswith("/open311/"):
+            if request.method == "POST":  # a report refused for the outage is still counted
+                request.app.state.service.metrics.rejected.labels(str(code)).inc()
             return [{"code": code, "description": message}]
         return {"detail": message}
 

@@ -8,17 +8,15 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from gridline.common.pg import is_transient
+from gridline.common.http import UNAVAILABLE
 from gridline.intake.adapters import store
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
 from gridline.intake.entrypoints.open311_schemas import (
-    UNAVAILABLE,
     Created,
     Discovery,
     ServiceDefinition,
@@ -212,14 +210,8 @@ async def create_request(request: Request, svc: Service) -> Any:
             known_service=lambda code: code in catalogue.categories_by_code,
             inside_city=extent.contains,
         )
-        try:
-            row = await svc.intake.submit(svc.runtime.pool, submission, source)
-        except Exception as exc:
-            if not (is_transient(exc) or isinstance(exc, asyncpg.PostgresError)):
-                raise
-            raise Open311Error(
-                503, f"the report could not be stored, so it was not accepted: {type(exc).__name__}"
-            ) from None
+        # A database outage propagates to the app's outage answer: 503, not accepted.
+        row = await svc.intake.submit(svc.runtime.pool, submission, source)
     except Open311Error as exc:
         svc.metrics.rejected.labels(str(exc.code)).inc()
         return error(exc.code, exc.description)

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gridline.common.http import answers
+
 
 class Open311Problem(BaseModel):
     code: int = Field(description="The HTTP status again, as the specification asks.")
@@ -16,10 +18,7 @@ class Open311Problem(BaseModel):
 
 def errors(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """Error answers for OpenAPI: the specification's array of {code, description}."""
-    return {code: {"model": list[Open311Problem], "description": d} for code, d in codes.items()}
-
-
-UNAVAILABLE = "the database is unavailable; try again shortly"
+    return answers(codes, list[Open311Problem])
 
 
 class Endpoint(BaseModel):

@@ -13,7 +13,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from gridline.common.auth import bearer, require_admin
-from gridline.common.http import service_app
+from gridline.common.http import answers, service_app
 from gridline.common.policy.catalogue import CatalogueInvalid, parse_catalogue
 from gridline.common.policy.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 from gridline.routing import handlers
@@ -74,26 +74,17 @@ class HandlerKeys(BaseModel):
     )
 
 
-class Problem(BaseModel):
-    detail: str = Field(description="What went wrong and what to do about it.")
-
-
 BEARER = HTTPBearer(
     auto_error=False,
     description="`Authorization: Bearer <key>`: a handler key (bound to one unit) or the admin key.",
 )
 
 
-def _answers(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """Error answers for OpenAPI, all in the `{"detail": ...}` form."""
-    return {code: {"model": Problem, "description": d} for code, d in codes.items()}
-
-
-UNAVAILABLE = "policy not loaded yet, or the database is unavailable; nothing was changed"
+UNAVAILABLE = "the policy is not loaded yet, or the database is unavailable; nothing was changed"
 WORK: dict[str, Any] = {
     "tags": ["work orders"],
     "dependencies": [Security(BEARER)],
-    "responses": _answers(
+    "responses": answers(
         {
             401: "no key",
             403: "the key is unknown, or the order is outside its unit's subtree",
@@ -106,7 +97,7 @@ WORK: dict[str, Any] = {
 ADMIN: dict[str, Any] = {
     "tags": ["admin"],
     "dependencies": [Security(BEARER)],
-    "responses": _answers({401: "no key", 403: "not the admin key", 503: UNAVAILABLE}),
+    "responses": answers({401: "no key", 403: "not the admin key", 503: UNAVAILABLE}),
 }
 
 
