@@ -12,6 +12,15 @@ from gridline.notify.domain.signing import backoff_seconds, sign, verify
 
 pytestmark = pytest.mark.unit
 
+# What every work-order event carries and these tests do not vary.
+REF = {
+    "work_order_id": "wo1",
+    "report_id": "r1",
+    "street_id": "s1",
+    "district_id": "d1",
+    "policy_version": "p",
+}
+
 
 def test_signature_verifies_and_any_change_breaks_it() -> None:
     sig = sign("s" * 32, "n1", 1_700_000_000, b'{"a":1}')
@@ -30,15 +39,11 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 def test_escalation_message_speaks_chinese_and_english() -> None:
     at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     event = WorkOrderEscalated(
-        work_order_id="wo1",
-        report_id="r1",
+        **REF,
         version=2,
         category="exposed-garbage",
         category_name_en="Exposed garbage",
         category_name_zh="暴露垃圾",
-        street_id="s1",
-        district_id="d1",
-        policy_version="p",
         time_zone="Asia/Shanghai",
         reason="timeout",
         from_tier="grid",
@@ -64,15 +69,11 @@ def test_escalation_message_speaks_chinese_and_english() -> None:
 def test_a_department_is_named_in_each_language_of_the_message() -> None:
     at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     event = WorkOrderResolved(
-        work_order_id="wo1",
-        report_id="r1",
+        **REF,
         version=4,
         category="road-collapse",
         category_name_en="Road collapse",
         category_name_zh="道路塌陷",
-        street_id="s1",
-        district_id="d1",
-        policy_version="p",
         tier="department",
         unit_id="dept-housing",
         unit_name="Housing Bureau 住建局",

@@ -208,13 +208,17 @@ def cmd_credentials_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bindings(keys: dict[str, str]) -> list[dict[str, str]]:
+    """unit -> key as routing stores them: only each key's SHA-256 leaves this machine."""
+    return [
+        {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
+        for unit, key in keys.items()
+    ]
+
+
 def cmd_handler_keys_load(args: argparse.Namespace) -> int:
     creds = _read_json(args.credentials)
-    keys = [
-        {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
-        for unit, key in creds["handlers"].items()
-    ]
-    body = {"keys": keys, "skip_unknown": args.skip_unknown}
+    body = {"keys": _bindings(creds["handlers"]), "skip_unknown": args.skip_unknown}
     return _put(args, "/admin/handler-keys", body)
 
 
@@ -226,11 +230,7 @@ def cmd_handler_keys_issue(args: argparse.Namespace) -> int:
         return _fail(f"{path} does not exist; run make up or gridline credentials init first")
     creds = _read_json(str(path))
     issued = {unit: secrets.token_urlsafe(24) for unit in dict.fromkeys(args.unit_ids)}
-    keys = [
-        {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
-        for unit, key in issued.items()
-    ]
-    code = _put(args, "/admin/handler-keys", {"keys": keys}, echo=False)
+    code = _put(args, "/admin/handler-keys", {"keys": _bindings(issued)}, echo=False)
     if code:
         return code
     creds.setdefault("handlers", {}).update(issued)

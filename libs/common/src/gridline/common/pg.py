@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -31,21 +30,18 @@ __all__ = [
 
 PLUMBING = resources.files("gridline.common").joinpath("migrations")
 
+# Failures outside the server's own error codes: the network (OSError, which includes
+# TimeoutError), a connection asyncpg has given up on, and the protocol state asyncpg is
+# left in when the server goes away in the middle of a transaction.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
-    asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    # What asyncpg raises when the server goes away in the middle of a transaction.
     asyncpg.InternalClientError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncio.TimeoutError,
 )
 # SQLSTATE classes that say the server, not the event, is the problem: connection (08),
-# transaction rollback (40), insufficient resources (53), operator intervention such as a
-# shutdown or restart (57), system error (58).
+# transaction rollback such as serialization failures and deadlocks (40), insufficient
+# resources such as too many connections (53), operator intervention such as a shutdown,
+# restart or statement timeout (57), system error (58).
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 
 

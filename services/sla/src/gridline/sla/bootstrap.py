@@ -57,7 +57,7 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                     collector.snapshot = metrics.Snapshot(
                         counters=await store.counters(conn),
                         attainment=await sla.attainment(conn),
-                        targets={**metrics.Snapshot().targets, **await store.targets(conn)},
+                        targets=await store.targets(conn) or metrics.DEFAULT_TARGETS,
                     )
                 await asyncio.sleep(settings.metrics_refresh)
 

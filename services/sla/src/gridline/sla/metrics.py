@@ -31,6 +31,7 @@ COUNTERS = {
     ),
 }
 HISTOGRAM = "gridline_workorder_resolution_seconds"
+DEFAULT_TARGETS: dict[str, float] = Targets().model_dump()
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Snapshot:
     counters: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
     attainment: dict[str, list[Attainment]] = field(default_factory=dict)
     # The catalogue's targets; the contract's defaults until a catalogue is in effect.
-    targets: dict[str, float] = field(default_factory=lambda: Targets().model_dump())
+    targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
 
 
 class SlaCollector(Collector):
