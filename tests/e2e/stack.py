@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from gridline.common.cli import main as gridline
@@ -109,3 +110,21 @@ async def await_until(predicate: Any, within: float = 30, what: str = "condition
 
 def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False))
+
+
+def work_orders_per_report(database_url: str, report_ids: list[str]) -> dict[str, int]:
+    """How many work orders routing holds for each report (read straight from its table)."""
+
+    async def count() -> dict[str, int]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT report_id, count(*) AS n FROM routing.work_orders"
+                " WHERE report_id = ANY($1::text[]) GROUP BY report_id",
+                report_ids,
+            )
+            return {r["report_id"]: r["n"] for r in rows}
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())

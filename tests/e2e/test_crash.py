@@ -8,7 +8,6 @@ import signal
 import uuid
 from collections import defaultdict
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,7 +17,7 @@ from gridline.common.policy.catalogue import Catalogue
 from gridline.common.settings import KafkaSettings, PostgresSettings
 
 from .receiver import Receiver
-from .stack import SERVICES, Stack, wait_until
+from .stack import SERVICES, Stack, wait_until, work_orders_per_report
 from .test_pipeline import grid_category, grid_point
 
 pytestmark = pytest.mark.e2e
@@ -62,20 +61,8 @@ def test_sigkill_during_traffic_loses_nothing_and_duplicates_nothing(
             what=f"all {len(accepted)} accepted reports to be assigned after killing {victim}",
         )
 
-    async def count_orders() -> tuple[int, int]:
-        conn = await asyncpg.connect(pg_settings.url)
-        try:
-            row = await conn.fetchrow(
-                "SELECT count(*) AS n, count(DISTINCT report_id) AS d FROM routing.work_orders"
-                " WHERE report_id = ANY($1::text[])",
-                accepted,
-            )
-            return row["n"], row["d"]
-        finally:
-            await conn.close()
-
-    orders, distinct = asyncio.run(count_orders())
-    assert orders == distinct == len(accepted)
+    # Exactly one work order for every accepted report.
+    assert work_orders_per_report(pg_settings.url, accepted) == dict.fromkeys(accepted, 1)
 
     # One assigned notification id per order, however often it was (re)delivered.
     def assigned_ids() -> dict[str, set[str]]:

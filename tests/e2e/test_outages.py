@@ -8,11 +8,9 @@ valid event."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 
-import asyncpg
 import httpx
 import pytest
 
@@ -22,7 +20,7 @@ from gridline.devstack.kafka import KafkaBroker
 from gridline.devstack.paths import Paths
 from gridline.devstack.postgres import PostgresCluster
 
-from .stack import SERVICES, Stack, wait_until
+from .stack import SERVICES, Stack, wait_until, work_orders_per_report
 from .test_pipeline import grid_category, grid_point
 
 pytestmark = pytest.mark.e2e
@@ -159,16 +157,4 @@ def test_broker_killed_during_traffic_loses_no_accepted_report(
             )
         assert dead_letters(client, stack) == letters
 
-    async def orders_per_report() -> list[int]:
-        conn = await asyncpg.connect(pg_settings.url)
-        try:
-            rows = await conn.fetch(
-                "SELECT count(*) AS n FROM routing.work_orders WHERE report_id = ANY($1::text[])"
-                " GROUP BY report_id",
-                accepted,
-            )
-            return [r["n"] for r in rows]
-        finally:
-            await conn.close()
-
-    assert sorted(asyncio.run(orders_per_report())) == [1] * len(accepted)
+    assert work_orders_per_report(pg_settings.url, accepted) == dict.fromkeys(accepted, 1)
