@@ -14,11 +14,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from gridline.common.consumer import EventConsumer, Rejected
+from gridline.common.consumer import EventConsumer, Incoming, Rejected
 from gridline.common.events import DeadlineBreached, Envelope, envelope_for
 from gridline.common.kafka import DEADLETTER_TOPIC, open_producer
 from gridline.common.outbox import OutboxRelay
-from gridline.common.pg import Connection, Pool, add_to_outbox, migrate, open_pool
+from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox, migrate, open_pool
 from gridline.common.settings import KafkaSettings, PostgresSettings
 
 pytestmark = [pytest.mark.integration]
@@ -104,27 +104,17 @@ async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
     unique: str,
     topic: str,
 ) -> None:
-    ids = []
     async with pool.acquire() as conn, conn.transaction():
-        for i in range(25):
-            ids.append(
-                await add_to_outbox(
-                    conn,
-                    breach(f"wo-{unique}-{i}"),
-                    topic=topic,
-                    source="/test",
-                    time=NOW,
-                )
-            )
+        ids = await add_to_outbox(
+            conn,
+            "/test",
+            [Outgoing(breach(f"wo-{unique}-{i}"), NOW, topic=topic) for i in range(25)],
+        )
     # Rolled back work never leaves the database.
     with pytest.raises(RuntimeError):
         async with pool.acquire() as conn, conn.transaction():
             await add_to_outbox(
-                conn,
-                breach(f"wo-{unique}-rolled-back"),
-                topic=topic,
-                source="/test",
-                time=NOW,
+                conn, "/test", [Outgoing(breach(f"wo-{unique}-rolled-back"), NOW, topic=topic)]
             )
             raise RuntimeError("business transaction failed")
     relay = OutboxRelay(pool, producer, scratch_schema, CollectorRegistry())
@@ -138,6 +128,15 @@ async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
     assert not any(r.key.decode().endswith("rolled-back") for r in mine)
 
 
+async def apply(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+    """The test handler's effect, set-based as a real handler writes it."""
+    await conn.execute(
+        "INSERT INTO applied SELECT * FROM unnest($1::text[], $2::text[])",
+        [e.envelope.id for e in events],
+        [e.data.work_order_id for e in events],
+    )
+
+
 def raw(order: str, event_id: str) -> bytes:
     return (
         envelope_for(breach(order), source="/test", time=NOW, event_id=event_id)
@@ -149,10 +148,11 @@ def raw(order: str, event_id: str) -> bytes:
 async def test_consumer_applies_each_event_once_and_dead_letters_bad_messages(
     pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
 ) -> None:
-    async def handle(conn: Connection, data: DeadlineBreached, envelope: Envelope) -> None:
-        if data.work_order_id == "poison":
-            raise Rejected("work order poison is unknown")
-        await conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, data.work_order_id)
+    async def handle(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+        for e in events:
+            if e.data.work_order_id == "poison":
+                raise Rejected("work order poison is unknown")
+        await apply(conn, events)
 
     group = f"test-{unique}"
     messages: list[tuple[bytes, bytes]] = [
@@ -241,9 +241,9 @@ async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
 ) -> None:
     transactions: set[int] = set()
 
-    async def handle(conn: Connection, data: DeadlineBreached, envelope: Envelope) -> None:
+    async def handle(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
         transactions.add(await conn.fetchval("SELECT txid_current()"))
-        await conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, data.work_order_id)
+        await apply(conn, events)
 
     for i in range(30):
         await producer.send(topic, value=raw(f"o{i}", f"b{i}"), key=b"k", partition=1)
@@ -268,3 +268,80 @@ async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
         await asyncio.gather(task, return_exceptions=True)
     assert await pool.fetchval("SELECT count(*) FROM applied") == 30
     assert len(transactions) < 30  # batched: far fewer transactions than events
+
+
+async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_kept(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    """400 events over 3 partitions, each order's events in sequence, one poison among
+    them: the poison goes to the dead-letter topic alone, every neighbour is applied
+    exactly once, each order's events in their order, in a handful of transactions."""
+    await pool.execute("CREATE TABLE seen (n bigserial, order_id text, seq int)")
+    transactions: set[int] = set()
+
+    async def handle(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+        transactions.add(await conn.fetchval("SELECT txid_current()"))
+        if any(e.data.work_order_id == "poison" for e in events):
+            raise Rejected("work order poison is unknown")
+        await apply(conn, events)
+        await conn.execute(
+            "INSERT INTO seen (order_id, seq) SELECT * FROM unnest($1::text[], $2::int[])",
+            [e.data.work_order_id for e in events],
+            [e.data.assignment_seq for e in events],
+        )
+
+    sent = 0
+    for i in range(133):
+        order = f"o{i % 50}"  # 50 orders, each with 2-3 events in sequence
+        seq = i // 50 + 1
+        if i == 70:
+            await producer.send(topic, value=raw("poison", f"p-{unique}"), key=b"poison")
+            sent += 1
+        value = (
+            envelope_for(breach(order, seq), source="/t", time=NOW, event_id=f"{order}-{seq}")
+            .model_dump_json()
+            .encode()
+        )
+        await producer.send(topic, value=value, key=order.encode())
+        sent += 1
+    for i in range(266):  # one-event orders
+        await producer.send(topic, value=raw(f"single{i}", f"s{i}"), key=f"single{i}".encode())
+        sent += 1
+    await producer.flush()
+    group = f"poison-{unique}"
+    consumer = EventConsumer(
+        group_id=group,
+        pool=pool,
+        producer=producer,
+        kafka=kafka_settings,
+        handlers={DeadlineBreached: handle},
+        registry=CollectorRegistry(),
+        topics=[topic],
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(60):
+            while await pool.fetchval("SELECT count(*) FROM applied") < sent - 1:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # anything applied twice would show by now
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert await pool.fetchval("SELECT count(*) FROM applied") == sent - 1
+    assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == sent - 1
+    rows = await pool.fetch("SELECT order_id, seq FROM seen ORDER BY n")
+    by_order: dict[str, list[int]] = {}
+    for r in rows:
+        by_order.setdefault(r["order_id"], []).append(r["seq"])
+    assert all(seqs == sorted(seqs) for seqs in by_order.values())
+    assert by_order["o0"] == [1, 2, 3]
+    letters = [
+        r
+        for r in await read_all(kafka_settings, DEADLETTER_TOPIC, 1)
+        if dict(r.headers).get("gridline-dlq-consumer-group") == group.encode()
+    ]
+    assert [r.key for r in letters] == [b"poison"]
+    assert "poison is unknown" in dict(letters[0].headers)["gridline-dlq-reason"].decode()
+    # Batched: splitting isolates the poison in a few dozen transactions, not 400.
+    assert len(transactions) < 60

@@ -1,17 +1,23 @@
-"""The idempotent consumer loop every service uses.
+"""The idempotent, batch-first consumer loop every service uses.
 
-Per message: parse the CloudEvent, then in ONE PostgreSQL transaction record its id in the
-inbox and apply the handler; offsets are committed only after that transaction commits.
-A message that cannot be parsed or is rejected goes to the dead-letter topic with its
-reason, and the loop carries on. Database or broker outages are retried, never dropped.
+One poll (`getmany`, across every assigned partition, bounded by count and bytes) is
+applied in ONE PostgreSQL transaction: one statement records the new event ids in the
+inbox and returns them, the handlers receive lists of typed events and write set-based,
+and the offsets of every partition are committed in one call after that commit.
+
+A message that cannot be parsed, or that a handler refuses, is isolated by splitting the
+batch and goes to the dead-letter topic with its reason; its neighbours are applied once.
+Database or broker outages are retried, never dropped. The events of one Kafka key (one
+work order) reach the handlers in the order they were produced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -26,15 +32,34 @@ from gridline.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Connection, Any, Envelope], Awaitable[None]]
+E = TypeVar("E", bound=EventData)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming(Generic[E]):
+    """One event as a handler sees it: the typed payload and its CloudEvents envelope."""
+
+    data: E
+    envelope: Envelope
+
+
+# A handler applies a list of events, in the caller's transaction, set-based where it can.
+Handler = Callable[[Connection, list[Incoming[Any]]], Awaitable[None]]
 
 
 class Rejected(Exception):
-    """A handler's verdict that this event can never be applied; it is dead-lettered."""
+    """A handler's verdict that an event can never be applied; it is dead-lettered alone."""
 
 
 class NotReadyYet(Exception):
-    """A handler's verdict that the event must wait (e.g. no policy loaded); retried."""
+    """A handler's verdict that the events must wait (e.g. no policy loaded); retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    record: ConsumerRecord
+    incoming: Incoming[Any]
+    handler: Handler
 
 
 def _describe(exc: ValidationError) -> str:
@@ -45,12 +70,32 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def in_key_order(items: Sequence[_Item]) -> list[tuple[Handler, list[Incoming[Any]]]]:
+    """The handler calls that apply `items`, as few as possible, keeping each key's order.
+
+    An event goes to layer n when it is the n-th of its key in the batch. Events of one
+    layer have distinct keys, so they commute and are grouped by handler; layers run in
+    order. A batch with one event per work order (the usual case) is one call per handler.
+    """
+    depth: dict[bytes, int] = {}
+    layers: list[dict[Handler, list[Incoming[Any]]]] = []
+    for item in items:
+        key = item.record.key
+        n = depth.get(key, 0) if key is not None else 0
+        if key is not None:
+            depth[key] = n + 1
+        if n == len(layers):
+            layers.append({})
+        layers[n].setdefault(item.handler, []).append(item.incoming)
+    return [(handler, events) for layer in layers for handler, events in layer.items()]
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, name: str) -> None:
         self._name = name
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Offsets are committed after every batch, so nothing finished is left uncommitted.
+        # Offsets are committed after every poll, so nothing finished is left uncommitted.
         log.info("%s: partitions revoked %s", self._name, sorted(map(str, revoked)))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -69,7 +114,6 @@ class EventConsumer:
         registry: CollectorRegistry,
         topics: list[str] | None = None,
         max_handler_attempts: int = 3,
-        batch_size: int = 200,
     ) -> None:
         self.group_id = group_id
         self._pool = pool
@@ -78,13 +122,18 @@ class EventConsumer:
         self._handlers = {cls.TYPE: (cls, h) for cls, h in handlers.items()}
         self._topics = topics or sorted({cls.TOPIC for cls in handlers})
         self._max_attempts = max_handler_attempts
-        self._batch_size = batch_size
         self._consumer: AIOKafkaConsumer | None = None
         self.stalled = False
         self._events = Counter(
             "gridline_consumer_events_total",
             "Messages consumed, by outcome: processed, duplicate, ignored, deadletter.",
             ["group", "topic", "outcome"],
+            registry=registry,
+        )
+        self._batches = Counter(
+            "gridline_consumer_transactions_total",
+            "Database transactions that applied consumed events (one per clean poll).",
+            ["group"],
             registry=registry,
         )
 
@@ -94,185 +143,183 @@ class EventConsumer:
         return self._consumer is not None and bool(self._consumer.assignment()) and not self.stalled
 
     async def run(self) -> None:
+        k = self._kafka
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap,
+            bootstrap_servers=k.bootstrap,
             group_id=self.group_id,
             client_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=600_000,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
+            fetch_max_bytes=k.fetch_max_bytes,
         )
         await start_with_retry(consumer.start, what=f"consumer {self.group_id}")
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_Listener(self.group_id))
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-                for tp, records in batches.items():
-                    await self.process_batch(records)
-                    try:
-                        await consumer.commit({tp: records[-1].offset + 1})
-                    except (CommitFailedError, IllegalStateError) as exc:
-                        # The partition moved to another member; it resumes from the last
-                        # committed offset and the inbox skips what was already applied.
-                        log.warning("%s: commit failed for %s: %s", self.group_id, tp, exc)
+                polled = await consumer.getmany(timeout_ms=500, max_records=k.max_poll_records)
+                if not polled:
+                    continue
+                await self.process([r for records in polled.values() for r in records])
+                offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
+                try:
+                    await consumer.commit(offsets)
+                except (CommitFailedError, IllegalStateError) as exc:
+                    # A partition moved to another member; it resumes from the last
+                    # committed offset and the inbox skips what was already applied.
+                    log.warning("%s: commit failed: %s", self.group_id, exc)
         finally:
             self._consumer = None
             await consumer.stop()
 
-    async def process(self, record: ConsumerRecord) -> str:
-        """Handle one record; returns its outcome. Never raises for bad input."""
-        decoded = await self._decode(record)
-        if isinstance(decoded, str):
-            return decoded
-        return await self._apply_with_retries(*decoded)
-
-    async def process_batch(self, records: list[ConsumerRecord]) -> None:
-        """Handle one partition's records in order, in ONE transaction when all of them
-        apply cleanly; if anything fails, roll back and take them one by one, so a poison
-        message or an outage is dealt with exactly as in `process`."""
-        ready: list[tuple[ConsumerRecord, Envelope, EventData, Handler]] = []
+    async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply one poll's records. Returns once every record is applied, skipped as a
+        duplicate or dead-lettered (acknowledged); never raises for bad input."""
+        letters: list[tuple[ConsumerRecord, str]] = []
+        items: list[_Item] = []
         for record in records:
-            decoded = await self._decode(record)
-            if not isinstance(decoded, str):
-                ready.append(decoded)
-        if len(ready) > 1:
-            try:
-                outcomes = await self._apply_all(ready)
-            except Exception as exc:
-                log.info(
-                    "%s: batch of %d fell back to one by one: %r", self.group_id, len(ready), exc
-                )
-            else:
-                self.stalled = False
-                for (record, *_), outcome in zip(ready, outcomes, strict=True):
-                    self._events.labels(self.group_id, record.topic, outcome).inc()
-                return
-        for item in ready:
-            await self._apply_with_retries(*item)
+            decoded = self._decode(record)
+            if isinstance(decoded, _Item):
+                items.append(decoded)
+            elif decoded is not None:
+                letters.append((record, decoded))
+        await self._apply(items, letters)
+        await self._dead_letter(letters)
 
-    async def _decode(
-        self, record: ConsumerRecord
-    ) -> tuple[ConsumerRecord, Envelope, EventData, Handler] | str:
-        """The typed event and its handler, or the outcome for a record that has none."""
+    def _decode(self, record: ConsumerRecord) -> _Item | str | None:
+        """The typed event and its handler; the dead-letter reason; or None to ignore."""
         if record.value is None:
-            return await self._dead_letter(record, "empty message (no value)")
+            return "empty message (no value)"
         try:
             envelope = Envelope.model_validate_json(record.value)
         except ValidationError as exc:
-            return await self._dead_letter(record, f"not a valid CloudEvent: {_describe(exc)}")
+            return f"not a valid CloudEvent: {_describe(exc)}"
         entry = self._handlers.get(envelope.type)
         if entry is None:
             if envelope.type in EVENT_TYPES:
                 self._events.labels(self.group_id, record.topic, "ignored").inc()
-                return "ignored"
-            return await self._dead_letter(record, f"unknown event type {envelope.type!r}")
+                return None
+            return f"unknown event type {envelope.type!r}"
         cls, handler = entry
         try:
             data = cls.model_validate(envelope.data)
         except ValidationError as exc:
-            return await self._dead_letter(
-                record, f"invalid data for {envelope.type}: {_describe(exc)}"
-            )
-        return record, envelope, data, handler
+            return f"invalid data for {envelope.type}: {_describe(exc)}"
+        return _Item(record, Incoming(data, envelope), handler)
 
-    async def _apply_with_retries(
-        self, record: ConsumerRecord, envelope: Envelope, data: EventData, handler: Handler
-    ) -> str:
-        topic = record.topic
+    async def _apply(self, items: list[_Item], letters: list[tuple[ConsumerRecord, str]]) -> None:
+        """Apply `items` in one transaction; on a refusal, split the batch until the event
+        at fault stands alone and goes to `letters`. Outages are waited out."""
+        if not items:
+            return
         failures = 0
-        waiting_logged = False
         delay = 0.2
+        waiting_logged = False
         while True:
             try:
-                outcome = await self._apply(record, envelope, data, handler)
+                await self._transaction(items)
                 self.stalled = False
-                self._events.labels(self.group_id, topic, outcome).inc()
-                return outcome
-            except Rejected as exc:
-                self.stalled = False
-                return await self._dead_letter(record, f"rejected by {self.group_id}: {exc}")
+                return
             except NotReadyYet as exc:
                 # Waiting for something another party provides (e.g. a policy load); the
                 # connections work, so this does not make the service unready.
                 if not waiting_logged:
-                    log.warning("%s: event %s waits: %s", self.group_id, envelope.id, exc)
+                    log.warning("%s: %d events wait: %s", self.group_id, len(items), exc)
                     waiting_logged = True
             except Exception as exc:
                 if is_transient(exc):
-                    # The database or network is down: wait for it however long it takes;
-                    # readiness reports the stall. Never dead-letter a valid event for it.
+                    # The database or network is down: wait however long it takes; readiness
+                    # reports the stall. Never dead-letter a valid event for it.
                     self.stalled = True
-                    log.warning(
-                        "%s: transient failure on %s, retrying: %r", self.group_id, envelope.id, exc
-                    )
+                    log.warning("%s: transient failure, retrying: %r", self.group_id, exc)
+                elif len(items) > 1:
+                    # Someone in here is at fault: halves, in order, keep each key's order.
+                    half = len(items) // 2
+                    await self._apply(items[:half], letters)
+                    await self._apply(items[half:], letters)
+                    return
+                elif isinstance(exc, Rejected):
+                    self.stalled = False
+                    letters.append((items[0].record, f"rejected by {self.group_id}: {exc}"))
+                    return
                 else:
                     failures += 1
-                    log.exception("%s: handler failed on event %s", self.group_id, envelope.id)
+                    log.exception(
+                        "%s: handler failed on event %s",
+                        self.group_id,
+                        items[0].incoming.envelope.id,
+                    )
                     if failures >= self._max_attempts:
                         self.stalled = False
-                        return await self._dead_letter(
-                            record, f"handler failed {failures} times: {type(exc).__name__}: {exc}"
-                        )
+                        reason = f"handler failed {failures} times: {type(exc).__name__}: {exc}"
+                        letters.append((items[0].record, reason))
+                        return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _apply_all(
-        self, items: list[tuple[ConsumerRecord, Envelope, EventData, Handler]]
-    ) -> list[str]:
+    async def _transaction(self, items: list[_Item]) -> None:
+        """Record the new event ids and apply their events, all in one transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
-            return [await self._apply_in(conn, *item) for item in items]
-
-    async def _apply(
-        self, record: ConsumerRecord, envelope: Envelope, data: EventData, handler: Handler
-    ) -> str:
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await self._apply_in(conn, record, envelope, data, handler)
-
-    async def _apply_in(
-        self,
-        conn: Connection,
-        record: ConsumerRecord,
-        envelope: Envelope,
-        data: EventData,
-        handler: Handler,
-    ) -> str:
-        """Record the event id and apply the handler, in the caller's transaction."""
-        fresh = await conn.fetchval(
-            "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
-            envelope.id,
-            record.topic,
-            record.partition,
-            record.offset,
-        )
-        if not fresh:
-            return "duplicate"
-        await handler(conn, data, envelope)
-        return "processed"
-
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> str:
-        log.warning(
-            "%s: dead-lettering %s[%d]@%d: %s",
-            self.group_id,
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        )
-        headers = deadletter_headers(
-            reason=reason,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            group=self.group_id,
-        )
-        delay = 0.2
-        while True:  # the offset is not committed until the dead letter is acknowledged
-            try:
-                await self._producer.send_and_wait(
-                    DEADLETTER_TOPIC, value=record.value or b"", key=record.key, headers=headers
+            fresh = {
+                r[0]
+                for r in await conn.fetch(
+                    "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
+                    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                    [i.incoming.envelope.id for i in items],
+                    [i.record.topic for i in items],
+                    [i.record.partition for i in items],
+                    [i.record.offset for i in items],
                 )
+            }
+            todo: list[_Item] = []
+            for item in items:
+                if item.incoming.envelope.id in fresh:
+                    fresh.discard(item.incoming.envelope.id)  # a second copy in one poll
+                    todo.append(item)
+            for handler, events in in_key_order(todo):
+                await handler(conn, events)
+        self._batches.labels(self.group_id).inc()
+        done = {id(i) for i in todo}
+        for item in items:
+            outcome = "processed" if id(item) in done else "duplicate"
+            self._events.labels(self.group_id, item.record.topic, outcome).inc()
+
+    async def _dead_letter(self, letters: list[tuple[ConsumerRecord, str]]) -> None:
+        """Publish every dead letter of the poll and wait for all acknowledgements; the
+        offsets are not committed before that."""
+        if not letters:
+            return
+        for record, reason in letters:
+            log.warning(
+                "%s: dead-lettering %s[%d]@%d: %s",
+                self.group_id,
+                record.topic,
+                record.partition,
+                record.offset,
+                reason,
+            )
+        delay = 0.2
+        while True:
+            try:
+                sent = [
+                    await self._producer.send(
+                        DEADLETTER_TOPIC,
+                        value=record.value or b"",
+                        key=record.key,
+                        headers=deadletter_headers(
+                            reason=reason,
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            group=self.group_id,
+                        ),
+                    )
+                    for record, reason in letters
+                ]
+                await asyncio.gather(*sent)
                 break
             except KafkaError as exc:
                 self.stalled = True
@@ -280,5 +327,18 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.stalled = False
-        self._events.labels(self.group_id, record.topic, "deadletter").inc()
-        return "deadletter"
+        for record, _ in letters:
+            self._events.labels(self.group_id, record.topic, "deadletter").inc()
+
+
+def one_by_one(
+    apply: Callable[[Connection, Any, Envelope], Awaitable[None]],
+) -> Handler:
+    """A per-event function as a batch handler. Transitional: every handler is to be
+    written set-based; this keeps a service working while it is converted."""
+
+    async def handler(conn: Connection, events: list[Incoming[Any]]) -> None:
+        for event in events:
+            await apply(conn, event.data, event.envelope)
+
+    return handler

@@ -10,7 +10,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
-from gridline.common.pg import Pool, outbox_channel
+from gridline.common.pg import Connection, Pool, outbox_channel
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +50,28 @@ class OutboxRelay:
     def _notified(self, *_: object) -> None:
         self._wake.set()
 
-    async def relay_once(self) -> int:
-        """Publish up to one batch; returns how many rows were sent and deleted."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self._schema}"
-            )
-            if not locked:
-                return 0
+    async def relay_once(self, conn: Connection | None = None) -> int:
+        """Publish up to one batch; returns how many rows were sent and deleted.
+
+        Three round trips whatever the batch size: BEGIN; one statement that takes the
+        schema's relay lock, deletes the oldest rows and returns them; COMMIT after Kafka
+        acknowledged every one. A crash or a failed send rolls the delete back."""
+        if conn is None:
+            async with self._pool.acquire() as own:
+                return await self.relay_once(own)
+        async with conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE",
+                "WITH relay AS (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS mine)"
+                " DELETE FROM outbox WHERE id IN (SELECT id FROM outbox, relay WHERE relay.mine"
+                "  ORDER BY id LIMIT $2 FOR UPDATE OF outbox)"
+                " RETURNING id, topic, key, payload",
+                f"outbox:{self._schema}",
                 self._batch_size,
             )
             if not rows:
                 return 0
-            # Enqueue the whole batch, then wait for every acknowledgement.
+            rows.sort(key=lambda r: r["id"])  # RETURNING order is not guaranteed
+            # Enqueue the whole batch (linger packs it into few requests), then wait.
             futures = [
                 await self._producer.send(
                     r["topic"], value=bytes(r["payload"]), key=r["key"].encode()
@@ -72,33 +79,33 @@ class OutboxRelay:
                 for r in rows
             ]
             await asyncio.gather(*futures)
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
         self._published.inc(len(rows))
         return len(rows)
 
     async def run(self) -> None:
-        listener: asyncpg.Connection | None = None
+        """Relay whenever a commit notifies (notifications that arrive during a round are
+        taken by the next one), and every poll interval in case one was missed."""
+        conn: asyncpg.Connection | None = None
+        channel = outbox_channel(self._schema)
         backoff = 0.2
         try:
             while True:
                 self._wake.clear()
                 try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._pool.acquire()
-                        await listener.add_listener(outbox_channel(self._schema), self._notified)
-                    sent = await self.relay_once()
+                    if conn is None or conn.is_closed():
+                        conn = await self._pool.acquire()
+                        await conn.add_listener(channel, self._notified)
+                    sent = await self.relay_once(conn)
                     self.healthy = True
                     backoff = 0.2
                 except Exception as exc:  # broker or database down: retry, never drop
                     self.healthy = False
                     self._failures.inc()
                     log.warning("outbox relay round failed: %s", exc, exc_info=True)
-                    if listener is not None:
+                    if conn is not None:
                         with contextlib.suppress(Exception):
-                            await self._pool.release(listener)
-                        listener = None
+                            await self._pool.release(conn)
+                        conn = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
@@ -107,7 +114,7 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
-            if listener is not None:
+            if conn is not None:
                 with contextlib.suppress(Exception):
-                    await listener.remove_listener(outbox_channel(self._schema), self._notified)
-                    await self._pool.release(listener)
+                    await conn.remove_listener(channel, self._notified)
+                    await self._pool.release(conn)

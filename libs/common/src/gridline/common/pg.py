@@ -6,9 +6,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
 
 import asyncpg
 from asyncpg import Connection, Pool
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Connection",
+    "Outgoing",
     "Pool",
     "add_to_outbox",
     "is_transient",
@@ -65,6 +67,12 @@ async def _init_connection(conn: Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: Connection) -> None:
+    """Released connections skip asyncpg's reset query (a round trip on every release):
+    nothing here changes session state. asyncpg still rolls back an unfinished transaction
+    and drops listeners; advisory locks are transaction-scoped or released explicitly."""
+
+
 @asynccontextmanager
 async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Pool]:
     """A pool whose connections see `schema` first; closed when the block ends."""
@@ -75,6 +83,7 @@ async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Po
         max_size=settings.pool_max,
         server_settings={"search_path": schema, "application_name": f"gridline-{schema}"},
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
     )
     try:
@@ -128,23 +137,33 @@ def outbox_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def add_to_outbox(
-    conn: Connection,
-    data: EventData,
-    *,
-    source: str,
-    time: Any,
-    event_id: str | None = None,
-    topic: str | None = None,
-) -> str:
-    """Write one event in the caller's transaction; it reaches Kafka only if that commits."""
-    envelope = envelope_for(data, source=source, time=time, event_id=event_id)
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event to publish: its payload, the clock time it happened, and optionally a
+    stable id (so that an event produced twice is still applied once) or another topic."""
+
+    data: EventData
+    time: datetime
+    event_id: str | None = None
+    topic: str | None = None
+
+
+async def add_to_outbox(conn: Connection, source: str, events: Sequence[Outgoing]) -> list[str]:
+    """Write events in the caller's transaction, in one statement; they reach Kafka only if
+    that transaction commits. Returns their event ids."""
+    if not events:
+        return []
+    envelopes = [
+        envelope_for(e.data, source=source, time=e.time, event_id=e.event_id) for e in events
+    ]
+    ids = [env.id for env in envelopes]
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        envelope.id,
-        topic or data.TOPIC,
-        data.key(),
-        envelope.model_dump_json().encode(),
+        "INSERT INTO outbox (event_id, topic, key, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])",
+        ids,
+        [e.topic or e.data.TOPIC for e in events],
+        [e.data.key() for e in events],
+        [env.model_dump_json().encode() for env in envelopes],
     )
     # A trigger notifies the relay at commit (migrations/0001_plumbing_outbox_notify.sql).
-    return envelope.id
+    return ids

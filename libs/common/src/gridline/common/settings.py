@@ -15,6 +15,11 @@ class KafkaSettings(BaseSettings):
     linger_ms: int = Field(default=5, ge=0, le=1000)
     max_batch_size: int = Field(default=262_144, ge=16_384)
     request_timeout_ms: int = Field(default=15_000, ge=1_000)
+    # One poll is one database transaction: at most this many records and bytes.
+    max_poll_records: int = Field(default=500, ge=1, le=10_000)
+    fetch_max_bytes: int = Field(default=16_777_216, ge=65_536)
+    # How long the broker holds a fetch when it has nothing; data end the wait at once.
+    fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
 
     @field_validator("bootstrap")
     @classmethod

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
+from gridline.common.consumer import one_by_one
 from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
@@ -39,10 +40,10 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
         runtime.consume(
             "intake",
             {
-                PolicyActivated: intake.on_policy,
-                WorkOrderAssigned: intake.on_assigned,
-                WorkOrderEscalated: intake.on_escalated,
-                WorkOrderResolved: intake.on_resolved,
+                PolicyActivated: one_by_one(intake.on_policy),
+                WorkOrderAssigned: one_by_one(intake.on_assigned),
+                WorkOrderEscalated: one_by_one(intake.on_escalated),
+                WorkOrderResolved: one_by_one(intake.on_resolved),
             },
         )
 

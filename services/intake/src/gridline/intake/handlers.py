@@ -17,7 +17,7 @@ from gridline.common.events import (
     WorkOrderResolved,
 )
 from gridline.common.ids import new_id
-from gridline.common.pg import Connection, Pool, add_to_outbox
+from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.jurisdiction import Extent
 from gridline.intake.adapters import store
@@ -96,7 +96,7 @@ class Intake:
         )
         async with pool.acquire() as conn, conn.transaction():
             await store.insert_request(conn, row)
-            await add_to_outbox(conn, event, source=self.source, time=now)
+            await add_to_outbox(conn, self.source, [Outgoing(event, now)])
         return row
 
     async def refresh_policy(self, conn: Connection) -> None:

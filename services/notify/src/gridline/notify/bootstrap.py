@@ -11,6 +11,7 @@ from importlib import resources
 
 import httpx
 
+from gridline.common.consumer import one_by_one
 from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.notify.config import NotifySettings
@@ -43,7 +44,7 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
             settings.backoff_base,
             settings.backoff_max,
         )
-        handler = notify.on_workorder_event
+        handler = one_by_one(notify.on_workorder_event)
         runtime.consume(
             "notify",
             {WorkOrderAssigned: handler, WorkOrderEscalated: handler, WorkOrderResolved: handler},

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
+from gridline.common.consumer import one_by_one
 from gridline.common.events import DeadlineBreached, ReportSubmitted
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.routing.config import RoutingSettings
@@ -32,8 +33,8 @@ async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
         runtime.consume(
             "routing",
             {
-                ReportSubmitted: routing.on_report_submitted,
-                DeadlineBreached: routing.on_deadline_breached,
+                ReportSubmitted: one_by_one(routing.on_report_submitted),
+                DeadlineBreached: one_by_one(routing.on_deadline_breached),
             },
         )
 

@@ -19,7 +19,7 @@ from gridline.common.events import (
     WorkOrderEscalated,
     WorkOrderResolved,
 )
-from gridline.common.pg import Connection, add_to_outbox
+from gridline.common.pg import Connection, Outgoing, add_to_outbox
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.jurisdiction import Jurisdiction, parse_jurisdiction
 from gridline.common.policy.tiers import Tier
@@ -112,7 +112,7 @@ class Routing:
             extent=jurisdiction.extent_geojson(),
             districts=districts,
         )
-        await add_to_outbox(conn, event, source=self.source, time=now)
+        await add_to_outbox(conn, self.source, [Outgoing(event, now)])
 
     async def activate_catalogue(self, conn: Connection, catalogue: Catalogue) -> None:
         if await self._unchanged(conn, "catalogue", catalogue.version_hash):
@@ -123,7 +123,7 @@ class Routing:
         event = PolicyActivated(
             kind="catalogue", version=catalogue.version_hash, activated_at=now, catalogue=doc
         )
-        await add_to_outbox(conn, event, source=self.source, time=now)
+        await add_to_outbox(conn, self.source, [Outgoing(event, now)])
 
     def _require_policy(self) -> Policy:
         policy = self.policy.current
@@ -335,7 +335,7 @@ class Routing:
     async def _emit(
         self, conn: Connection, order: WorkOrder, event: Any, now: Any, detail: dict[str, Any]
     ) -> None:
-        await add_to_outbox(conn, event, source=self.source, time=now)
+        await add_to_outbox(conn, self.source, [Outgoing(event, now)])
         await store.record_history(conn, order, event.TYPE, {**detail, "unit_id": order.unit_id})
 
     @staticmethod

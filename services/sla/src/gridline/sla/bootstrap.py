@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
+from gridline.common.consumer import one_by_one
 from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
@@ -38,10 +39,10 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
         runtime.consume(
             "sla",
             {
-                WorkOrderAssigned: sla.on_assigned,
-                WorkOrderEscalated: sla.on_escalated,
-                WorkOrderResolved: sla.on_resolved,
-                PolicyActivated: sla.on_policy,
+                WorkOrderAssigned: one_by_one(sla.on_assigned),
+                WorkOrderEscalated: one_by_one(sla.on_escalated),
+                WorkOrderResolved: one_by_one(sla.on_resolved),
+                PolicyActivated: one_by_one(sla.on_policy),
             },
         )
 

@@ -15,7 +15,7 @@ from gridline.common.events import (
     WorkOrderResolved,
 )
 from gridline.common.ids import stable_id
-from gridline.common.pg import Connection, Pool, add_to_outbox
+from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import store
@@ -119,10 +119,12 @@ class Sla:
                 )
                 await add_to_outbox(
                     conn,
-                    event,
-                    source=self.source,
-                    time=now,
-                    event_id=breach_event_id(r["work_order_id"], r["assignment_seq"]),
+                    self.source,
+                    [
+                        Outgoing(
+                            event, now, breach_event_id(r["work_order_id"], r["assignment_seq"])
+                        )
+                    ],
                 )
             if rows:
                 await store.mark_fired(conn, [r["work_order_id"] for r in rows], now)
