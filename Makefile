@@ -33,7 +33,7 @@ help:
 
 venv: $(VENV)/.synced
 
-$(VENV)/.synced: pyproject.toml uv.lock libs/common/pyproject.toml tools/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.synced: pyproject.toml uv.lock libs/common/pyproject.toml tools/devstack/pyproject.toml tools/operator/pyproject.toml $(wildcard services/*/pyproject.toml)
 	scripts/venv.sh
 	@touch $@
 

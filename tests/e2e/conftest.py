@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gridline.common.cli import main as gridline
 from gridline.common.policy.catalogue import Catalogue, load_catalogue_text
-from gridline.common.policy.citygen import generate_city
+from gridline.operator.citygen import generate_city
+from gridline.operator.cli import main as gridline
 
 from .receiver import Receiver
 from .stack import SERVICES, Stack, write_json

@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from gridline.common.cli import main as gridline
 from gridline.devstack.services import ServiceProcess
+from gridline.operator.cli import main as gridline
 
 SERVICES = ("intake", "routing", "sla", "notify")
 BASE_PORT = int(os.environ.get("GRIDLINE_E2E_BASE_PORT", "18000"))

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from gridline.common.cli import main as gridline
 from gridline.common.policy.catalogue import Catalogue
+from gridline.operator.cli import main as gridline
 
 from .stack import Stack, wait_until
 from .test_pipeline import grid_point

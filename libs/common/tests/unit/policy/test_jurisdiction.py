@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, shape
 
-from gridline.common.policy.citygen import PRESETS, generate_city
 from gridline.common.policy.jurisdiction import Extent, JurisdictionInvalid, parse_jurisdiction
+from gridline.operator.citygen import PRESETS, generate_city
 
 pytestmark = pytest.mark.unit
 

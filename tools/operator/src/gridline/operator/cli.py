@@ -16,8 +16,8 @@ import httpx
 import yaml
 
 from gridline.common.policy.catalogue import CatalogueInvalid, load_catalogue_text
-from gridline.common.policy.citygen import PRESETS, generate_city
 from gridline.common.policy.jurisdiction import JurisdictionInvalid, parse_jurisdiction
+from gridline.operator.citygen import PRESETS, generate_city
 
 
 def _fail(message: str) -> int:
@@ -256,7 +256,7 @@ def cmd_topics_ensure(_: argparse.Namespace) -> int:
 
 
 def cmd_docs_asyncapi(args: argparse.Namespace) -> int:
-    from gridline.common.asyncapi import asyncapi_yaml
+    from gridline.operator.asyncapi import asyncapi_yaml
 
     text = asyncapi_yaml()
     if args.out:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gridline.common.asyncapi import asyncapi_yaml
-from gridline.common.cli import main
 from gridline.common.events import EVENT_TYPES
-from gridline.common.policy.citygen import generate_city
+from gridline.operator.asyncapi import asyncapi_yaml
+from gridline.operator.citygen import generate_city
+from gridline.operator.cli import main
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_docs_asyncapi_is_generated_from_the_event_models() -> None:
