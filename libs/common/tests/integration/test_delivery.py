@@ -137,6 +137,41 @@ async def apply(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> N
     )
 
 
+async def consume_until(
+    pool: Pool,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    group: str,
+    handle: Any,
+    topic: str,
+    *,
+    table: str,
+    rows: int,
+    within: float,
+    settle: float,
+) -> None:
+    """Run a consumer of `topic` until `table` holds `rows` rows, then `settle` seconds
+    more (so that anything applied twice would show), then stop it."""
+    consumer = EventConsumer(
+        group_id=group,
+        pool=pool,
+        producer=producer,
+        kafka=kafka_settings,
+        handlers={DeadlineBreached: handle},
+        registry=CollectorRegistry(),
+        topics=[topic],
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(within):
+            while await pool.fetchval(f"SELECT count(*) FROM {table}") < rows:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(settle)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def raw(order: str, event_id: str) -> bytes:
     return (
         envelope_for(breach(order), source="/test", time=NOW, event_id=event_id)
@@ -191,23 +226,18 @@ async def test_consumer_applies_each_event_once_and_dead_letters_bad_messages(
     for key, value in messages:
         await producer.send_and_wait(topic, value=value, key=key, partition=0)
 
-    consumer = EventConsumer(
-        group_id=group,
-        pool=pool,
-        producer=producer,
-        kafka=kafka_settings,
-        handlers={DeadlineBreached: handle},
-        registry=CollectorRegistry(),
-        topics=[topic],
+    await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        group,
+        handle,
+        topic,
+        table="applied",
+        rows=2,
+        within=30,
+        settle=0,
     )
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(30):
-            while await pool.fetchval("SELECT count(*) FROM applied") < 2:
-                await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
     rows = await pool.fetch("SELECT event_id, order_id FROM applied ORDER BY order_id")
     assert [(r["event_id"], r["order_id"]) for r in rows] == [("e1", "a"), ("e2", "b")]
@@ -248,24 +278,18 @@ async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
     for i in range(30):
         await producer.send(topic, value=raw(f"o{i}", f"b{i}"), key=b"k", partition=1)
     await producer.send_and_wait(topic, value=raw("o0", "b0"), key=b"k", partition=1)  # redelivery
-    consumer = EventConsumer(
-        group_id=f"batch-{unique}",
-        pool=pool,
-        producer=producer,
-        kafka=kafka_settings,
-        handlers={DeadlineBreached: handle},
-        registry=CollectorRegistry(),
-        topics=[topic],
+    await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        f"batch-{unique}",
+        handle,
+        topic,
+        table="inbox",
+        rows=30,
+        within=30,
+        settle=0.5,
     )
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(30):
-            while await pool.fetchval("SELECT count(*) FROM inbox") < 30:
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(0.5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert await pool.fetchval("SELECT count(*) FROM applied") == 30
     assert len(transactions) < 30  # batched: far fewer transactions than events
 
@@ -309,24 +333,18 @@ async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_
         sent += 1
     await producer.flush()
     group = f"poison-{unique}"
-    consumer = EventConsumer(
-        group_id=group,
-        pool=pool,
-        producer=producer,
-        kafka=kafka_settings,
-        handlers={DeadlineBreached: handle},
-        registry=CollectorRegistry(),
-        topics=[topic],
+    await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        group,
+        handle,
+        topic,
+        table="applied",
+        rows=sent - 1,
+        within=60,
+        settle=1.0,
     )
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(60):
-            while await pool.fetchval("SELECT count(*) FROM applied") < sent - 1:
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(1.0)  # anything applied twice would show by now
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
     assert await pool.fetchval("SELECT count(*) FROM applied") == sent - 1
     assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == sent - 1
