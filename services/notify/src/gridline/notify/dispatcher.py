@@ -104,6 +104,9 @@ class Dispatcher:
             if unrecorded:  # answers already received: record them if we still can
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._record(unrecorded), 2.0)
+            # A restarted run starts afresh; rows not recorded are retried after their lease.
+            self._results, self._recording = [], []
+            self._in_flight.clear()
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.remove_listener(self._channel, self._notified)
