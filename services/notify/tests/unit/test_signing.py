@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gridline.common.events import Assignment, WorkOrderEscalated, WorkOrderResolved
+from gridline.notify.domain.attempts import RetryPolicy, Verdict
 from gridline.notify.domain.messages import kind, render
 from gridline.notify.domain.signing import backoff_seconds, sign, verify
 
@@ -87,3 +88,12 @@ def test_a_department_is_named_in_each_language_of_the_message() -> None:
     text = render(event)
     assert "住建局" in text["zh-CN"] and "Housing Bureau" not in text["zh-CN"]
     assert "Housing Bureau" in text["en"] and "住建局" not in text["en"]
+
+
+def test_an_attempt_is_delivered_retried_with_backoff_or_given_up_at_the_last() -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_base=1.0, backoff_max=10.0)
+    assert policy.judge("n", "s", 1, None).verdict is Verdict.DELIVERED
+    retry = policy.judge("n", "s", 2, "HTTP 503")
+    assert (retry.verdict, retry.retry_in, retry.error) == (Verdict.RETRY, 2.0, "HTTP 503")
+    assert policy.judge("n", "s", 3, "HTTP 503").verdict is Verdict.DEAD
+    assert policy.judge("n", "s", 3, None).verdict is Verdict.DELIVERED

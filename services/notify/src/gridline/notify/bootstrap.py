@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-import httpx
-
-from gridline.common.consumer import one_by_one
 from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
 from gridline.common.runtime import Runtime, open_runtime
+from gridline.notify.adapters import webhook
 from gridline.notify.config import NotifySettings
+from gridline.notify.dispatcher import Dispatcher
+from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import SCHEMA, Notify, Subscription
 from gridline.notify.metrics import NotifyMetrics
 
@@ -23,6 +22,7 @@ from gridline.notify.metrics import NotifyMetrics
 class NotifyService:
     runtime: Runtime
     notify: Notify
+    dispatcher: Dispatcher
 
 
 @asynccontextmanager
@@ -32,28 +32,29 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
         Subscription(f"webhook-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
         for url in settings.urls
     ]
+    # One more subscription's worth for rows of a subscription removed from the settings.
+    connections = settings.concurrency * (len(subscriptions) + 1)
     async with (
         open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime,
-        httpx.AsyncClient(timeout=settings.timeout) as client,
+        webhook.open_client(settings.timeout, connections) as client,
     ):
-        notify = Notify(
-            subscriptions,
-            settings.webhook_secret,
-            NotifyMetrics(runtime.registry),
-            settings.max_attempts,
-            settings.backoff_base,
-            settings.backoff_max,
-        )
-        handler = one_by_one(notify.on_workorder_event)
+        notify = Notify(subscriptions)
+        handler = notify.on_workorder_events
         runtime.consume(
             "notify",
             {WorkOrderAssigned: handler, WorkOrderEscalated: handler, WorkOrderResolved: handler},
         )
-
-        async def dispatch() -> None:
-            while True:
-                if not await notify.deliver_due(runtime.pool, client, settings.concurrency):
-                    await asyncio.sleep(0.2)
-
-        runtime.background("webhook-dispatcher", dispatch)
-        yield NotifyService(runtime, notify)
+        dispatcher = Dispatcher(
+            runtime.pool,
+            client,
+            SCHEMA,
+            [s.name for s in subscriptions],
+            secret=settings.webhook_secret,
+            policy=RetryPolicy(settings.max_attempts, settings.backoff_base, settings.backoff_max),
+            metrics=NotifyMetrics(runtime.registry),
+            slots_per_subscription=settings.concurrency,
+            poll_interval=settings.poll_interval,
+            record_interval=settings.record_interval,
+        )
+        runtime.background("webhook-dispatcher", dispatcher.run)
+        yield NotifyService(runtime, notify, dispatcher)

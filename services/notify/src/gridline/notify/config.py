@@ -19,7 +19,12 @@ class NotifySettings(ServiceSettings):
     backoff_base: float = Field(default=1.0, gt=0, le=3600)
     backoff_max: float = Field(default=300.0, gt=0, le=86_400)
     timeout: float = Field(default=5.0, gt=0, le=60)
+    # Sends in flight per subscription: a slow receiver fills only its own slots.
     concurrency: int = Field(default=16, ge=1, le=256)
+    # Real seconds: the fallback claim when no insert notified (retries coming due are
+    # also claimed on time without it), and how long results wait to share one UPDATE.
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+    record_interval: float = Field(default=0.005, ge=0, le=1)
 
     @property
     def urls(self) -> list[str]:

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from gridline.common.consumer import one_by_one
 from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
@@ -36,13 +35,15 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
         sla = Sla(runtime.clock, runtime.source, settings.bucket_seconds)
         collector = metrics.SlaCollector(settings.bucket_seconds)
         metrics.register(runtime.registry, collector)
+        on_assignments = sla.on_assignments
         runtime.consume(
             "sla",
             {
-                WorkOrderAssigned: one_by_one(sla.on_assigned),
-                WorkOrderEscalated: one_by_one(sla.on_escalated),
-                WorkOrderResolved: one_by_one(sla.on_resolved),
-                PolicyActivated: one_by_one(sla.on_policy),
+                # One handler for both: an order's assignments are applied in one upsert.
+                WorkOrderAssigned: on_assignments,
+                WorkOrderEscalated: on_assignments,
+                WorkOrderResolved: sla.on_resolutions,
+                PolicyActivated: sla.on_policies,
             },
         )
 

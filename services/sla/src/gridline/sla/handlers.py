@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gridline.common.clock import Clock
+from gridline.common.consumer import Incoming
 from gridline.common.events import (
+    Assignment,
     DeadlineBreached,
-    Envelope,
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
@@ -20,9 +21,9 @@ from gridline.common.policy.catalogue import Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import store
 from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
+from gridline.sla.domain.counts import Tally
 
 SCHEMA = "sla"
-NONE = "none"  # label value where an order has no street (held for triage)
 
 WINDOWS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
@@ -42,92 +43,102 @@ class Sla:
     source: str
     bucket_seconds: list[float]
 
-    async def on_policy(self, conn: Connection, event: PolicyActivated, _: Envelope) -> None:
-        """A catalogue put into effect brings its tier targets (defaults where it has none)."""
-        if event.kind != "catalogue" or event.catalogue is None:
+    async def on_policies(self, conn: Connection, events: list[Incoming[PolicyActivated]]) -> None:
+        """A catalogue put into effect brings its tier targets (defaults where it has none).
+
+        Each catalogue sets every tier, so the last of the batch decides."""
+        catalogues = [
+            e.data for e in events if e.data.kind == "catalogue" and e.data.catalogue is not None
+        ]
+        if not catalogues:
             return
-        targets = Targets.model_validate(event.catalogue.get("targets") or {})
-        await store.set_targets(conn, event.version, targets.model_dump())
+        latest = catalogues[-1]
+        targets = Targets.model_validate((latest.catalogue or {}).get("targets") or {})
+        await store.set_targets(conn, latest.version, targets.model_dump())
 
-    async def on_assigned(self, conn: Connection, event: WorkOrderAssigned, _: Envelope) -> None:
-        a = event.assignment
-        if a is not None:
-            await store.set_deadline(conn, event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at)
-        if event.version > 1:
-            return  # assigned after triage: opened already counted
-        await store.increment(
-            conn,
-            "gridline_workorders_opened_total",
-            {
-                "street_id": event.street_id or NONE,
-                "category": event.category,
-                "source": event.source,
-            },
-        )
-
-    async def on_escalated(self, conn: Connection, event: WorkOrderEscalated, _: Envelope) -> None:
-        a = event.assignment
-        await store.set_deadline(conn, event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at)
-        await store.increment(
-            conn,
-            "gridline_escalations_total",
-            {"from_tier": event.from_tier, "to_tier": a.tier, "reason": event.reason},
-        )
-
-    async def on_resolved(self, conn: Connection, event: WorkOrderResolved, _: Envelope) -> None:
-        await store.clear_deadline(conn, event.work_order_id)
-        fresh = await store.record_resolution(
-            conn,
-            event.work_order_id,
-            event.tier,
-            event.category,
-            event.street_id,
-            event.district_id,
-            event.opened_at,
-            event.resolved_at,
-        )
-        if not fresh:
-            return
-        await store.increment(
-            conn,
-            "gridline_workorders_resolved_total",
-            {"street_id": event.street_id or NONE, "tier": event.tier, "category": event.category},
-        )
-        seconds = (event.resolved_at - event.opened_at).total_seconds()
-        hist = "gridline_workorder_resolution_seconds"
-        for bound in [*self.bucket_seconds, float("inf")]:
-            if seconds <= bound:
-                await store.increment(
-                    conn, f"{hist}_bucket", {"tier": event.tier, "le": _le(bound)}
+    async def on_assignments(
+        self, conn: Connection, events: list[Incoming[WorkOrderAssigned | WorkOrderEscalated]]
+    ) -> None:
+        """Arm each new assignment's deadline; count openings and escalations."""
+        deadlines: dict[str, store.Deadline] = {}
+        tally = Tally()
+        for incoming in events:
+            event = incoming.data
+            if isinstance(event, WorkOrderEscalated):
+                a: Assignment | None = event.assignment
+                tally.escalated(event.from_tier, event.assignment.tier, event.reason)
+            else:
+                a = event.assignment
+                if event.version <= 1:  # assigned after triage: opened already counted
+                    tally.opened(event.street_id, event.category, event.source)
+            if a is None:
+                continue
+            # One row per order in one upsert; the consumer sends each order once per call,
+            # and should it not, the newest assignment is the one that counts.
+            known = deadlines.get(event.work_order_id)
+            if known is None or known.seq < a.seq:
+                deadlines[event.work_order_id] = store.Deadline(
+                    event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
                 )
-        await store.increment(conn, f"{hist}_sum", {"tier": event.tier}, seconds)
-        await store.increment(conn, f"{hist}_count", {"tier": event.tier})
+        await store.set_deadlines(conn, list(deadlines.values()))
+        await store.add_to_counters(conn, tally.items())
+
+    async def on_resolutions(
+        self, conn: Connection, events: list[Incoming[WorkOrderResolved]]
+    ) -> None:
+        """Disarm the deadlines; count each work order's resolution once, however often its
+        resolution is delivered."""
+        resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
+        await store.clear_deadlines(conn, list(resolved))
+        fresh = await store.record_resolutions(
+            conn,
+            [
+                store.Resolution(
+                    r.work_order_id,
+                    r.tier,
+                    r.category,
+                    r.street_id,
+                    r.district_id,
+                    r.opened_at,
+                    r.resolved_at,
+                )
+                for r in resolved.values()
+            ],
+        )
+        tally = Tally()
+        for order_id in sorted(fresh):
+            r = resolved[order_id]
+            seconds = (r.resolved_at - r.opened_at).total_seconds()
+            tally.resolved(r.street_id, r.tier, r.category, seconds, self.bucket_seconds)
+        await store.add_to_counters(conn, tally.items())
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""
         now = self.clock.now()
         async with pool.acquire() as conn, conn.transaction():
             rows = await store.claim_due(conn, now, limit)
-            for r in rows:
-                event = DeadlineBreached(
-                    work_order_id=r["work_order_id"],
-                    assignment_seq=r["assignment_seq"],
-                    tier=r["tier"],
-                    unit_id=r["unit_id"],
-                    due_at=r["due_at"],
-                    breached_at=now,
-                )
-                await add_to_outbox(
-                    conn,
-                    self.source,
-                    [
-                        Outgoing(
-                            event, now, breach_event_id(r["work_order_id"], r["assignment_seq"])
-                        )
-                    ],
-                )
-            if rows:
-                await store.mark_fired(conn, [r["work_order_id"] for r in rows], now)
+            if not rows:
+                return 0
+            await add_to_outbox(
+                conn,
+                self.source,
+                [
+                    Outgoing(
+                        DeadlineBreached(
+                            work_order_id=r["work_order_id"],
+                            assignment_seq=r["assignment_seq"],
+                            tier=r["tier"],
+                            unit_id=r["unit_id"],
+                            due_at=r["due_at"],
+                            breached_at=now,
+                        ),
+                        now,
+                        breach_event_id(r["work_order_id"], r["assignment_seq"]),
+                    )
+                    for r in rows
+                ],
+            )
+            await store.mark_fired(conn, [r["work_order_id"] for r in rows], now)
         return len(rows)
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:
@@ -140,7 +151,3 @@ class Sla:
                 for r in rows
             )
         return result
-
-
-def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(float(bound))

@@ -15,22 +15,22 @@ from prometheus_client.registry import Collector
 
 from gridline.common.policy.catalogue import Targets
 from gridline.sla.domain.attainment import Attainment
+from gridline.sla.domain.counts import ESCALATIONS, HISTOGRAM, OPENED, RESOLVED, le
 
 COUNTERS = {
-    "gridline_workorders_opened_total": (
+    OPENED: (
         "Work orders opened, by street, category and report source.",
         ["street_id", "category", "source"],
     ),
-    "gridline_workorders_resolved_total": (
+    RESOLVED: (
         "Work orders resolved, by street, the tier that resolved them, and category.",
         ["street_id", "tier", "category"],
     ),
-    "gridline_escalations_total": (
+    ESCALATIONS: (
         "Escalations, by tier moved from and to and reason (timeout, whistle, rule).",
         ["from_tier", "to_tier", "reason"],
     ),
 }
-HISTOGRAM = "gridline_workorder_resolution_seconds"
 DEFAULT_TARGETS: dict[str, float] = Targets().model_dump()
 
 
@@ -87,7 +87,7 @@ class SlaCollector(Collector):
                 buckets.setdefault(labels["tier"], {})[labels["le"]] = value
             elif metric == f"{HISTOGRAM}_sum":
                 sums[labels["tier"]] = value
-        bounds = [repr(float(b)) for b in self._buckets] + ["+Inf"]
+        bounds = [le(b) for b in [*self._buckets, float("inf")]]
         for tier, per_bound in sorted(buckets.items()):
             # Each resolution moved every bucket whose bound it fits under: already cumulative.
             family.add_metric(

@@ -2,93 +2,116 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-from gridline.common.pg import Connection, Pool
+from gridline.common.pg import Connection
+from gridline.notify.domain.attempts import Outcome, Verdict
 
 
-async def add_delivery(
-    conn: Connection,
-    *,
-    notification_id: str,
-    event_id: str,
-    event_type: str,
-    work_order_id: str,
-    event_version: int,
-    subscription: str,
-    url: str,
-    body: bytes,
-) -> None:
-    """A redelivered event finds its row already there and adds nothing."""
+class Delivery(NamedTuple):
+    notification_id: str
+    event_id: str
+    event_type: str
+    work_order_id: str
+    event_version: int
+    subscription: str
+    url: str
+    body: bytes
+
+
+def deliveries_channel(schema: str) -> str:
+    """Where a commit that stored deliveries notifies (migrations/0003_notify_wakeup.sql)."""
+    return f"{schema}_deliveries"
+
+
+async def add_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+    """Store deliveries in one statement; a redelivered event finds its rows there already."""
+    if not deliveries:
+        return
     await conn.execute(
         "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
-        " event_version, subscription, url, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        " event_version, subscription, url, body)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
+        "  $6::text[], $7::text[], $8::bytea[])"
         " ON CONFLICT (event_id, subscription) DO NOTHING",
-        notification_id,
-        event_id,
-        event_type,
-        work_order_id,
-        event_version,
-        subscription,
-        url,
-        body,
+        *([d[i] for d in deliveries] for i in range(len(Delivery._fields))),
     )
 
 
-async def claim_due(pool: Pool, limit: int, lease_seconds: float) -> list[Any]:
-    """Due deliveries, each leased for `lease_seconds` (retried by anyone after that).
+async def pending_subscriptions(conn: Connection) -> set[str]:
+    """Subscriptions with deliveries still to send (one removed from the settings too)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT subscription FROM deliveries"
+        " WHERE delivered_at IS NULL AND dead_at IS NULL"
+    )
+    return {r["subscription"] for r in rows}
+
+
+async def claim_due(conn: Connection, slots: Mapping[str, int], lease_seconds: float) -> list[Any]:
+    """Up to `slots[s]` due deliveries of each subscription s, leased for `lease_seconds`
+    (retried by anyone after that), in one statement.
 
     Only the earliest pending delivery of each work order and subscription is due, so a
-    receiver sees one order's events in their order (a given-up one no longer blocks)."""
-    async with pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
-                " WHERE notification_id IN (SELECT d.notification_id FROM deliveries d"
-                "  WHERE d.delivered_at IS NULL AND d.dead_at IS NULL"
-                "  AND d.next_attempt_at <= now()"
-                "  AND NOT EXISTS (SELECT 1 FROM deliveries e"
-                "   WHERE e.work_order_id = d.work_order_id AND e.subscription = d.subscription"
-                "   AND e.delivered_at IS NULL AND e.dead_at IS NULL"
-                "   AND e.event_version < d.event_version)"
-                "  ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-                " RETURNING notification_id, url, body, attempts",
-                limit,
-                lease_seconds,
-            )
+    receiver sees one order's events in their order (a given-up one no longer blocks); a
+    leased one is still pending, so the next waits until it is recorded."""
+    if not slots:
+        return []
+    return list(
+        await conn.fetch(
+            "UPDATE deliveries AS d SET next_attempt_at = now() + make_interval(secs => $3)"
+            " FROM (SELECT c.notification_id"
+            "  FROM unnest($1::text[], $2::int[]) AS s(subscription, slots)"
+            "  CROSS JOIN LATERAL (SELECT p.notification_id FROM deliveries p"
+            "   WHERE p.subscription = s.subscription"
+            "   AND p.delivered_at IS NULL AND p.dead_at IS NULL AND p.next_attempt_at <= now()"
+            "   AND NOT EXISTS (SELECT 1 FROM deliveries e"
+            "    WHERE e.work_order_id = p.work_order_id AND e.subscription = p.subscription"
+            "    AND e.delivered_at IS NULL AND e.dead_at IS NULL"
+            "    AND e.event_version < p.event_version)"
+            "   ORDER BY p.next_attempt_at LIMIT s.slots FOR UPDATE SKIP LOCKED) AS c"
+            " ) AS claimed"
+            " WHERE d.notification_id = claimed.notification_id"
+            " RETURNING d.notification_id, d.subscription, d.url, d.body, d.attempts",
+            list(slots),
+            list(slots.values()),
+            lease_seconds,
         )
+    )
 
 
-async def mark_delivered(pool: Pool, notification_id: str, attempts: int) -> None:
-    async with pool.acquire() as conn:
+async def record(conn: Connection, outcomes: Sequence[Outcome]) -> None:
+    """Record attempts' outcomes: one statement per kind of outcome present."""
+    delivered = [o for o in outcomes if o.verdict is Verdict.DELIVERED]
+    retry = [o for o in outcomes if o.verdict is Verdict.RETRY]
+    dead = [o for o in outcomes if o.verdict is Verdict.DEAD]
+    if delivered:
         await conn.execute(
-            "UPDATE deliveries SET delivered_at = now(), attempts = $2, last_error = NULL"
-            " WHERE notification_id = $1",
-            notification_id,
-            attempts,
+            "UPDATE deliveries AS d SET delivered_at = now(), attempts = u.attempts,"
+            " last_error = NULL FROM unnest($1::text[], $2::int[]) AS u(notification_id, attempts)"
+            " WHERE d.notification_id = u.notification_id",
+            [o.notification_id for o in delivered],
+            [o.attempts for o in delivered],
         )
-
-
-async def mark_dead(pool: Pool, notification_id: str, attempts: int, error: str) -> None:
-    async with pool.acquire() as conn:
+    if retry:
         await conn.execute(
-            "UPDATE deliveries SET dead_at = now(), attempts = $2, last_error = $3"
-            " WHERE notification_id = $1",
-            notification_id,
-            attempts,
-            error,
+            "UPDATE deliveries AS d SET attempts = u.attempts, last_error = u.error,"
+            " next_attempt_at = now() + make_interval(secs => u.delay)"
+            " FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[])"
+            "  AS u(notification_id, attempts, error, delay)"
+            " WHERE d.notification_id = u.notification_id",
+            [o.notification_id for o in retry],
+            [o.attempts for o in retry],
+            [o.error for o in retry],
+            [o.retry_in for o in retry],
         )
-
-
-async def retry_later(
-    pool: Pool, notification_id: str, attempts: int, error: str, delay_seconds: float
-) -> None:
-    async with pool.acquire() as conn:
+    if dead:
         await conn.execute(
-            "UPDATE deliveries SET attempts = $2, last_error = $3,"
-            " next_attempt_at = now() + make_interval(secs => $4) WHERE notification_id = $1",
-            notification_id,
-            attempts,
-            error,
-            delay_seconds,
+            "UPDATE deliveries AS d SET dead_at = now(), attempts = u.attempts,"
+            " last_error = u.error FROM unnest($1::text[], $2::int[], $3::text[])"
+            "  AS u(notification_id, attempts, error)"
+            " WHERE d.notification_id = u.notification_id",
+            [o.notification_id for o in dead],
+            [o.attempts for o in dead],
+            [o.error for o in dead],
         )

@@ -1,4 +1,5 @@
-"""Posting one signed notification to a receiver (Standard Webhooks headers)."""
+"""Posting signed notifications to receivers (Standard Webhooks headers) over one
+keep-alive client."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ import time
 import httpx
 
 from gridline.notify.domain.signing import sign
+
+
+def open_client(timeout: float, connections: int) -> httpx.AsyncClient:
+    """The one client of the process: connections kept alive and bounded in number; every
+    phase of a request (connect, write, read, waiting for a pooled connection) timed out.
+
+    `connections` must cover every sending slot of every subscription, or a slow receiver
+    holding its connections would make the others wait for one."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30
+        ),
+    )
 
 
 async def post(

@@ -3,32 +3,48 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
 
 
-async def set_deadline(
-    conn: Connection, order_id: str, seq: int, tier: str, unit_id: str, due_at: datetime
-) -> None:
-    """Arm the deadline of an assignment; an older assignment's deadline is replaced."""
+class Deadline(NamedTuple):
+    work_order_id: str
+    seq: int
+    tier: str
+    unit_id: str
+    due_at: datetime
+
+
+class Resolution(NamedTuple):
+    work_order_id: str
+    tier: str
+    category: str
+    street_id: str | None
+    district_id: str | None
+    opened_at: datetime
+    resolved_at: datetime
+
+
+async def set_deadlines(conn: Connection, deadlines: Sequence[Deadline]) -> None:
+    """Arm the deadlines of assignments (one per work order); an older assignment's
+    deadline is replaced, a newer one's is kept."""
+    if not deadlines:
+        return
     await conn.execute(
         "INSERT INTO deadlines (work_order_id, assignment_seq, tier, unit_id, due_at)"
-        " VALUES ($1, $2, $3, $4, $5)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])"
         " ON CONFLICT (work_order_id) DO UPDATE SET assignment_seq = EXCLUDED.assignment_seq,"
         " tier = EXCLUDED.tier, unit_id = EXCLUDED.unit_id, due_at = EXCLUDED.due_at,"
         " fired_at = NULL WHERE deadlines.assignment_seq < EXCLUDED.assignment_seq",
-        order_id,
-        seq,
-        tier,
-        unit_id,
-        due_at,
+        *_columns(deadlines, 5),
     )
 
 
-async def clear_deadline(conn: Connection, order_id: str) -> None:
-    await conn.execute("DELETE FROM deadlines WHERE work_order_id = $1", order_id)
+async def clear_deadlines(conn: Connection, order_ids: Sequence[str]) -> None:
+    await conn.execute("DELETE FROM deadlines WHERE work_order_id = ANY($1::text[])", order_ids)
 
 
 async def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
@@ -50,30 +66,23 @@ async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> N
     )
 
 
-async def record_resolution(
-    conn: Connection,
-    order_id: str,
-    tier: str,
-    category: str,
-    street_id: str | None,
-    district_id: str | None,
-    opened_at: datetime,
-    resolved_at: datetime,
-) -> bool:
-    inserted = await conn.fetchval(
+async def record_resolutions(conn: Connection, resolutions: Sequence[Resolution]) -> set[str]:
+    """Store resolutions not stored before; returns the work orders that were new (a
+    resolution redelivered under another event id is not new)."""
+    if not resolutions:
+        return set()
+    columns = _columns(resolutions, 7)
+    seconds = [(r.resolved_at - r.opened_at).total_seconds() for r in resolutions]
+    rows = await conn.fetch(
         "INSERT INTO resolutions (work_order_id, tier, category, street_id, district_id,"
-        " opened_at, resolved_at, resolution_seconds) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
-        " ON CONFLICT (work_order_id) DO NOTHING RETURNING true",
-        order_id,
-        tier,
-        category,
-        street_id,
-        district_id,
-        opened_at,
-        resolved_at,
-        (resolved_at - opened_at).total_seconds(),
+        " opened_at, resolved_at, resolution_seconds)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        "  $6::timestamptz[], $7::timestamptz[], $8::float8[])"
+        " ON CONFLICT (work_order_id) DO NOTHING RETURNING work_order_id",
+        *columns,
+        seconds,
     )
-    return bool(inserted)
+    return {r["work_order_id"] for r in rows}
 
 
 async def resolved_counts(conn: Connection, since: datetime) -> list[Any]:
@@ -86,17 +95,28 @@ async def resolved_counts(conn: Connection, since: datetime) -> list[Any]:
     )
 
 
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as the column arrays `unnest` takes."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
 def _labels(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True, ensure_ascii=False)
 
 
-async def increment(conn: Connection, metric: str, labels: dict[str, str], by: float = 1.0) -> None:
+async def add_to_counters(
+    conn: Connection, increments: Sequence[tuple[str, dict[str, str], float]]
+) -> None:
+    """Add to many counters in one statement; each (metric, labels) must appear once."""
+    if not increments:
+        return
     await conn.execute(
-        "INSERT INTO counters (metric, labels, value) VALUES ($1, $2, $3)"
+        "INSERT INTO counters (metric, labels, value)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[])"
         " ON CONFLICT (metric, labels) DO UPDATE SET value = counters.value + EXCLUDED.value",
-        metric,
-        _labels(labels),
-        by,
+        [metric for metric, _, _ in increments],
+        [_labels(labels) for _, labels, _ in increments],
+        [by for _, _, by in increments],
     )
 
 

@@ -1,0 +1,191 @@
+"""notify's use case for deliveries: send due ones, retry failures with backoff, and never
+let a slow receiver hold up the others.
+
+The dispatcher holds one connection that LISTENs for stored deliveries and claims with
+it: as many due rows per subscription as that subscription has free sending slots, in
+one statement. Each claimed row is sent on its own task; its result goes to a recorder
+that writes whatever has accumulated (a few ms, or a full batch) in one UPDATE per kind
+of outcome, then frees the slots and wakes the claimer, since recording an order's
+delivery makes its next event due. A claimed row keeps its lease until recorded, so no
+one claims it twice; a periodic claim catches retries that come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from gridline.common.pg import Connection, Pool
+from gridline.notify.adapters import store, webhook
+from gridline.notify.domain.attempts import Outcome, RetryPolicy, Verdict
+from gridline.notify.metrics import NotifyMetrics
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60  # a claimed delivery is retried by someone else if we die mid-send
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: Pool,
+        client: httpx.AsyncClient,
+        schema: str,
+        subscriptions: list[str],
+        *,
+        secret: str | None,
+        policy: RetryPolicy,
+        metrics: NotifyMetrics,
+        slots_per_subscription: int,
+        poll_interval: float = 1.0,
+        record_interval: float = 0.005,
+        record_batch: int = 256,
+    ) -> None:
+        self._pool = pool
+        self._client = client
+        self._channel = store.deliveries_channel(schema)
+        self._subscriptions = set(subscriptions)
+        self._secret = secret or ""
+        self._policy = policy
+        self._metrics = metrics
+        self._slots = slots_per_subscription
+        self._poll_interval = poll_interval
+        self._record_interval = record_interval
+        self._record_batch = record_batch
+        self._in_flight: Counter[str] = Counter()  # claimed and not yet recorded
+        self._sending: set[asyncio.Task[None]] = set()
+        self._results: list[Outcome] = []
+        self._recording: list[Outcome] = []  # the batch being written now
+        self._wake = asyncio.Event()  # something may be due: claim
+        self._has_results = asyncio.Event()
+        self._batch_full = asyncio.Event()
+        self._next_retry: float | None = None  # loop time the earliest known retry is due
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        recorder = asyncio.create_task(self._record_forever(), name="notify-recorder")
+        conn: Connection | None = None
+        backoff = 0.2
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await self._pool.acquire()
+                        await conn.add_listener(self._channel, self._notified)
+                        # Rows of a subscription since removed from the settings still go out.
+                        self._subscriptions |= await store.pending_subscriptions(conn)
+                    await self._claim(conn)
+                    backoff = 0.2
+                except Exception as exc:  # database down: retry, never drop
+                    log.warning("notify dispatcher: claim failed: %s", exc, exc_info=True)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await self._pool.release(conn)
+                        conn = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._wait_seconds())
+        finally:
+            recorder.cancel()
+            for task in list(self._sending):
+                task.cancel()  # those rows keep their lease and are retried after it
+            await asyncio.gather(recorder, *self._sending, return_exceptions=True)
+            unrecorded = self._recording + self._results
+            if unrecorded:  # answers already received: record them if we still can
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._record(unrecorded), 2.0)
+            # A restarted run starts afresh; rows not recorded are retried after their lease.
+            self._results, self._recording = [], []
+            self._in_flight.clear()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(self._channel, self._notified)
+                    await self._pool.release(conn)
+
+    def _wait_seconds(self) -> float:
+        """Until the next fallback poll, or sooner when a retry we scheduled comes due."""
+        if self._next_retry is None:
+            return self._poll_interval
+        now = asyncio.get_running_loop().time()
+        if self._next_retry <= now:
+            self._next_retry = None
+            return 0.0
+        return min(self._poll_interval, self._next_retry - now)
+
+    async def _claim(self, conn: Connection) -> None:
+        free = {s: self._slots - self._in_flight[s] for s in self._subscriptions}
+        rows = await store.claim_due(conn, {s: n for s, n in free.items() if n > 0}, LEASE_SECONDS)
+        for row in rows:
+            self._in_flight[row["subscription"]] += 1
+            task = asyncio.create_task(self._send(row))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, row: Any) -> None:
+        nid, attempts = row["notification_id"], row["attempts"] + 1
+        try:
+            error = await webhook.post(
+                self._client, row["url"], nid, bytes(row["body"]), self._secret
+            )
+        except Exception as exc:  # e.g. a malformed URL: a failed attempt like any other
+            error = f"{type(exc).__name__}: {exc}"
+        self._results.append(self._policy.judge(nid, row["subscription"], attempts, error))
+        self._has_results.set()
+        if len(self._results) >= self._record_batch:
+            self._batch_full.set()
+
+    async def _record_forever(self) -> None:
+        """Record results as they come, a batch at a time; wait out database outages."""
+        backoff = 0.2
+        while True:
+            await self._has_results.wait()
+            # A short wait lets results that complete together share one statement.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_full.wait(), self._record_interval)
+            self._has_results.clear()
+            self._batch_full.clear()
+            batch, self._results = self._results, []
+            self._recording = batch
+            try:
+                await self._record(batch)
+            except Exception as exc:
+                log.warning("notify dispatcher: recording failed: %s", exc, exc_info=True)
+                self._recording = []
+                self._results = batch + self._results
+                self._has_results.set()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            self._recording = []
+            self._recorded(batch)
+
+    async def _record(self, batch: list[Outcome]) -> None:
+        async with self._pool.acquire() as conn:
+            await store.record(conn, batch)
+
+    def _recorded(self, batch: list[Outcome]) -> None:
+        now = asyncio.get_running_loop().time()
+        for outcome in batch:
+            self._in_flight[outcome.subscription] -= 1
+            if outcome.verdict is Verdict.DELIVERED:
+                self._metrics.delivered.inc()
+            elif outcome.verdict is Verdict.DEAD:
+                self._metrics.dead.inc()
+            else:
+                self._metrics.retried.inc()
+                # A little after the database's due time, so the claim finds it due.
+                due = now + outcome.retry_in + 0.01
+                if self._next_retry is None or due < self._next_retry:
+                    self._next_retry = due
+        self._wake.set()  # slots are free, and each order's next event may be due now

@@ -1,0 +1,134 @@
+"""The dispatcher against the real PostgreSQL and local receivers: woken by stored
+deliveries, a slow receiver holds up no one else, and outcomes are recorded in batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gridline.common.pg import Pool
+from gridline.notify.adapters import webhook
+from gridline.notify.dispatcher import Dispatcher
+from gridline.notify.domain.attempts import RetryPolicy
+from gridline.notify.handlers import Notify, Subscription, notification_id
+from gridline.notify.metrics import NotifyMetrics
+
+from .conftest import Receiver, lifecycle, running, store_events, until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_slow_receiver_does_not_hold_up_deliveries_to_another(
+    pool: Pool, scratch_schema: str, receivers: Callable[[float], Receiver]
+) -> None:
+    slow, fast = receivers(1.5), receivers(0.0)
+    notify = Notify([Subscription("slow", slow.url), Subscription("fast", fast.url)])
+    orders = ["wo-1", "wo-2", "wo-3"]
+    slots = 2
+    async with webhook.open_client(10.0, connections=2 * slots) as client:
+        dispatcher = Dispatcher(
+            pool,
+            client,
+            scratch_schema,
+            ["slow", "fast"],
+            secret="s" * 16,
+            policy=RetryPolicy(max_attempts=3, backoff_base=0.1, backoff_max=0.1),
+            metrics=NotifyMetrics(CollectorRegistry()),
+            slots_per_subscription=slots,
+            poll_interval=60,  # only the insert's notification can wake it in time
+        )
+        async with running(dispatcher):
+            # Assigned then escalated: each order's second event waits for its first.
+            await store_events(pool, notify, [e for o in orders for e in lifecycle(o)[:2]])
+            stored = time.monotonic()
+            await until(lambda: len(fast.received) == 6, within=10, what="the fast receiver")
+            # The slow receiver has not answered anything yet, yet the fast one got both
+            # rounds: the second did not wait for the first round's slow sends.
+            with slow.lock:
+                assert slow.answered == 0, time.monotonic() - stored
+            for order in orders:
+                assert fast.versions(order) == [1, 2]
+
+            await until(lambda: slow.answered == 6, within=30, what="the slow receiver")
+            for order in orders:
+                assert slow.versions(order) == [1, 2]
+    # No more sends in flight at a time than its slots, and none twice (leases held).
+    assert slow.max_concurrent == slots
+    ids = [nid for _, _, nid in slow.received]
+    assert len(ids) == len(set(ids)) == 6
+    assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE delivered_at IS NULL") == 0
+
+
+async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
+    pool: Pool, scratch_schema: str
+) -> None:
+    seen: list[str] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        nid = request.headers["webhook-id"]
+        seen.append(nid)
+        return httpx.Response(204 if nid in ok else 503)
+
+    notify = Notify([Subscription("hook", "http://receiver.invalid/hook")])
+    events = {o: lifecycle(o)[0] for o in ("wo-ok", "wo-retry", "wo-dead")}
+    await store_events(pool, notify, list(events.values()))
+    ids = {
+        o: await pool.fetchval("SELECT notification_id FROM deliveries WHERE work_order_id = $1", o)
+        for o in events
+    }
+    ok = {ids["wo-ok"]}
+    # wo-dead has used up all but its last attempt already.
+    await pool.execute("UPDATE deliveries SET attempts = 1 WHERE work_order_id = 'wo-dead'")
+
+    registry = CollectorRegistry()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(receive)) as client:
+        dispatcher = Dispatcher(
+            pool,
+            client,
+            scratch_schema,
+            ["hook"],
+            secret="s" * 16,
+            policy=RetryPolicy(max_attempts=2, backoff_base=30, backoff_max=30),
+            metrics=NotifyMetrics(registry),
+            slots_per_subscription=8,
+            record_interval=0.05,  # all three answers land in one recording
+        )
+        async with running(dispatcher):
+            await until(
+                lambda: pool.fetchval(
+                    "SELECT count(*) = 3 FROM deliveries WHERE attempts > 0 AND"
+                    " (delivered_at IS NOT NULL OR dead_at IS NOT NULL OR last_error IS NOT NULL)"
+                    " AND (work_order_id <> 'wo-dead' OR attempts = 2)"
+                ),
+                within=10,
+                what="three recorded outcomes",
+            )
+    rows = {
+        r["work_order_id"]: r
+        for r in await pool.fetch(
+            "SELECT *, next_attempt_at - now() AS wait FROM deliveries ORDER BY work_order_id"
+        )
+    }
+    ok_row, retry, dead = rows["wo-ok"], rows["wo-retry"], rows["wo-dead"]
+    assert ok_row["delivered_at"] is not None and ok_row["dead_at"] is None
+    assert (ok_row["attempts"], ok_row["last_error"]) == (1, None)
+
+    assert retry["delivered_at"] is None and retry["dead_at"] is None
+    assert (retry["attempts"], retry["last_error"]) == (1, "HTTP 503")
+    assert timedelta(seconds=25) < retry["wait"] <= timedelta(seconds=30)
+
+    assert dead["dead_at"] is not None and dead["delivered_at"] is None
+    assert (dead["attempts"], dead["last_error"]) == (2, "HTTP 503")
+
+    assert sorted(seen) == sorted(ids.values())  # one attempt each, none repeated
+    assert ids["wo-ok"] == notification_id(
+        await pool.fetchval("SELECT event_id FROM deliveries WHERE work_order_id = 'wo-ok'"),
+        "hook",
+    )
+    for name, value in [("delivered", 1), ("retries", 1), ("dead", 1)]:
+        assert registry.get_sample_value(f"gridline_notify_{name}_total") == value
