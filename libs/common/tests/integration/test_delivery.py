@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,6 +137,36 @@ async def apply(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> N
     )
 
 
+def rows_in(pool: Pool, table: str, at_least: int) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return bool(await pool.fetchval(f"SELECT count(*) FROM {table}") >= at_least)
+
+    return done
+
+
+async def dead_letters(kafka_settings: KafkaSettings, group: str) -> list[Any]:
+    """The dead letters `group` has published so far."""
+    return [
+        r
+        for r in await read_all(kafka_settings, DEADLETTER_TOPIC, 1)
+        if dict(r.headers).get("gridline-dlq-consumer-group") == group.encode()
+    ]
+
+
+async def committed_is(
+    kafka_settings: KafkaSettings, group: str, tp: TopicPartition, offset: int
+) -> bool:
+    """True once `group` has committed `offset` for `tp` (a new member would start there)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_settings.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        return bool(await consumer.committed(tp) == offset)
+    finally:
+        await consumer.stop()
+
+
 async def consume_until(
     pool: Pool,
     producer: AIOKafkaProducer,
@@ -145,13 +175,12 @@ async def consume_until(
     handle: Any,
     topic: str,
     *,
-    table: str,
-    rows: int,
+    done: Callable[[], Awaitable[bool]],
     within: float,
-    settle: float,
+    settle: float = 0.0,
 ) -> None:
-    """Run a consumer of `topic` until `table` holds `rows` rows, then `settle` seconds
-    more (so that anything applied twice would show), then stop it."""
+    """Run a consumer of `topic` until `done()`, then `settle` seconds more (so that
+    anything applied twice would show), then stop it."""
     consumer = EventConsumer(
         group_id=group,
         pool=pool,
@@ -164,7 +193,7 @@ async def consume_until(
     task = asyncio.create_task(consumer.run())
     try:
         async with asyncio.timeout(within):
-            while await pool.fetchval(f"SELECT count(*) FROM {table}") < rows:
+            while not await done():
                 await asyncio.sleep(0.2)
             await asyncio.sleep(settle)
     finally:
@@ -233,37 +262,21 @@ async def test_consumer_applies_each_event_once_and_dead_letters_bad_messages(
         group,
         handle,
         topic,
-        table="applied",
-        rows=2,
+        # Offsets are committed only once every dead letter is acknowledged.
+        done=lambda: committed_is(kafka_settings, group, TopicPartition(topic, 0), len(messages)),
         within=30,
-        settle=0,
     )
 
     rows = await pool.fetch("SELECT event_id, order_id FROM applied ORDER BY order_id")
     assert [(r["event_id"], r["order_id"]) for r in rows] == [("e1", "a"), ("e2", "b")]
 
-    letters = [
-        r
-        for r in await read_all(kafka_settings, DEADLETTER_TOPIC, 1)
-        if dict(r.headers).get("gridline-dlq-consumer-group") == group.encode()
-    ]
+    letters = await dead_letters(kafka_settings, group)
     reasons = {r.key: dict(r.headers)["gridline-dlq-reason"].decode() for r in letters}
     assert len(letters) == 4
     assert "not a valid CloudEvent" in reasons[b"x"] or "unknown event type" in reasons[b"x"]
     assert "work_order_id" in reasons[b"y"]
     assert "poison is unknown" in reasons[b"p"]
     assert all(dict(r.headers)["gridline-dlq-topic"] == topic.encode() for r in letters)
-
-    # Offsets were committed: a new consumer of the same group starts after the last one.
-    again = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_settings.bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await again.start()
-    try:
-        committed = await again.committed(TopicPartition(topic, 0))
-    finally:
-        await again.stop()
-    assert committed == len(messages)
 
 
 async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
@@ -285,8 +298,7 @@ async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
         f"batch-{unique}",
         handle,
         topic,
-        table="inbox",
-        rows=30,
+        done=rows_in(pool, "inbox", 30),
         within=30,
         settle=0.5,
     )
@@ -333,6 +345,12 @@ async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_
         sent += 1
     await producer.flush()
     group = f"poison-{unique}"
+
+    async def all_applied_and_letter(n: int) -> bool:
+        return await rows_in(pool, "applied", n)() and bool(
+            await dead_letters(kafka_settings, group)
+        )
+
     await consume_until(
         pool,
         producer,
@@ -340,8 +358,7 @@ async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_
         group,
         handle,
         topic,
-        table="applied",
-        rows=sent - 1,
+        done=lambda: all_applied_and_letter(sent - 1),
         within=60,
         settle=1.0,
     )
@@ -354,11 +371,7 @@ async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_
         by_order.setdefault(r["order_id"], []).append(r["seq"])
     assert all(seqs == sorted(seqs) for seqs in by_order.values())
     assert by_order["o0"] == [1, 2, 3]
-    letters = [
-        r
-        for r in await read_all(kafka_settings, DEADLETTER_TOPIC, 1)
-        if dict(r.headers).get("gridline-dlq-consumer-group") == group.encode()
-    ]
+    letters = await dead_letters(kafka_settings, group)
     assert [r.key for r in letters] == [b"poison"]
     assert "poison is unknown" in dict(letters[0].headers)["gridline-dlq-reason"].decode()
     # Batched: splitting isolates the poison in a few dozen transactions, not 400.
