@@ -18,6 +18,7 @@ from gridline.common.events import (
     DeadlineBreached,
     EventData,
     ReportSubmitted,
+    TierName,
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderResolved,
@@ -118,11 +119,11 @@ def _inside(n: int) -> tuple[float, float]:
     return point.x, point.y
 
 
-def breach(order_id: str, seq: int, tier: str, unit: str) -> DeadlineBreached:
+def breach(order_id: str, seq: int, tier: TierName, unit: str) -> DeadlineBreached:
     return DeadlineBreached(
         work_order_id=order_id,
         assignment_seq=seq,
-        tier=tier,  # type: ignore[arg-type]
+        tier=tier,
         unit_id=unit,
         due_at=AT + timedelta(hours=8),
         breached_at=AT + timedelta(hours=8),
