@@ -8,33 +8,42 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from gridline.common.consumer import one_by_one
 from gridline.common.events import DeadlineBreached, ReportSubmitted
 from gridline.common.runtime import Runtime, open_runtime
+from gridline.routing.commands import Commands
 from gridline.routing.config import RoutingSettings
-from gridline.routing.handlers import SCHEMA, Routing
+from gridline.routing.handlers import EventHandlers
 from gridline.routing.metrics import RoutingMetrics
+from gridline.routing.policy_cache import PolicyHolder
+
+SCHEMA = "routing"
+MIGRATIONS = resources.files("gridline.routing").joinpath("migrations")
 
 
 @dataclass
 class RoutingService:
     runtime: Runtime
-    routing: Routing
+    commands: Commands
+    policy: PolicyHolder
     settings: RoutingSettings
 
 
 @asynccontextmanager
 async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
-    migrations = resources.files("gridline.routing").joinpath("migrations")
-    async with open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime:
-        routing = Routing(runtime.clock, runtime.source, RoutingMetrics(runtime.registry))
+    async with open_runtime(SCHEMA, settings, migrations=[MIGRATIONS]) as runtime:
+        metrics = RoutingMetrics(runtime.registry)
+        policy = PolicyHolder()
         async with runtime.pool.acquire() as conn:
-            await routing.load_policy(conn)
+            await policy.load(conn)
+        commands = Commands(
+            runtime.pool, runtime.clock, runtime.source, metrics, policy, settings.admin_key
+        )
+        events = EventHandlers(runtime.clock, runtime.source, metrics, policy)
         runtime.consume(
             "routing",
             {
-                ReportSubmitted: one_by_one(routing.on_report_submitted),
-                DeadlineBreached: one_by_one(routing.on_deadline_breached),
+                ReportSubmitted: events.reports_submitted,
+                DeadlineBreached: events.deadlines_breached,
             },
         )
 
@@ -42,7 +51,7 @@ async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
             while True:
                 await asyncio.sleep(settings.policy_refresh)
                 async with runtime.pool.acquire() as conn:
-                    await routing.load_policy(conn)
+                    await policy.load(conn)
 
         runtime.background("policy-follower", follow_policy)
-        yield RoutingService(runtime, routing, settings)
+        yield RoutingService(runtime, commands, policy, settings)

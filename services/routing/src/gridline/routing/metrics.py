@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter
+
+from gridline.common.events import WorkOrderEscalated
 
 
 class RoutingMetrics:
@@ -25,3 +29,7 @@ class RoutingMetrics:
             ["tier"],
             registry=registry,
         )
+
+    def count_escalations(self, events: Iterable[WorkOrderEscalated]) -> None:
+        for event in events:
+            self.escalated.labels(event.from_tier, event.assignment.tier, event.reason).inc()

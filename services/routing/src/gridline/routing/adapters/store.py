@@ -1,119 +1,81 @@
-"""Work orders, policy versions and handler keys in PostgreSQL (schema `routing`)."""
+"""Work orders, their history, policy versions and handler keys in PostgreSQL (schema
+`routing`). Every write takes a list and is one statement, whatever its length."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from gridline.common.pg import Connection
-from gridline.common.policy.tiers import Tier
-from gridline.routing.domain.workorder import Place, State, WorkOrder
+from gridline.routing.adapters.records import COLUMNS, NAMES, as_columns, from_record
+from gridline.routing.domain.workorder import WorkOrder
 
-_COLUMNS = (
-    "id, report_id, category, department_id, source, lat, lon, grid_id, community_id,"
-    " street_id, district_id, state, tier, unit_id, assignment_seq, assigned_at, due_at,"
-    " opened_at, resolved_at, version, policy_version"
+if TYPE_CHECKING:
+    from gridline.routing.adapters.events import Change
+
+_SELECT = f"SELECT {', '.join(NAMES)} FROM work_orders"
+_ARRAYS = ", ".join(f"${i}::{typ}[]" for i, (_, typ) in enumerate(COLUMNS, 1))
+_INSERT = (
+    f"INSERT INTO work_orders ({', '.join(NAMES)}, description)"
+    f" SELECT * FROM unnest({_ARRAYS}, ${len(COLUMNS) + 1}::text[])"
+)
+# Every column but the id; those a transition never changes are written back unchanged.
+_UPDATE = (
+    "UPDATE work_orders w SET "
+    + ", ".join(f"{name} = u.{name}" for name in NAMES[1:])
+    + f" FROM unnest({_ARRAYS}) AS u({', '.join(NAMES)}) WHERE w.id = u.id"
 )
 
 
-def _from_row(row: Any) -> WorkOrder:
-    return WorkOrder(
-        id=row["id"],
-        report_id=row["report_id"],
-        category=row["category"],
-        department_id=row["department_id"],
-        source=row["source"],
-        lat=row["lat"],
-        lon=row["lon"],
-        place=Place(row["grid_id"], row["community_id"], row["street_id"], row["district_id"]),
-        state=State(row["state"]),
-        tier=Tier(row["tier"]) if row["tier"] else None,
-        unit_id=row["unit_id"],
-        assignment_seq=row["assignment_seq"],
-        assigned_at=row["assigned_at"],
-        due_at=row["due_at"],
-        opened_at=row["opened_at"],
-        resolved_at=row["resolved_at"],
-        version=row["version"],
-        policy_version=row["policy_version"],
+async def get(conn: Connection, order_id: str) -> WorkOrder | None:
+    row = await conn.fetchrow(f"{_SELECT} WHERE id = $1", order_id)
+    return from_record(row) if row else None
+
+
+async def lock(conn: Connection, order_ids: Sequence[str]) -> dict[str, WorkOrder]:
+    """The named orders that exist, locked until the transaction ends. Locks are taken in
+    id order so that two transactions locking overlapping sets cannot deadlock."""
+    rows = await conn.fetch(
+        f"{_SELECT} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", list(order_ids)
     )
+    return {row["id"]: from_record(row) for row in rows}
 
 
-async def get(conn: Connection, order_id: str, *, for_update: bool = False) -> WorkOrder | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM work_orders WHERE id = $1{lock}", order_id)
-    return _from_row(row) if row else None
-
-
-async def exists_for_report(conn: Connection, report_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM work_orders WHERE report_id = $1", report_id))
-
-
-async def insert(conn: Connection, order: WorkOrder, description: str) -> None:
-    p = order.place
-    await conn.execute(
-        f"INSERT INTO work_orders ({_COLUMNS}, description) VALUES"
-        " ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
-        order.id,
-        order.report_id,
-        order.category,
-        order.department_id,
-        order.source,
-        order.lat,
-        order.lon,
-        p.grid_id,
-        p.community_id,
-        p.street_id,
-        p.district_id,
-        order.state.value,
-        order.tier.value if order.tier else None,
-        order.unit_id,
-        order.assignment_seq,
-        order.assigned_at,
-        order.due_at,
-        order.opened_at,
-        order.resolved_at,
-        order.version,
-        order.policy_version,
-        description,
+async def reports_with_orders(conn: Connection, report_ids: Sequence[str]) -> set[str]:
+    """Which of these reports already have a work order (opened under another event id)."""
+    rows = await conn.fetch(
+        "SELECT report_id FROM work_orders WHERE report_id = ANY($1::text[])", list(report_ids)
     )
+    return {row["report_id"] for row in rows}
 
 
-async def update(conn: Connection, order: WorkOrder) -> None:
-    p = order.place
-    await conn.execute(
-        "UPDATE work_orders SET state=$2, tier=$3, unit_id=$4, assignment_seq=$5,"
-        " assigned_at=$6, due_at=$7, resolved_at=$8, version=$9, category=$10,"
-        " department_id=$11, grid_id=$12, community_id=$13, street_id=$14, district_id=$15"
-        " WHERE id=$1",
-        order.id,
-        order.state.value,
-        order.tier.value if order.tier else None,
-        order.unit_id,
-        order.assignment_seq,
-        order.assigned_at,
-        order.due_at,
-        order.resolved_at,
-        order.version,
-        order.category,
-        order.department_id,
-        p.grid_id,
-        p.community_id,
-        p.street_id,
-        p.district_id,
-    )
+async def insert(conn: Connection, orders: Sequence[tuple[WorkOrder, str]]) -> None:
+    """New orders, each with its report's description."""
+    if orders:
+        await conn.execute(_INSERT, *as_columns([o for o, _ in orders]), [d for _, d in orders])
 
 
-async def record_history(
-    conn: Connection, order: WorkOrder, event_type: str, detail: dict[str, Any]
-) -> None:
+async def update(conn: Connection, orders: Sequence[WorkOrder]) -> None:
+    if orders:
+        await conn.execute(_UPDATE, *as_columns(list(orders)))
+
+
+async def record_history(conn: Connection, changes: Sequence[Change]) -> None:
+    """One history row per change, at the time of the order's latest move."""
+    if not changes:
+        return
+    orders = [c.order for c in changes]
     await conn.execute(
         "INSERT INTO work_order_history (work_order_id, version, event_type, at, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        order.id,
-        order.version,
-        event_type,
-        order.resolved_at or order.assigned_at,
-        detail,
+        " SELECT i, v, t, a, d::jsonb"
+        " FROM unnest($1::text[], $2::int4[], $3::text[], $4::timestamptz[], $5::text[])"
+        " AS u(i, v, t, a, d)",
+        [o.id for o in orders],
+        [o.version for o in orders],
+        [c.event.TYPE for c in changes],
+        [o.resolved_at or o.assigned_at for o in orders],
+        [json.dumps({**c.detail, "unit_id": c.order.unit_id}) for c in changes],
     )
 
 
@@ -130,18 +92,17 @@ async def list_open(conn: Connection, units: list[str] | None, limit: int) -> li
     """Open orders held by `units` (every open order when None), soonest due first."""
     if units is None:
         rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM work_orders WHERE state <> 'resolved'"
-            " ORDER BY due_at NULLS LAST, id LIMIT $1",
+            f"{_SELECT} WHERE state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $1",
             limit,
         )
     else:
         rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM work_orders WHERE unit_id = ANY($1::text[])"
+            f"{_SELECT} WHERE unit_id = ANY($1::text[])"
             " AND state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $2",
             units,
             limit,
         )
-    return [_from_row(r) for r in rows]
+    return [from_record(r) for r in rows]
 
 
 async def save_policy(conn: Connection, kind: str, version: str, document: Any, at: Any) -> None:

@@ -1,0 +1,173 @@
+"""What a work order's moves say to the world: the events built from a WorkOrder and the
+names the policy gives its units and category, and their outbox and history writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from gridline.common.events import (
+    Assignment,
+    EscalationReason,
+    ReportSource,
+    TierName,
+    UnitLevel,
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderEvent,
+    WorkOrderResolved,
+)
+from gridline.common.pg import Connection, Outgoing, add_to_outbox
+from gridline.routing.adapters import store
+from gridline.routing.domain.policy import Policy
+from gridline.routing.domain.workorder import State, WorkOrder
+
+
+@dataclass(frozen=True)
+class Change:
+    """One move of a work order: its new state, the event that announces it, when it
+    happened, and what its history row explains beyond the event's type."""
+
+    order: WorkOrder
+    event: WorkOrderEvent
+    at: datetime
+    detail: dict[str, Any]
+
+
+async def record(conn: Connection, source: str, changes: Sequence[Change]) -> None:
+    """The changes' events into the outbox and their history rows: two statements for any
+    number of changes, in the caller's transaction."""
+    await add_to_outbox(conn, source, [Outgoing(c.event, c.at) for c in changes])
+    await store.record_history(conn, changes)
+
+
+@dataclass(frozen=True)
+class _Names:
+    """What the policy calls a category: English and Chinese, and its time zone."""
+
+    category_en: str
+    category_zh: str
+    time_zone: str
+
+    @staticmethod
+    def of(order: WorkOrder, policy: Policy) -> _Names:
+        category = policy.catalogue.categories_by_code.get(order.category)
+        return _Names(
+            category.name_en if category else order.category,
+            category.name_zh if category else order.category,
+            policy.catalogue.timezone,
+        )
+
+
+def _tier(order: WorkOrder) -> TierName:
+    assert order.tier is not None
+    return order.tier.value
+
+
+def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
+    assert order.due_at is not None
+    zh, en = policy.unit_names(order.unit_id)
+    return Assignment(
+        seq=order.assignment_seq,
+        tier=_tier(order),
+        unit_id=order.unit_id,
+        unit_name=policy.unit_name(order.unit_id),
+        unit_name_zh=zh,
+        unit_name_en=en,
+        unit_level=cast(UnitLevel, policy.unit_level(order.unit_id)),
+        assigned_at=order.assigned_at,
+        due_at=order.due_at,
+    )
+
+
+def assigned(order: WorkOrder, policy: Policy, *, triage_reason: str | None) -> Change:
+    """Opened, or placed in a grid after triage: assigned to a unit, or held for triage."""
+    names = _Names.of(order, policy)
+    triage = order.state is State.TRIAGE
+    event = WorkOrderAssigned(
+        work_order_id=order.id,
+        report_id=order.report_id,
+        version=order.version,
+        category=order.category,
+        category_name_en=names.category_en,
+        category_name_zh=names.category_zh,
+        street_id=order.place.street_id,
+        district_id=order.place.district_id,
+        policy_version=order.policy_version,
+        time_zone=names.time_zone,
+        source=cast(ReportSource, order.source),
+        grid_id=order.place.grid_id,
+        community_id=order.place.community_id,
+        lat=order.lat,
+        lon=order.lon,
+        opened_at=order.opened_at,
+        assignment=None if triage else _assignment(order, policy),
+        triage_unit_id=order.unit_id if triage else None,
+        triage_unit_name=policy.unit_name(order.unit_id) if triage else None,
+        triage_reason=triage_reason,
+    )
+    return Change(order, event, order.assigned_at, {"triage_reason": triage_reason})
+
+
+def escalated(
+    before: WorkOrder,
+    after: WorkOrder,
+    policy: Policy,
+    *,
+    reason: EscalationReason,
+    note: str | None,
+) -> Change:
+    names = _Names.of(after, policy)
+    event = WorkOrderEscalated(
+        work_order_id=after.id,
+        report_id=after.report_id,
+        version=after.version,
+        category=after.category,
+        category_name_en=names.category_en,
+        category_name_zh=names.category_zh,
+        street_id=after.place.street_id,
+        district_id=after.place.district_id,
+        policy_version=after.policy_version,
+        time_zone=names.time_zone,
+        reason=reason,
+        note=note,
+        from_tier=_tier(before),
+        from_unit_id=before.unit_id,
+        assignment=_assignment(after, policy),
+    )
+    detail = {"reason": reason, "from": before.unit_id, "note": note}
+    return Change(after, event, after.assigned_at, detail)
+
+
+def resolved(
+    before: WorkOrder, after: WorkOrder, policy: Policy, *, by_unit: str, note: str | None
+) -> Change:
+    """Resolved by `by_unit` while `before` held it."""
+    assert before.due_at is not None and after.resolved_at is not None
+    names = _Names.of(after, policy)
+    zh, en = policy.unit_names(before.unit_id)
+    event = WorkOrderResolved(
+        work_order_id=after.id,
+        report_id=after.report_id,
+        version=after.version,
+        category=after.category,
+        category_name_en=names.category_en,
+        category_name_zh=names.category_zh,
+        street_id=after.place.street_id,
+        district_id=after.place.district_id,
+        policy_version=after.policy_version,
+        time_zone=names.time_zone,
+        tier=_tier(before),
+        unit_id=before.unit_id,
+        unit_name=policy.unit_name(before.unit_id),
+        unit_name_zh=zh,
+        unit_name_en=en,
+        resolved_by_unit_id=by_unit,
+        opened_at=before.opened_at,
+        resolved_at=after.resolved_at,
+        due_at=before.due_at,
+        note=note,
+    )
+    return Change(after, event, after.resolved_at, {"by": by_unit, "note": note})

@@ -1,0 +1,71 @@
+"""What routing's HTTP API reads and answers: request bodies and the work-order view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gridline.routing.adapters.records import as_record
+from gridline.routing.domain.policy import Policy
+from gridline.routing.domain.workorder import WorkOrder
+
+
+class WorkOrderView(BaseModel):
+    id: str
+    report_id: str
+    category: str
+    state: str
+    tier: str | None
+    unit_id: str
+    unit_name: str
+    assignment_seq: int
+    assigned_at: datetime
+    due_at: datetime | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    grid_id: str | None
+    community_id: str | None
+    street_id: str | None
+    district_id: str | None
+    lat: float
+    lon: float
+    version: int
+    policy_version: str
+    history: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(
+        cls, order: WorkOrder, policy: Policy | None, history: list[dict[str, Any]] | None = None
+    ) -> WorkOrderView:
+        """The order's flat record (as stored) with its unit's name and its history."""
+        unit_name = policy.unit_name(order.unit_id) if policy else order.unit_id
+        return cls.model_validate({**as_record(order), "unit_name": unit_name, "history": history})
+
+
+class HandlerAction(BaseModel):
+    note: str | None = Field(
+        default=None, max_length=2000, description="Shown in the order's history."
+    )
+
+
+class Triage(BaseModel):
+    grid_id: str = Field(min_length=1, description="The grid that should hold the order.")
+    service_code: str | None = Field(
+        default=None, description="A category from services.json, to correct it."
+    )
+
+
+class HandlerKey(BaseModel):
+    unit_id: str = Field(min_length=1)
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex digest of the key.")
+
+
+class HandlerKeys(BaseModel):
+    keys: list[HandlerKey] = Field(min_length=1)
+    skip_unknown: bool = Field(
+        default=False,
+        description="Bind the keys of units in effect and list the others as skipped "
+        "instead of refusing the whole request with 422.",
+    )

@@ -1,0 +1,347 @@
+"""Routing's use cases against the real PostgreSQL: what each batch of events and each
+command leaves in the work orders, their history and the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gridline.common.clock import ManualClock
+from gridline.common.consumer import Incoming, Rejected
+from gridline.common.events import (
+    DeadlineBreached,
+    EventData,
+    ReportSubmitted,
+    TierName,
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderResolved,
+    envelope_for,
+)
+from gridline.common.pg import Pool, migrate, open_pool
+from gridline.common.policy.catalogue import load_catalogue_text
+from gridline.common.policy.citygen import generate_city
+from gridline.common.policy.jurisdiction import parse_jurisdiction
+from gridline.common.settings import PostgresSettings
+from gridline.routing.authorisation import Forbidden, key_digest
+from gridline.routing.bootstrap import MIGRATIONS
+from gridline.routing.commands import Commands, NotFound
+from gridline.routing.domain.workorder import TransitionRefused
+from gridline.routing.handlers import EventHandlers
+from gridline.routing.metrics import RoutingMetrics
+from gridline.routing.policy_cache import PolicyHolder
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SOURCE = "/gridline/routing"
+CITY = generate_city(1)
+JURISDICTION = parse_jurisdiction(CITY)
+CATALOGUE = load_catalogue_text(
+    (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text(encoding="utf-8")
+)
+GRIDS = sorted(
+    (g for g in JURISDICTION.grids.values() if g.grid_kind != "special"), key=lambda g: g.grid_id
+)
+GAP = CITY["gridline:gaps"][0]  # inside the city, in no grid
+GARBAGE = "exposed-garbage"  # enters at the grid tier
+
+
+class Routing:
+    """Routing's use cases wired as bootstrap wires them, on a scratch schema."""
+
+    def __init__(self, pool: Pool, schema: str) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.clock = ManualClock(AT)
+        metrics = RoutingMetrics(CollectorRegistry())
+        policy = PolicyHolder(JURISDICTION, CATALOGUE)
+        self.events = EventHandlers(self.clock, SOURCE, metrics, policy)
+        self.commands = Commands(pool, self.clock, SOURCE, metrics, policy, "admin-key")
+
+    async def reports(self, *reports: tuple[str, ReportSubmitted]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.events.reports_submitted(conn, incoming(reports))
+
+    async def breaches(self, *breaches: tuple[str, DeadlineBreached]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.events.deadlines_breached(conn, incoming(breaches))
+
+    async def outbox(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(topic, key, envelope) of every event written so far, in order."""
+        rows = await self.pool.fetch("SELECT topic, key, payload FROM outbox ORDER BY id")
+        return [(r["topic"], r["key"], json.loads(r["payload"])) for r in rows]
+
+    async def order(self, order_id: str) -> dict[str, Any]:
+        row = await self.pool.fetchrow("SELECT * FROM work_orders WHERE id = $1", order_id)
+        assert row is not None
+        return dict(row)
+
+    async def history(self, order_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = await self.pool.fetch(
+            "SELECT version, event_type, detail FROM work_order_history"
+            " WHERE work_order_id = $1 ORDER BY version",
+            order_id,
+        )
+        return [(r["version"], r["event_type"], r["detail"]) for r in rows]
+
+
+def incoming(items: tuple[tuple[str, EventData], ...]) -> list[Incoming[Any]]:
+    return [
+        Incoming(data, envelope_for(data, source="/test", time=AT, event_id=event_id))
+        for event_id, data in items
+    ]
+
+
+def report(n: int, *, at: tuple[float, float] | None = None) -> ReportSubmitted:
+    """Report n, in grid n of the city unless placed elsewhere."""
+    lon, lat = at or _inside(n)
+    return ReportSubmitted(
+        report_id=f"r{n}",
+        work_order_id=f"wo{n}",
+        service_code=GARBAGE,
+        description=f"garbage {n}",
+        lat=lat,
+        lon=lon,
+        source="citizen",
+        submitted_at=AT,
+    )
+
+
+def _inside(n: int) -> tuple[float, float]:
+    point = GRIDS[n].geometry.representative_point()
+    return point.x, point.y
+
+
+def breach(order_id: str, seq: int, tier: TierName, unit: str) -> DeadlineBreached:
+    return DeadlineBreached(
+        work_order_id=order_id,
+        assignment_seq=seq,
+        tier=tier,
+        unit_id=unit,
+        due_at=AT + timedelta(hours=8),
+        breached_at=AT + timedelta(hours=8),
+    )
+
+
+@pytest.fixture
+async def routing(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Routing]:
+    async with open_pool(pg_settings, scratch_schema) as pool:
+        await migrate(pool, scratch_schema, [MIGRATIONS])
+        yield Routing(pool, scratch_schema)
+
+
+async def test_a_batch_of_reports_opens_one_order_each_and_announces_each(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)), ("e2", report(2)), ("e3", report(3, at=GAP)))
+
+    outbox = await routing.outbox()
+    assert [(topic, key, env["type"]) for topic, key, env in outbox] == [
+        ("gridline.workorders", f"wo{n}", WorkOrderAssigned.TYPE) for n in (1, 2, 3)
+    ]
+    first = WorkOrderAssigned.model_validate(outbox[0][2]["data"])
+    assert first.assignment is not None
+    assert (first.assignment.tier, first.assignment.unit_id) == ("grid", GRIDS[1].grid_id)
+    assert first.assignment.due_at == AT + timedelta(hours=8)
+    held = WorkOrderAssigned.model_validate(outbox[2][2]["data"])
+    assert held.assignment is None
+    assert held.triage_unit_id == "320402"
+    assert held.triage_reason == "the location lies inside the city but in no grid"
+
+    one = await routing.order("wo1")
+    assert (one["state"], one["tier"], one["unit_id"], one["description"]) == (
+        "open",
+        "grid",
+        GRIDS[1].grid_id,
+        "garbage 1",
+    )
+    assert (await routing.order("wo3"))["state"] == "triage"
+    assert await routing.history("wo1") == [
+        (1, WorkOrderAssigned.TYPE, {"triage_reason": None, "unit_id": GRIDS[1].grid_id})
+    ]
+
+
+async def test_a_report_sent_again_under_another_event_id_opens_nothing(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)))
+    await routing.reports(("e1-again", report(1)), ("e2", report(2)))
+    await routing.reports(("e3", report(3)), ("e3-again", report(3)))  # twice in one batch
+
+    outbox = await routing.outbox()
+    assert [key for _, key, _ in outbox] == ["wo1", "wo2", "wo3"]
+    count = await routing.pool.fetchval("SELECT count(*) FROM work_orders")
+    assert count == 3
+
+
+async def test_breaches_escalate_their_orders_and_a_stale_breach_changes_nothing(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)), ("e2", report(2)))
+    routing.clock.advance(timedelta(hours=8))
+
+    await routing.breaches(
+        ("b1", breach("wo1", 1, "grid", GRIDS[1].grid_id)),
+        ("b2", breach("wo2", 1, "grid", GRIDS[2].grid_id)),
+    )
+    escalated = [env for _, _, env in (await routing.outbox())[2:]]
+    assert [(e["type"], e["subject"]) for e in escalated] == [
+        (WorkOrderEscalated.TYPE, "wo1"),
+        (WorkOrderEscalated.TYPE, "wo2"),
+    ]
+    event = WorkOrderEscalated.model_validate(escalated[0]["data"])
+    assert (event.reason, event.from_tier, event.version) == ("timeout", "grid", 2)
+    assert (event.assignment.seq, event.assignment.tier) == (2, "community")
+    assert event.assignment.unit_id == GRIDS[1].community_id
+    order = await routing.order("wo1")
+    assert (order["tier"], order["assignment_seq"], order["version"]) == ("community", 2, 2)
+    assert [h[1] for h in await routing.history("wo1")] == [
+        WorkOrderAssigned.TYPE,
+        WorkOrderEscalated.TYPE,
+    ]
+
+    # The breach of the first assignment again (as SLA might send it late): nothing moves.
+    await routing.breaches(("b1-late", breach("wo1", 1, "grid", GRIDS[1].grid_id)))
+    assert len(await routing.outbox()) == 4
+    assert (await routing.order("wo1"))["assignment_seq"] == 2
+
+
+async def test_a_breach_of_an_unknown_order_is_rejected_and_writes_nothing(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)))
+    with pytest.raises(Rejected, match="unknown work order nope"):
+        await routing.breaches(
+            ("b1", breach("wo1", 1, "grid", GRIDS[1].grid_id)),
+            ("b2", breach("nope", 1, "grid", GRIDS[2].grid_id)),
+        )
+    assert len(await routing.outbox()) == 1
+    assert (await routing.order("wo1"))["assignment_seq"] == 1
+
+
+async def bind(routing: Routing, key: str, unit: str) -> str | None:
+    await routing.commands.bind_handler_keys([(key_digest(key), unit)], skip_unknown=False)
+    return await routing.commands.identify(key)
+
+
+async def test_a_resolution_is_stored_announced_and_explained(routing: Routing) -> None:
+    await routing.reports(("e1", report(1)))
+    grid = await bind(routing, "grid-key", GRIDS[1].grid_id)
+    routing.clock.advance(timedelta(hours=1))
+
+    done = await routing.commands.resolve("wo1", grid, "swept")
+
+    assert done.state.value == "resolved"
+    topic, key, env = (await routing.outbox())[-1]
+    assert (topic, key, env["type"]) == ("gridline.workorders", "wo1", WorkOrderResolved.TYPE)
+    event = WorkOrderResolved.model_validate(env["data"])
+    assert (event.tier, event.unit_id, event.resolved_by_unit_id, event.note) == (
+        "grid",
+        GRIDS[1].grid_id,
+        GRIDS[1].grid_id,
+        "swept",
+    )
+    assert event.resolved_at == AT + timedelta(hours=1)
+    assert (await routing.history("wo1"))[-1] == (
+        2,
+        WorkOrderResolved.TYPE,
+        {"by": GRIDS[1].grid_id, "note": "swept", "unit_id": GRIDS[1].grid_id},
+    )
+    # Resolving again is refused and leaves no trace.
+    with pytest.raises(TransitionRefused):
+        await routing.commands.resolve("wo1", grid, None)
+    assert len(await routing.outbox()) == 2
+
+
+async def test_a_whistle_moves_the_order_up_and_announces_it(routing: Routing) -> None:
+    await routing.reports(("e1", report(1)))
+    grid = await bind(routing, "grid-key", GRIDS[1].grid_id)
+
+    moved = await routing.commands.whistle("wo1", grid, "needs a truck")
+
+    assert moved.unit_id == GRIDS[1].community_id
+    _, key, env = (await routing.outbox())[-1]
+    assert (key, env["type"]) == ("wo1", WorkOrderEscalated.TYPE)
+    event = WorkOrderEscalated.model_validate(env["data"])
+    assert (event.reason, event.note, event.from_unit_id) == (
+        "whistle",
+        "needs a truck",
+        GRIDS[1].grid_id,
+    )
+    assert (await routing.history("wo1"))[-1][2] == {
+        "reason": "whistle",
+        "from": GRIDS[1].grid_id,
+        "note": "needs a truck",
+        "unit_id": GRIDS[1].community_id,
+    }
+    assert (await routing.order("wo1"))["unit_id"] == GRIDS[1].community_id
+
+
+async def test_commands_outside_the_keys_reach_are_refused_and_write_nothing(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)))
+    other = await bind(routing, "other-key", GRIDS[2].grid_id)
+    admin = await routing.commands.identify("admin-key")
+
+    with pytest.raises(Forbidden):
+        await routing.commands.resolve("wo1", other, None)
+    with pytest.raises(Forbidden):
+        await routing.commands.whistle("wo1", admin, None)
+    with pytest.raises(NotFound):
+        await routing.commands.resolve("nope", other, None)
+    with pytest.raises(Forbidden):
+        await routing.commands.identify("no-such-key")
+    assert len(await routing.outbox()) == 1
+    assert (await routing.order("wo1"))["version"] == 1
+
+
+async def test_triage_places_a_held_order_in_a_grid_and_announces_its_assignment(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1, at=GAP)))
+    district = await bind(routing, "district-key", "320402")
+    target = GRIDS[5]
+
+    placed = await routing.commands.assign("wo1", district, target.grid_id, None)
+
+    assert (placed.state.value, placed.unit_id, placed.assignment_seq) == (
+        "open",
+        target.grid_id,
+        2,
+    )
+    _, key, env = (await routing.outbox())[-1]
+    assert (key, env["type"]) == ("wo1", WorkOrderAssigned.TYPE)
+    event = WorkOrderAssigned.model_validate(env["data"])
+    assert event.assignment is not None
+    assert (event.grid_id, event.assignment.unit_id, event.version) == (
+        target.grid_id,
+        target.grid_id,
+        2,
+    )
+    assert [h[:2] for h in await routing.history("wo1")] == [
+        (1, WorkOrderAssigned.TYPE),
+        (2, WorkOrderAssigned.TYPE),
+    ]
+    with pytest.raises(TransitionRefused):
+        await routing.commands.assign("wo1", district, "no-such-grid", None)
+
+
+async def test_policy_loaded_by_another_instance_is_taken_up(routing: Routing) -> None:
+    await routing.commands.activate_jurisdiction(JURISDICTION, CITY)
+    await routing.commands.activate_catalogue(CATALOGUE)
+    await routing.commands.activate_catalogue(CATALOGUE)  # the same again emits nothing
+    kinds = [env["data"]["kind"] for _, _, env in await routing.outbox()]
+    assert kinds == ["jurisdiction", "catalogue"]
+
+    follower = PolicyHolder()
+    async with routing.pool.acquire() as conn:
+        await follower.load(conn)
+    assert follower.require().version == routing.commands.policy.require().version
