@@ -20,6 +20,11 @@ class IntakeSettings(ServiceSettings):
     public_url: str | None = None
     contact: str = "Gridline operations <ops@gridline.invalid>"
     policy_refresh: float = Field(default=1.0, gt=0, le=60)
+    # Group commit of Open311 POSTs: while reports are queuing, wait up to this long for
+    # more before committing them together (a lone report on an idle writer never waits).
+    group_commit_wait_ms: float = Field(default=2.0, ge=0, le=50)
+    # The most reports one transaction stores.
+    group_commit_max_rows: int = Field(default=256, ge=1, le=5000)
 
     def key_sources(self) -> dict[str, str]:
         keys: dict[str, str] = {}

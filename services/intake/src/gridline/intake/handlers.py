@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
-from gridline.common.events import (
-    Envelope,
-    PolicyActivated,
-    Reporter,
-    ReportSubmitted,
-    WorkOrderAssigned,
-    WorkOrderEscalated,
-    WorkOrderResolved,
-)
+from gridline.common.consumer import Incoming
+from gridline.common.events import PolicyActivated, Reporter, ReportSubmitted
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.jurisdiction import Extent
 from gridline.intake.adapters import store
+from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain import status
-from gridline.intake.domain.submission import Submission
+from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
 
@@ -53,51 +48,61 @@ class Intake:
     source: str
     policy: PolicyView = field(default_factory=PolicyView)
 
-    async def submit(self, pool: Pool, submission: Submission, source: str) -> dict[str, Any]:
-        """Store the report and its event in one transaction: nothing is acknowledged
-        that is not durable, and nothing durable is left unpublished."""
-        now = self.clock.now()
+    def accept(self, submission: Submission, source: str) -> Accepted:
+        """Give a valid submission its identity and the time it was received."""
         request_id = new_id()
-        reporter = Reporter(
-            email=submission.email,
-            phone=submission.phone,
-            first_name=submission.first_name,
-            last_name=submission.last_name,
-            device_id=submission.device_id,
-            account_id=submission.account_id,
+        return Accepted(request_id, new_id(), submission, source, self.clock.now())
+
+    async def submit(
+        self, writer: GroupCommit[Accepted], submission: Submission, source: str
+    ) -> Accepted:
+        """Accept the report and return once it is stored with its event (group commit):
+        nothing is acknowledged that is not durable."""
+        accepted = self.accept(submission, source)
+        await writer.write(accepted)
+        return accepted
+
+    async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> None:
+        """Store reports and their ReportSubmitted events in the caller's transaction,
+        one statement each: nothing durable is left unpublished."""
+        reporters = [reporter_of(a.submission) for a in batch]
+        await store.insert_requests(
+            conn, batch, [r.model_dump(exclude_none=True) for r in reporters], RECEIVED_NOTES
         )
-        row = {
-            "service_request_id": request_id,
-            "work_order_id": request_id,
-            "token": new_id(),
-            "service_code": submission.service_code,
-            "description": submission.description,
-            "lat": submission.lat,
-            "lon": submission.lon,
-            "address_string": submission.address_string,
-            "media_url": submission.media_url,
-            "source": source,
-            "reporter": reporter.model_dump(exclude_none=True),
-            "requested_datetime": now,
-            "status_notes": "Received; routing to the grid that holds this location.",
-        }
-        event = ReportSubmitted(
-            report_id=request_id,
-            work_order_id=request_id,
-            service_code=submission.service_code,
-            description=submission.description,
-            lat=submission.lat,
-            lon=submission.lon,
-            address_string=submission.address_string,
-            media_url=submission.media_url,
-            source=source,
-            reporter=reporter,
-            submitted_at=now,
+        await add_to_outbox(
+            conn,
+            self.source,
+            [
+                Outgoing(report_submitted(a, r), a.requested_at)
+                for a, r in zip(batch, reporters, strict=True)
+            ],
         )
-        async with pool.acquire() as conn, conn.transaction():
-            await store.insert_request(conn, row)
-            await add_to_outbox(conn, self.source, [Outgoing(event, now)])
-        return row
+
+    # -- queries: plain reads, no transaction needed ---------------------------------------
+
+    async def find_requests(
+        self,
+        pool: Pool,
+        *,
+        ids: list[str] | None,
+        codes: list[str] | None,
+        start: datetime | None,
+        end: datetime | None,
+        statuses: list[str] | None,
+        limit: int,
+    ) -> list[Any]:
+        async with pool.acquire() as conn:
+            return await store.find_requests(
+                conn, ids=ids, codes=codes, start=start, end=end, statuses=statuses, limit=limit
+            )
+
+    async def get_request(self, pool: Pool, request_id: str) -> Any:
+        async with pool.acquire() as conn:
+            return await store.get_request(conn, request_id)
+
+    async def request_id_for_token(self, pool: Pool, token: str) -> str | None:
+        async with pool.acquire() as conn:
+            return await store.request_id_for_token(conn, token)
 
     async def refresh_policy(self, conn: Connection) -> None:
         """Pick up a policy another intake instance stored (the topic has one partition)."""
@@ -106,31 +111,49 @@ class Intake:
             if self.policy.versions.get(kind) != version:
                 self.policy.apply(kind, version, await store.policy_document(conn, kind))
 
-    # -- events ------------------------------------------------------------------------
+    # -- events: each handler gets a batch, in the consumer's transaction ---------------
 
-    async def on_policy(self, conn: Connection, event: PolicyActivated, _: Envelope) -> None:
-        document = event.model_dump(mode="json")
-        await store.save_policy(conn, event.kind, event.version, document, event.activated_at)
-        self.policy.apply(event.kind, event.version, document)
+    async def on_policy(self, conn: Connection, events: list[Incoming[PolicyActivated]]) -> None:
+        # A policy changes a few times a day: one statement per event is fine.
+        for incoming in events:
+            event = incoming.data
+            document = event.model_dump(mode="json")
+            await store.save_policy(conn, event.kind, event.version, document, event.activated_at)
+            self.policy.apply(event.kind, event.version, document)
 
-    async def on_assigned(self, conn: Connection, e: WorkOrderAssigned, env: Envelope) -> None:
-        if e.assignment is not None:
-            view = status.assigned(
-                e.assignment.unit_name, e.assignment.tier, e.assignment.due_at, self.policy.tz
-            )
-        else:
-            view = status.held_for_triage(
-                e.triage_unit_name or e.triage_unit_id or "?", e.triage_reason
-            )
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)
+    async def on_work_order(
+        self, conn: Connection, events: list[Incoming[status.WorkOrderEvent]]
+    ) -> None:
+        """Assigned, escalated and resolved, mixed: each sets the view of its request; an
+        older or repeated version changes nothing."""
+        tz = self.policy.tz
+        changes = [status.change_of(e.data, e.envelope.time, tz) for e in events]
+        await store.apply_statuses(conn, status.newest(changes))
 
-    async def on_escalated(self, conn: Connection, e: WorkOrderEscalated, env: Envelope) -> None:
-        a = e.assignment
-        view = status.escalated(
-            a.unit_name, e.from_tier, a.tier, e.reason, a.due_at, self.policy.tz
-        )
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)
 
-    async def on_resolved(self, conn: Connection, e: WorkOrderResolved, env: Envelope) -> None:
-        view = status.resolved(e.unit_name, e.tier, e.note, e.due_at)
-        await store.apply_status(conn, e.work_order_id, e.version, view, env.time, e.category)
+def reporter_of(submission: Submission) -> Reporter:
+    return Reporter(
+        email=submission.email,
+        phone=submission.phone,
+        first_name=submission.first_name,
+        last_name=submission.last_name,
+        device_id=submission.device_id,
+        account_id=submission.account_id,
+    )
+
+
+def report_submitted(accepted: Accepted, reporter: Reporter) -> ReportSubmitted:
+    s = accepted.submission
+    return ReportSubmitted(
+        report_id=accepted.request_id,
+        work_order_id=accepted.request_id,
+        service_code=s.service_code,
+        description=s.description,
+        lat=s.lat,
+        lon=s.lon,
+        address_string=s.address_string,
+        media_url=s.media_url,
+        source=accepted.source,
+        reporter=reporter,
+        submitted_at=accepted.requested_at,
+    )

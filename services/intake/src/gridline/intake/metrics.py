@@ -25,3 +25,9 @@ class IntakeMetrics:
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=registry,
         )
+        self.group_commit_rows = Histogram(
+            "gridline_intake_group_commit_rows",
+            "Reports stored per transaction by the group commit (its _count: transactions).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=registry,
+        )

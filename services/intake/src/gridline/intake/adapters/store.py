@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from gridline.common.pg import Connection
-from gridline.intake.domain.status import RequestStatus
+from gridline.intake.domain.status import StatusChange
+from gridline.intake.domain.submission import Accepted
 
 REQUEST_COLUMNS = (
     "service_request_id, work_order_id, token, service_code, description, lat, lon,"
@@ -15,52 +18,60 @@ REQUEST_COLUMNS = (
 )
 
 
-async def insert_request(conn: Connection, row: dict[str, Any]) -> None:
+async def insert_requests(
+    conn: Connection,
+    accepted: Sequence[Accepted],
+    reporters: Sequence[dict[str, Any]],
+    status_notes: str,
+) -> None:
+    """Store accepted reports in one statement; a report's id is also its work order's."""
     await conn.execute(
         "INSERT INTO requests (service_request_id, work_order_id, token, service_code,"
         " description, lat, lon, address_string, media_url, source, reporter,"
         " requested_datetime, updated_datetime, status_notes)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12,$13)",
-        row["service_request_id"],
-        row["work_order_id"],
-        row["token"],
-        row["service_code"],
-        row["description"],
-        row["lat"],
-        row["lon"],
-        row["address_string"],
-        row["media_url"],
-        row["source"],
-        row["reporter"],
-        row["requested_datetime"],
-        row["status_notes"],
+        " SELECT id, id, token, code, description, lat, lon, address, media, source,"
+        " reporter::jsonb, at, at, $12"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],"
+        " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
+        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at)",
+        [a.request_id for a in accepted],
+        [a.token for a in accepted],
+        [a.submission.service_code for a in accepted],
+        [a.submission.description for a in accepted],
+        [a.submission.lat for a in accepted],
+        [a.submission.lon for a in accepted],
+        [a.submission.address_string for a in accepted],
+        [a.submission.media_url for a in accepted],
+        [a.source for a in accepted],
+        [json.dumps(r) for r in reporters],
+        [a.requested_at for a in accepted],
+        status_notes,
     )
 
 
-async def apply_status(
-    conn: Connection,
-    work_order_id: str,
-    version: int,
-    status: RequestStatus,
-    at: datetime,
-    service_code: str,
-) -> bool:
-    """Apply a newer work-order state; an older or repeated one changes nothing. The
-    category follows the order's (triage may correct it)."""
+async def apply_statuses(conn: Connection, changes: Sequence[StatusChange]) -> int:
+    """Apply newer work-order states in one statement (at most one change per work order);
+    an older or repeated version changes nothing. Returns how many requests changed."""
+    if not changes:
+        return 0
     result = await conn.execute(
-        "UPDATE requests SET status=$3, agency_responsible=$4, expected_datetime=$5,"
-        " status_notes=$6, updated_datetime=$7, event_version=$2, service_code=$8"
-        " WHERE work_order_id=$1 AND event_version < $2",
-        work_order_id,
-        version,
-        status.status,
-        status.agency_responsible,
-        status.expected_datetime,
-        status.status_notes,
-        at,
-        service_code,
+        "UPDATE requests AS r SET status=u.status, agency_responsible=u.agency,"
+        " expected_datetime=u.expected, status_notes=u.notes, updated_datetime=u.at,"
+        " event_version=u.version, service_code=u.code"
+        " FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[],"
+        " $6::text[], $7::timestamptz[], $8::text[])"
+        " AS u(work_order_id, version, status, agency, expected, notes, at, code)"
+        " WHERE r.work_order_id = u.work_order_id AND r.event_version < u.version",
+        [c.work_order_id for c in changes],
+        [c.version for c in changes],
+        [c.view.status for c in changes],
+        [c.view.agency_responsible for c in changes],
+        [c.view.expected_datetime for c in changes],
+        [c.view.status_notes for c in changes],
+        [c.at for c in changes],
+        [c.service_code for c in changes],
     )
-    return bool(result.endswith(" 1"))
+    return int(result.rsplit(" ", 1)[-1])
 
 
 async def get_request(conn: Connection, request_id: str) -> Any:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
+
+WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved
 
 TIER_WORDS = {
     "grid": "grid (网格)",
@@ -68,6 +73,47 @@ def resolved(unit_name: str, tier: str, note: str | None, due_at: datetime) -> R
     return RequestStatus(
         "closed", unit_name, due_at, f"Resolved at tier {TIER_WORDS[tier]} by {unit_name}.{extra}"
     )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A request's view as one work-order event leaves it; a higher version wins."""
+
+    work_order_id: str
+    version: int
+    view: RequestStatus
+    at: datetime
+    service_code: str  # the order's category: triage may correct the reported one
+
+
+def view_of(event: WorkOrderEvent, tz: ZoneInfo) -> RequestStatus:
+    """The status a client sees after `event`, due times in the city's zone `tz`."""
+    if isinstance(event, WorkOrderAssigned):
+        if event.assignment is None:
+            return held_for_triage(
+                event.triage_unit_name or event.triage_unit_id or "?", event.triage_reason
+            )
+        a = event.assignment
+        return assigned(a.unit_name, a.tier, a.due_at, tz)
+    if isinstance(event, WorkOrderEscalated):
+        a = event.assignment
+        return escalated(a.unit_name, event.from_tier, a.tier, event.reason, a.due_at, tz)
+    return resolved(event.unit_name, event.tier, event.note, event.due_at)
+
+
+def change_of(event: WorkOrderEvent, at: datetime, tz: ZoneInfo) -> StatusChange:
+    return StatusChange(event.work_order_id, event.version, view_of(event, tz), at, event.category)
+
+
+def newest(changes: Iterable[StatusChange]) -> list[StatusChange]:
+    """One change per work order, the highest version: a set-based update must not touch a
+    row twice, and an older state never overwrites a newer one."""
+    best: dict[str, StatusChange] = {}
+    for change in changes:
+        held = best.get(change.work_order_id)
+        if held is None or change.version > held.version:
+            best[change.work_order_id] = change
+    return list(best.values())
 
 
 def received_notice(entry_tier: str, department_en: str, department_zh: str) -> str:

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 MAX_DESCRIPTION = 4000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -34,6 +35,20 @@ class Submission:
     last_name: str | None
     device_id: str | None
     account_id: str | None
+
+
+RECEIVED_NOTES = "Received; routing to the grid that holds this location."
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A valid submission given its identity, waiting to be stored with its event."""
+
+    request_id: str  # also the work order's id: one report opens one work order
+    token: str
+    submission: Submission
+    source: str  # citizen | partner, from the api_key
+    requested_at: datetime
 
 
 def _text(form: Mapping[str, str], name: str, limit: int = 200) -> str | None:

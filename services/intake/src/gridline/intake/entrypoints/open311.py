@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from gridline.common.http import UNAVAILABLE
-from gridline.intake.adapters import store
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
@@ -211,7 +210,7 @@ async def create_request(request: Request, svc: Service) -> Any:
             inside_city=extent.contains,
         )
         # A database outage propagates to the app's outage answer: 503, not accepted.
-        row = await svc.intake.submit(svc.runtime.pool, submission, source)
+        accepted = await svc.intake.submit(svc.submissions, submission, source)
     except Open311Error as exc:
         svc.metrics.rejected.labels(str(exc.code)).inc()
         return error(exc.code, exc.description)
@@ -221,8 +220,8 @@ async def create_request(request: Request, svc: Service) -> Any:
     department = catalogue.department(category.department)
     return [
         {
-            "service_request_id": row["service_request_id"],
-            "token": row["token"],
+            "service_request_id": accepted.request_id,
+            "token": accepted.token,
             "service_notice": received_notice(
                 category.entry_tier.value, department.name_en, department.name_zh
             ),
@@ -307,10 +306,15 @@ async def list_requests(
         return error(exc.code, exc.description)
     if ids:  # the specification: listed ids override every other argument
         codes = statuses = start = end = None
-    async with svc.runtime.pool.acquire() as conn:
-        rows = await store.find_requests(
-            conn, ids=ids, codes=codes, start=start, end=end, statuses=statuses, limit=MAX_RESULTS
-        )
+    rows = await svc.intake.find_requests(
+        svc.runtime.pool,
+        ids=ids,
+        codes=codes,
+        start=start,
+        end=end,
+        statuses=statuses,
+        limit=MAX_RESULTS,
+    )
     zh = _zh(request, locale)
     return [_request_view(r, svc, zh) for r in rows]
 
@@ -324,8 +328,7 @@ async def list_requests(
 async def get_request(
     service_request_id: str, request: Request, svc: Service, locale: str | None = None
 ) -> Any:
-    async with svc.runtime.pool.acquire() as conn:
-        row = await store.get_request(conn, service_request_id)
+    row = await svc.intake.get_request(svc.runtime.pool, service_request_id)
     if row is None:
         return error(404, f"service_request_id {service_request_id} not found")
     return [_request_view(row, svc, _zh(request, locale))]
@@ -338,8 +341,7 @@ async def get_request(
     responses=errors({404: "unknown token", 503: UNAVAILABLE}),
 )
 async def get_token(token: str, svc: Service) -> Any:
-    async with svc.runtime.pool.acquire() as conn:
-        request_id = await store.request_id_for_token(conn, token)
+    request_id = await svc.intake.request_id_for_token(svc.runtime.pool, token)
     if request_id is None:
         return error(404, f"token {token} not found")
     return [{"service_request_id": request_id, "token": token}]
