@@ -29,7 +29,7 @@ help:
 	@echo "make down   stop everything make up started (data stays)"
 	@echo "make clean  stop and delete all local data (.run)"
 	@echo "make test   lint, type-check and run every test against a real Kafka and PostgreSQL"
-	@echo "make bench  run the benchmarks and write docs/benchmarks.md"
+	@echo "make bench  run the benchmarks and write docs/benchmarks.md (quick: BENCH_ARGS=\"--rates 100 --seconds 5 --skip peer,floors,intake\")"
 
 venv: $(VENV)/.synced
 
@@ -73,4 +73,4 @@ docs: venv
 	$(GL) docs asyncapi --out docs/asyncapi.yaml
 
 bench: venv
-	scripts/bench.sh
+	scripts/bench.sh $(BENCH_ARGS)

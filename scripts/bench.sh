@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make bench: a private stack on bench ports, intake measured next to a bare FastAPI
-# endpoint in the same run; results go to docs/benchmarks.md.
+# make bench: a private stack on bench ports, measured end to end next to Prometheus
+# Alertmanager (the peer), the floors (aiokafka, asyncpg, bare FastAPI) and intake alone
+# against a bare FastAPI endpoint, all in one run; results go to docs/benchmarks.md.
+# Arguments go to bench/run.py, e.g. scripts/bench.sh --rates 100,500 --seconds 5 --skip peer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,14 +13,22 @@ export DATABASE_URL="postgresql://postgres@127.0.0.1:$GRIDLINE_PG_PORT/gridline"
 export GRIDLINE_PG_EXTERNAL=0  # always a private cluster, whatever DATABASE_URL make up uses
 export INTAKE_PORT=28000 ROUTING_PORT=28001 SLA_PORT=28002 NOTIFY_PORT=28003
 export GRIDLINE_ROUTING_URL="http://127.0.0.1:$ROUTING_PORT"
-BARE_PORT=28010
-GL=.venv/bin/gridline DEV=.venv/bin/gridline-dev
+BARE_PORT=28010 RECEIVER_PORT=28020 ALERTMANAGER_PORT=28030
+GL=.venv/bin/gridline DEV=.venv/bin/gridline-dev GO=/usr/local/go/bin/go
 CREDS="$GRIDLINE_RUN_DIR/credentials.json" CITY="$GRIDLINE_RUN_DIR/city.geojson"
+LOADGEN="$GRIDLINE_RUN_DIR/loadgen"
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package), the load generator"
-  apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
-fi
+apt_install() {  # Debian packages the bench needs: wrk, prometheus-alertmanager
+  echo "installing $1 (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "$1" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$1" >/dev/null; }
+}
+command -v wrk >/dev/null || apt_install wrk
+command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+  || apt_install prometheus-alertmanager
+[ -x "$GO" ] || GO=$(command -v go) || { echo "bench: Go (1.26) is needed for bench/loadgen"; exit 1; }
+
 "$DEV" clean >/dev/null 2>&1 || true
 bare_pid=""
 cleanup() {
@@ -28,9 +38,15 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$GRIDLINE_RUN_DIR/logs"
+# The load generator and webhook receiver: standard library only, nothing is downloaded.
+(cd bench/loadgen && GOTOOLCHAIN=local GOPROXY=off "$GO" build -o "$LOADGEN" .)
 "$GL" city generate --seed 1 --out "$CITY"
 "$GL" credentials init --city "$CITY" --catalogue config/catalogue.yaml --out "$CREDS" --force
-"$GL" credentials env --credentials "$CREDS" > "$GRIDLINE_RUN_DIR/services.env"
+{
+  "$GL" credentials env --credentials "$CREDS"
+  # notify signs every notification for the bench's receiver (bench/run.py starts it).
+  echo "NOTIFY_WEBHOOK_URLS=http://127.0.0.1:$RECEIVER_PORT/gridline"
+} > "$GRIDLINE_RUN_DIR/services.env"
 "$DEV" infra up
 "$GL" topics ensure
 "$DEV" services up
@@ -38,18 +54,10 @@ mkdir -p "$GRIDLINE_RUN_DIR/logs"
 "$GL" catalogue load config/catalogue.yaml --credentials "$CREDS"
 
 .venv/bin/python -m uvicorn --app-dir bench bare_app:app --host 127.0.0.1 --port $BARE_PORT \
-  --no-access-log --log-level warning > "$GRIDLINE_RUN_DIR/logs/bare.log" 2>&1 &
+  --loop uvloop --http httptools --no-access-log --log-level warning \
+  > "$GRIDLINE_RUN_DIR/logs/bare.log" 2>&1 &
 bare_pid=$!
 
-read -r LAT LON CODE < <(.venv/bin/python - "$CITY" <<'PY'
-import json, sys
-from shapely.geometry import shape
-city = json.load(open(sys.argv[1]))
-f = next(f for f in city["features"] if f["properties"]["grid_kind"] == "comprehensive")
-p = shape(f["geometry"]).representative_point()
-print(p.y, p.x, "exposed-garbage")
-PY
-)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$BARE_PORT/docs" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$BARE_PORT/docs" >/dev/null || { echo "the bare app did not start"; exit 1; }
 # intake learns the catalogue from Kafka: wait until it lists services.
@@ -57,6 +65,7 @@ for _ in $(seq 100); do
   [ "$(curl -sf "http://127.0.0.1:$INTAKE_PORT/open311/v2/services.json" | head -c 2)" = '[{' ] && break; sleep 0.2
 done
 
-.venv/bin/python bench/intake_bench.py --intake "http://127.0.0.1:$INTAKE_PORT" --bare "http://127.0.0.1:$BARE_PORT" \
-  --api-key "$(.venv/bin/python -c "import json;print(json.load(open('$CREDS'))['open311_api_key'])")" \
-  --service-code "$CODE" --lat "$LAT" --lon "$LON" --command "make bench" "$@"
+.venv/bin/python bench/run.py --run-dir "$GRIDLINE_RUN_DIR" \
+  --intake "http://127.0.0.1:$INTAKE_PORT" --bare "http://127.0.0.1:$BARE_PORT" \
+  --receiver-port $RECEIVER_PORT --alertmanager-port $ALERTMANAGER_PORT --loadgen "$LOADGEN" \
+  --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"

@@ -1,0 +1,3 @@
+module gridline.local/bench/loadgen
+
+go 1.26
