@@ -40,9 +40,12 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
                 with receiver._lock:
-                    if receiver.refused < receiver.refuse_first:
+                    if len(body) < length:  # the sender died mid-request: not a delivery
+                        status = 400
+                    elif receiver.refused < receiver.refuse_first:
                         receiver.refused += 1
                         status = 500
                     else:
@@ -63,6 +66,17 @@ class Receiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def notification_ids(self, kind: str) -> dict[str, set[str]]:
+        """work_order_id -> the distinct webhook ids of its `kind` deliveries."""
+        ids: dict[str, set[str]] = {}
+        with self._lock:
+            deliveries = list(self.deliveries)
+        for d in deliveries:
+            body = d.json
+            if body["type"] == kind:
+                ids.setdefault(body["work_order_id"], set()).add(d.headers["webhook-id"])
+        return ids
 
     def for_order(self, work_order_id: str) -> list[Delivery]:
         with self._lock:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections import defaultdict
 
 import httpx
 import pytest
@@ -16,66 +15,88 @@ from gridline.common.kafka import DEADLETTER_TOPIC
 from gridline.common.policy.catalogue import Catalogue
 from gridline.common.settings import KafkaSettings, PostgresSettings
 
+from .burst import BurstResult, open311_burst
 from .receiver import Receiver
 from .stack import SERVICES, Stack, wait_until, work_orders_per_report
 from .test_pipeline import grid_category, grid_point
 
 pytestmark = pytest.mark.e2e
 
-REPORTS = 45
+BURST = 2000  # reports
+RATE = 1000.0  # offered per second, open loop
+
+
+def _forms(stack: Stack, code: str, api_key: str, victim: str) -> list[dict[str, str]]:
+    """Reports spread over the city's comprehensive grids, so orders land everywhere."""
+    grids = [
+        f["properties"]["grid_id"]
+        for f in stack.city["features"]
+        if f["properties"]["grid_kind"] == "comprehensive"
+    ]
+    points = [grid_point(stack, g) for g in grids]
+    return [
+        {
+            "api_key": api_key,
+            "service_code": code,
+            "lat": str(points[i % len(points)][0]),
+            "long": str(points[i % len(points)][1]),
+            "description": f"burst {victim} {i}",
+        }
+        for i in range(BURST)
+    ]
 
 
 @pytest.mark.parametrize("victim", SERVICES)
-def test_sigkill_during_traffic_loses_nothing_and_duplicates_nothing(
+def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(
     stack: Stack,
     catalogue: Catalogue,
     receiver: Receiver,
     pg_settings: PostgresSettings,
     victim: str,
 ) -> None:
-    grid_unit, _ = stack.handler_key("grid")
-    lat, lon = grid_point(stack, grid_unit)
+    """2,000 reports offered at 1,000/s; the victim is SIGKILLed a third of the way in and
+    restarted after the burst. Every acknowledged report becomes exactly one work order
+    with exactly one assigned notification id."""
     code = grid_category(catalogue, longest=True).code
-    accepted: list[str] = []
-    with httpx.Client(timeout=10) as client:
-        for i in range(REPORTS):
-            if i == REPORTS // 3:
-                stack.processes[victim].kill(signal.SIGKILL)
-            if i == 2 * REPORTS // 3:
-                stack.start(victim)
-                stack.processes[victim].wait_ready(90)
-            try:
-                response = stack.post_report(
-                    client, service_code=code, lat=lat, long=lon, description=f"crash {victim} {i}"
-                )
-            except httpx.TransportError:
-                continue  # intake is down: nothing was acknowledged, nothing is owed
-            if response.status_code == 200:
-                accepted.append(response.json()[0]["service_request_id"])
-        assert len(accepted) >= REPORTS // 2, "too few reports were accepted to prove anything"
+    forms = _forms(stack, code, stack.credentials["open311_api_key"], victim)
 
-        # Every acknowledged report reaches its grid, as intake's public view shows.
-        wait_until(
-            lambda: all(stack.request(client, rid)["expected_datetime"] for rid in accepted),
-            timeout=90,
-            what=f"all {len(accepted)} accepted reports to be assigned after killing {victim}",
-        )
+    async def burst_and_kill() -> BurstResult:
+        async def kill() -> None:
+            await asyncio.sleep(BURST / RATE / 3)
+            stack.processes[victim].kill(signal.SIGKILL)
 
-    # Exactly one work order for every accepted report.
+        killer = asyncio.create_task(kill())
+        result = await open311_burst(stack.url("intake"), forms, RATE, connections=256)
+        await killer
+        return result
+
+    result = asyncio.run(burst_and_kill())
+    stack.start(victim)
+    stack.processes[victim].wait_ready(90)
+    accepted = result.accepted
+    print(
+        f"burst: offered {result.offered_per_second:.0f}/s, answers {result.statuses},"
+        f" late {result.late}"
+    )
+    assert result.offered_per_second >= 0.9 * RATE, "the burst was not a burst"
+    assert len(accepted) >= BURST // 8, f"too few accepted to prove anything: {result.statuses}"
+
+    # Every acknowledged report becomes exactly one work order.
+    wait_until(
+        lambda: len(work_orders_per_report(pg_settings.url, accepted)) == len(accepted),
+        timeout=120,
+        what=f"a work order for each of {len(accepted)} accepted reports after killing {victim}",
+    )
     assert work_orders_per_report(pg_settings.url, accepted) == dict.fromkeys(accepted, 1)
 
     # One assigned notification id per order, however often it was (re)delivered.
     def assigned_ids() -> dict[str, set[str]]:
-        ids: dict[str, set[str]] = defaultdict(set)
-        for rid in accepted:
-            for d in receiver.for_order(rid):
-                if d.json["type"] == "workorder.assigned":
-                    ids[rid].add(d.headers["webhook-id"])
-        return ids
+        ids = receiver.notification_ids("workorder.assigned")
+        return {rid: ids[rid] for rid in accepted if rid in ids}
 
     ids = wait_until(
         lambda: (i := assigned_ids()) and len(i) == len(accepted) and i,
-        timeout=60,
+        timeout=120,
         what="an assigned notification for every order",
     )
     assert all(len(v) == 1 for v in ids.values()), {k: v for k, v in ids.items() if len(v) != 1}

@@ -329,16 +329,3 @@ class EventConsumer:
         self.stalled = False
         for record, _ in letters:
             self._events.labels(self.group_id, record.topic, "deadletter").inc()
-
-
-def one_by_one(
-    apply: Callable[[Connection, Any, Envelope], Awaitable[None]],
-) -> Handler:
-    """A per-event function as a batch handler. Transitional: every handler is to be
-    written set-based; this keeps a service working while it is converted."""
-
-    async def handler(conn: Connection, events: list[Incoming[Any]]) -> None:
-        for event in events:
-            await apply(conn, event.data, event.envelope)
-
-    return handler
