@@ -26,12 +26,12 @@ from gridline.common.events import (
 )
 from gridline.common.pg import Pool, migrate, open_pool
 from gridline.common.policy.catalogue import load_catalogue_text
-from gridline.common.policy.jurisdiction import parse_jurisdiction
 from gridline.common.settings import PostgresSettings
 from gridline.operator.citygen import generate_city
 from gridline.routing.authorisation import Forbidden, key_digest
 from gridline.routing.bootstrap import MIGRATIONS
 from gridline.routing.commands import Commands, NotFound
+from gridline.routing.domain.jurisdiction import parse_jurisdiction
 from gridline.routing.domain.workorder import TransitionRefused
 from gridline.routing.handlers import EventHandlers
 from gridline.routing.metrics import RoutingMetrics

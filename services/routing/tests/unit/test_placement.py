@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gridline.common.policy.catalogue import load_catalogue_text
-from gridline.common.policy.jurisdiction import parse_jurisdiction
 from gridline.common.policy.tiers import Tier
 from gridline.operator.citygen import generate_city
 from gridline.routing.domain.authority import units_in_view
+from gridline.routing.domain.jurisdiction import parse_jurisdiction
 from gridline.routing.domain.placement import Report, open_for_report, place_in_grid
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import State, TransitionRefused

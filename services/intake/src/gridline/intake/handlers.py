@@ -13,7 +13,7 @@ from gridline.common.events import PolicyActivated, Reporter, ReportSubmitted
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
-from gridline.common.policy.jurisdiction import Extent
+from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain import status

@@ -18,12 +18,12 @@ from gridline.common.clock import Clock
 from gridline.common.events import WorkOrderEscalated
 from gridline.common.pg import Connection, Pool
 from gridline.common.policy.catalogue import Catalogue
-from gridline.common.policy.jurisdiction import Jurisdiction
 from gridline.routing import policy_cache
 from gridline.routing.adapters import store
 from gridline.routing.adapters.events import Change, assigned, escalated, record, resolved
 from gridline.routing.authorisation import Forbidden, NoKey, check_scope, unit_of_key
 from gridline.routing.domain.authority import units_in_view
+from gridline.routing.domain.jurisdiction import Jurisdiction
 from gridline.routing.domain.placement import place_in_grid
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import WorkOrder, escalate, resolve

@@ -12,8 +12,8 @@ from gridline.common.consumer import NotReadyYet
 from gridline.common.events import PolicyActivated
 from gridline.common.pg import Connection, Outgoing, add_to_outbox
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
-from gridline.common.policy.jurisdiction import Jurisdiction, parse_jurisdiction
 from gridline.routing.adapters import store
+from gridline.routing.domain.jurisdiction import Jurisdiction, parse_jurisdiction
 from gridline.routing.domain.policy import Policy
 
 

@@ -16,8 +16,8 @@ import httpx
 import yaml
 
 from gridline.common.policy.catalogue import CatalogueInvalid, load_catalogue_text
-from gridline.common.policy.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 from gridline.operator.citygen import PRESETS, generate_city
+from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 
 
 def _fail(message: str) -> int:

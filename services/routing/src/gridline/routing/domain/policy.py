@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gridline.common.policy.catalogue import Catalogue
-from gridline.common.policy.jurisdiction import Jurisdiction
 from gridline.common.policy.tiers import Tier
+from gridline.routing.domain.jurisdiction import Jurisdiction
 from gridline.routing.domain.workorder import Place
 
 

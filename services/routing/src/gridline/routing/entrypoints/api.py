@@ -15,11 +15,11 @@ from fastapi.security import HTTPBearer
 from gridline.common.auth import bearer, require_admin
 from gridline.common.http import answers, service_app
 from gridline.common.policy.catalogue import CatalogueInvalid, parse_catalogue
-from gridline.common.policy.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 from gridline.routing.authorisation import Forbidden, NoKey
 from gridline.routing.bootstrap import RoutingService, bootstrap
 from gridline.routing.commands import NotFound, UnknownUnits
 from gridline.routing.config import RoutingSettings
+from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 from gridline.routing.domain.workorder import TransitionRefused
 from gridline.routing.entrypoints.views import HandlerAction, HandlerKeys, Triage, WorkOrderView
 from gridline.routing.policy_cache import PolicyNotLoaded

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, shape
 
-from gridline.common.policy.jurisdiction import Extent, JurisdictionInvalid, parse_jurisdiction
+from gridline.common.policy.extent import Extent
 from gridline.operator.citygen import PRESETS, generate_city
+from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
 
 pytestmark = pytest.mark.unit
 

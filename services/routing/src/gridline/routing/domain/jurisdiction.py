@@ -1,4 +1,4 @@
-"""The jurisdiction: grid polygons and their community, street and district, validated.
+"""Routing's jurisdiction: grid polygons and their community, street and district, validated.
 
 Input is the contract's GeoJSON FeatureCollection. Validation collects every problem, each
 with the feature's index and id, so an operator can fix the file in one pass.
@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shapely import STRtree
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
+
+from gridline.common.policy.extent import Extent
 
 Level = Literal["grid", "community", "street", "district"]
 KINDS = ("comprehensive", "special")
@@ -71,38 +73,6 @@ class Grid:
     district_id: str
     district_name: str
     geometry: BaseGeometry = field(compare=False, repr=False)
-
-
-class Extent:
-    """The city's extent: each district's convex hull. Gaps between grids lie inside it."""
-
-    def __init__(self, hulls: dict[str, BaseGeometry]) -> None:
-        self._hulls = hulls
-        self._ids = list(hulls)
-        self._tree = STRtree([hulls[i] for i in self._ids])
-
-    @classmethod
-    def from_geojson(cls, doc: dict[str, Any]) -> Extent:
-        """From `Jurisdiction.extent_geojson()`: a FeatureCollection, one hull a district."""
-        return cls({f["properties"]["district_id"]: shape(f["geometry"]) for f in doc["features"]})
-
-    def district_of(self, lon: float, lat: float) -> str | None:
-        point = Point(lon, lat)
-        for i in self._tree.query(point, predicate="intersects"):
-            return self._ids[int(i)]
-        return None
-
-    def contains(self, lon: float, lat: float) -> bool:
-        return self.district_of(lon, lat) is not None
-
-    def to_geojson(self) -> dict[str, Any]:
-        return {
-            "type": "FeatureCollection",
-            "features": [
-                {"type": "Feature", "properties": {"district_id": d}, "geometry": mapping(g)}
-                for d, g in sorted(self._hulls.items())
-            ],
-        }
 
 
 class Jurisdiction:
@@ -345,7 +315,7 @@ def parse_jurisdiction(doc: Any) -> Jurisdiction:
 
 
 __all__ = [
-    "Extent",
+    "Extent",  # re-exported: a jurisdiction publishes its extent
     "Grid",
     "Jurisdiction",
     "JurisdictionInvalid",
