@@ -31,7 +31,8 @@ _NINETY_DAYS = timedelta(days=90)
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
 
-def _service(request: Request) -> IntakeService:
+async def _service(request: Request) -> IntakeService:
+    # async: FastAPI runs a plain def dependency in a worker thread (a thread hop per request)
     svc: IntakeService = request.app.state.service
     return svc
 

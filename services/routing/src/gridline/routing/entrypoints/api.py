@@ -70,7 +70,8 @@ def _answer_refusals(app: FastAPI) -> None:
         app.add_exception_handler(cls, refusal)
 
 
-def _service(request: Request) -> RoutingService:
+async def _service(request: Request) -> RoutingService:
+    # async: FastAPI runs a plain def dependency in a worker thread (a thread hop per request)
     svc: RoutingService = request.app.state.service
     return svc
 
