@@ -81,7 +81,11 @@ async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Po
         settings.url,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
-        server_settings={"search_path": schema, "application_name": f"gridline-{schema}"},
+        server_settings={
+            "search_path": schema,
+            "application_name": f"gridline-{schema}",
+            "plan_cache_mode": "force_custom_plan",
+        },
         init=_init_connection,
         reset=_keep_session,
         command_timeout=30,

@@ -18,6 +18,8 @@ unix_socket_directories = '{socket}'
 max_connections = 200
 shared_buffers = 256MB
 fsync = on
+# per-statement CPU and I/O for operators and benchmarks (CREATE EXTENSION pg_stat_statements)
+shared_preload_libraries = 'pg_stat_statements'
 """
 
 
