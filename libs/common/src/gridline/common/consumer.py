@@ -43,8 +43,11 @@ class Incoming(Generic[E]):
     envelope: Envelope
 
 
+# What a handler leaves to do once its transaction has committed (e.g. count metrics): a
+# batch that is rolled back and split is applied again, and must not be counted twice.
+AfterCommit = Callable[[], None]
 # A handler applies a list of events, in the caller's transaction, set-based where it can.
-Handler = Callable[[Connection, list[Incoming[Any]]], Awaitable[None]]
+Handler = Callable[[Connection, list[Incoming[Any]]], Awaitable[AfterCommit | None]]
 
 
 class Rejected(Exception):
@@ -279,8 +282,12 @@ class EventConsumer:
                 if item.incoming.envelope.id in fresh:
                     fresh.discard(item.incoming.envelope.id)  # a second copy in one poll
                     todo.append(item)
+            after: list[AfterCommit] = []
             for handler, events in in_key_order(todo):
-                await handler(conn, events)
+                if (then := await handler(conn, events)) is not None:
+                    after.append(then)
+        for then in after:
+            then()
         self._batches.labels(self.group_id).inc()
         done = {id(i) for i in todo}
         for item in items:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gridline.common.clock import Clock
-from gridline.common.consumer import Incoming, Rejected
+from gridline.common.consumer import AfterCommit, Incoming, Rejected
 from gridline.common.events import DeadlineBreached, ReportSubmitted, WorkOrderEscalated
 from gridline.common.pg import Connection
 from gridline.routing.adapters import store
@@ -26,7 +26,7 @@ class EventHandlers:
 
     async def reports_submitted(
         self, conn: Connection, events: list[Incoming[ReportSubmitted]]
-    ) -> None:
+    ) -> AfterCommit:
         """Open one work order per new report: one look-up of the reports that already
         have one, one insert of the orders, one outbox write and one history insert."""
         policy = self.policy.require()
@@ -46,12 +46,16 @@ class EventHandlers:
             changes.append(assigned(new.order, policy, triage_reason=new.triage_reason))
         await store.insert(conn, opened)
         await record(conn, self.source, changes)
-        for order, _ in opened:
-            self.metrics.opened.labels(order.state.value).inc()
+
+        def count() -> None:
+            for order, _ in opened:
+                self.metrics.opened.labels(order.state.value).inc()
+
+        return count
 
     async def deadlines_breached(
         self, conn: Connection, events: list[Incoming[DeadlineBreached]]
-    ) -> None:
+    ) -> AfterCommit:
         """Escalate every order whose current assignment breached: the orders locked in one
         statement, one update, one outbox write and one history insert. A late breach of an
         assignment that already moved on changes nothing."""
@@ -72,6 +76,6 @@ class EventHandlers:
             changes.append(escalated(order, moved, policy, reason="timeout", note=None))
         await store.update(conn, list({c.order.id: c.order for c in changes}.values()))
         await record(conn, self.source, changes)
-        self.metrics.count_escalations(
+        return lambda: self.metrics.count_escalations(
             c.event for c in changes if isinstance(c.event, WorkOrderEscalated)
         )
