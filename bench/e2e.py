@@ -227,7 +227,7 @@ def run(
     used, r.window_seconds = delta(before, snapshot(target.meters)), time.monotonic() - t0
     if r.accepted:
         for name, s in used.items():
-            busy = max(0.0, s - target.idle[name] * r.window_seconds)
+            busy = max(0.0, s - target.idle.get(name, 0.0) * r.window_seconds)
             r.cpu_ms[name] = busy * 1000 / len(r.accepted)
     r.loadgen_ms = loadgen_s * 1000 / max(1, r.sent)
     return r

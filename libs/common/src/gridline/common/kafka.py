@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def open_producer(settings: KafkaSettings, client_id: str) -> AsyncIterator[AIOKafkaProducer]:
-    """An idempotent producer (acks=all); batching comes from linger, not from awaiting."""
+    """An idempotent producer (acks=all); batches come from enqueuing many sends before awaiting any."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap,
         client_id=client_id,

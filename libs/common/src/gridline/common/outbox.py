@@ -28,12 +28,14 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._schema = schema
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         self._wake = asyncio.Event()
         self.healthy = True
         self._published = Counter(
@@ -71,7 +73,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             rows.sort(key=lambda r: r["id"])  # RETURNING order is not guaranteed
-            # Enqueue the whole batch (linger packs it into few requests), then wait.
+            # Enqueue the whole batch (one request per partition), then wait for the acks.
             futures = [
                 await self._producer.send(
                     r["topic"], value=bytes(r["payload"]), key=r["key"].encode()
@@ -94,6 +96,10 @@ class OutboxRelay:
                 try:
                     if conn is None or conn.is_closed():
                         conn = await self._pool.acquire()
+                        # The relay's commit only deletes rows Kafka has acknowledged: if a
+                        # crash loses it, the rows are sent again with the same ids and the
+                        # consumers' inboxes skip them. No WAL flush to wait for, then.
+                        await conn.execute("SET synchronous_commit TO off")
                         await conn.add_listener(channel, self._notified)
                     sent = await self.relay_once(conn)
                     self.healthy = True
@@ -103,18 +109,26 @@ class OutboxRelay:
                     self._failures.inc()
                     log.warning("outbox relay round failed: %s", exc, exc_info=True)
                     if conn is not None:
-                        with contextlib.suppress(Exception):
-                            await self._pool.release(conn)
+                        await self._discard(conn)
                         conn = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if sent >= self._batch_size:
                     continue
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                except TimeoutError:
+                    continue
+                if self._linger:  # let the commits of the next few ms join this batch
+                    await asyncio.sleep(self._linger)
         finally:
             if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(channel, self._notified)
-                    await self._pool.release(conn)
+                await self._discard(conn)
+
+    async def _discard(self, conn: asyncpg.Connection) -> None:
+        """Close the relay's connection rather than pool it: its session settings (no
+        synchronous commit, the LISTEN) must not reach a business transaction."""
+        conn.terminate()
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)

@@ -116,7 +116,9 @@ async def open_runtime(
     async with open_pool(settings.postgres, schema=service) as pool:
         await migrate(pool, service, migrations)
         async with open_producer(settings.kafka, client_id=f"gridline-{service}") as producer:
-            relay = OutboxRelay(pool, producer, service, registry)
+            relay = OutboxRelay(
+                pool, producer, service, registry, linger=settings.kafka.relay_linger_ms / 1000
+            )
             runtime = Runtime(service, settings, clock, registry, pool, producer, relay)
             runtime.background("outbox-relay", relay.run)
             try:

@@ -12,7 +12,11 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDLINE_KAFKA_", extra="ignore")
 
     bootstrap: str = "127.0.0.1:9092"
-    linger_ms: int = Field(default=5, ge=0, le=1000)
+    # aiokafka's linger. The outbox relay enqueues whole batches at once, so waiting here
+    # would only delay them; the relay lingers before reading the outbox instead.
+    linger_ms: int = Field(default=0, ge=0, le=1000)
+    # After a commit wakes it, the relay waits this long for more committed events.
+    relay_linger_ms: int = Field(default=5, ge=0, le=1_000)
     max_batch_size: int = Field(default=262_144, ge=16_384)
     request_timeout_ms: int = Field(default=15_000, ge=1_000)
     # One poll is one database transaction: at most this many records and bytes.
@@ -20,6 +24,11 @@ class KafkaSettings(BaseSettings):
     fetch_max_bytes: int = Field(default=16_777_216, ge=65_536)
     # How long the broker holds a fetch when it has nothing; data end the wait at once.
     fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # A consumer's batch that is not full waits this long for more events (see _poll).
+    consumer_linger_ms: int = Field(default=5, ge=0, le=1_000)
+    # Consumers commit offsets at most this often (and on revoke and stop); after a crash
+    # up to this much is read again and skipped by the inbox.
+    commit_interval_ms: int = Field(default=1_000, ge=0, le=60_000)
 
     @field_validator("bootstrap")
     @classmethod

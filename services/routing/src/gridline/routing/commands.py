@@ -86,12 +86,15 @@ class Commands:
             check_scope(policy, key_unit, order)
             return order, await store.history(conn, order_id)
 
-    async def open_orders(self, key_unit: str | None, limit: int) -> list[WorkOrder]:
-        """Open orders in the key's view, soonest due first (every open order for admin)."""
+    async def open_orders(
+        self, key_unit: str | None, limit: int, state: str | None = None
+    ) -> list[WorkOrder]:
+        """Unresolved orders in the key's view (every one for admin), soonest due first;
+        only those in `state` (open or triage) when given."""
         policy = self.policy.require()
         units = None if key_unit is None else units_in_view(key_unit, policy)
         async with self._reading() as conn:
-            return await store.list_open(conn, units, limit)
+            return await store.list_open(conn, units, limit, state)
 
     # -- handler commands --------------------------------------------------------------
 

@@ -88,20 +88,21 @@ async def history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def list_open(conn: Connection, units: list[str] | None, limit: int) -> list[WorkOrder]:
-    """Open orders held by `units` (every open order when None), soonest due first."""
-    if units is None:
-        rows = await conn.fetch(
-            f"{_SELECT} WHERE state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $1",
-            limit,
-        )
-    else:
-        rows = await conn.fetch(
-            f"{_SELECT} WHERE unit_id = ANY($1::text[])"
-            " AND state <> 'resolved' ORDER BY due_at NULLS LAST, id LIMIT $2",
-            units,
-            limit,
-        )
+async def list_open(
+    conn: Connection, units: list[str] | None, limit: int, state: str | None = None
+) -> list[WorkOrder]:
+    """Unresolved orders held by `units` (every one when None), soonest due first; only
+    those in `state` when given."""
+    where = ["state <> 'resolved'" if state is None else "state = $1"]
+    args: list[Any] = [] if state is None else [state]
+    if units is not None:
+        args.append(units)
+        where.append(f"unit_id = ANY(${len(args)}::text[])")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY due_at NULLS LAST, id LIMIT ${len(args)}",
+        *args,
+    )
     return [from_record(r) for r in rows]
 
 

@@ -6,7 +6,7 @@ one place (`_answer_refusals`)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
@@ -102,12 +102,18 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
 
     @app.get("/v1/workorders", response_model=list[WorkOrderView], **WORK)
     async def list_work_orders(
-        request: Request, svc: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        request: Request,
+        svc: Service,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        state: Annotated[
+            Literal["open", "triage"] | None,
+            Query(description="only orders in this state (default: every unresolved one)"),
+        ] = None,
     ) -> list[WorkOrderView]:
         """Open work orders held by the key's unit or any unit below it, soonest due first;
         with the admin key, every open order of the city (those held for triage last)."""
         unit = await _key_unit(request, svc)
-        orders = await svc.commands.open_orders(unit, limit)
+        orders = await svc.commands.open_orders(unit, limit, state)
         return [WorkOrderView.of(o, svc.policy.current) for o in orders]
 
     @app.post("/v1/workorders/{order_id}/resolve", response_model=WorkOrderView, **WORK)
