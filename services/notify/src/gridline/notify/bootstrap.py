@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,11 +33,15 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
         Subscription(f"webhook-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
         for url in settings.urls
     ]
-    # One more subscription's worth for rows of a subscription removed from the settings.
-    connections = settings.concurrency * (len(subscriptions) + 1)
+    # Every sending slot has a connection: one more subscription's worth, in all and per
+    # receiver, for rows of a subscription removed from the settings.
+    slots = settings.concurrency
+    sharing = Counter(webhook.receiver(s.url) for s in subscriptions)
+    connections = slots * (len(subscriptions) + 1)
+    per_receiver = slots * (max(sharing.values(), default=0) + 1)
     async with (
         open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime,
-        webhook.open_client(settings.timeout, connections) as client,
+        webhook.open_client(settings.timeout, connections, per_receiver) as client,
     ):
         notify = Notify(subscriptions)
         handler = notify.on_workorder_events

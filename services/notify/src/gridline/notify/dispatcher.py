@@ -18,8 +18,6 @@ import logging
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from gridline.common.pg import Connection, Pool
 from gridline.notify.adapters import store, webhook
 from gridline.notify.domain.attempts import Outcome, RetryPolicy, Verdict
@@ -34,7 +32,7 @@ class Dispatcher:
     def __init__(
         self,
         pool: Pool,
-        client: httpx.AsyncClient,
+        client: webhook.Client,
         schema: str,
         subscriptions: list[str],
         *,
