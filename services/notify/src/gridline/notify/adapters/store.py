@@ -34,7 +34,7 @@ async def add_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> No
         " event_version, subscription, url, body)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
         "  $6::text[], $7::text[], $8::bytea[])"
-        " ON CONFLICT (event_id, subscription) DO NOTHING",
+        " ON CONFLICT (notification_id) DO NOTHING",
         *([d[i] for d in deliveries] for i in range(len(Delivery._fields))),
     )
 
