@@ -39,9 +39,11 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
     sharing = Counter(webhook.receiver(s.url) for s in subscriptions)
     connections = slots * (len(subscriptions) + 1)
     per_receiver = slots * (max(sharing.values(), default=0) + 1)
+    # The client outlives the runtime: the dispatcher stops (sends in flight keep their
+    # lease) before the client closes, so no send fails for a closed client.
     async with (
-        open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime,
         webhook.open_client(settings.timeout, connections, per_receiver) as client,
+        open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime,
     ):
         notify = Notify(subscriptions)
         handler = notify.on_workorder_events
