@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -138,12 +138,21 @@ async def _value(value: Any) -> Any:
     return await value if asyncio.iscoroutine(value) else value
 
 
+def acknowledge(body: dict[str, Any]) -> int:
+    return 204
+
+
 @dataclass
 class Receiver:
-    """A local webhook receiver that takes `delay` seconds to answer 204."""
+    """A local webhook receiver that takes `delay` seconds to answer each notification with
+    the status `answer` gives it (204 by default)."""
 
     delay: float
+    answer: Callable[[dict[str, Any]], int] = acknowledge
     received: list[tuple[str, int, str]] = field(default_factory=list)  # (order, version, id)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    connections: set[int] = field(default_factory=set)  # client ports seen
     answered: int = 0
     concurrent: int = 0
     max_concurrent: int = 0
@@ -166,19 +175,32 @@ class Receiver:
             protocol_version = "HTTP/1.1"  # keep-alive, as notify's client expects
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                body = json.loads(raw)
                 data = body["event"]["data"]
                 with receiver.lock:
                     receiver.received.append((data["work_order_id"], data["version"], body["id"]))
+                    receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    receiver.bodies.append(raw)
+                    receiver.connections.add(self.client_address[1])
                     receiver.concurrent += 1
                     receiver.max_concurrent = max(receiver.max_concurrent, receiver.concurrent)
                 time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.concurrent -= 1
                     receiver.answered += 1
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                status = receiver.answer(body)
+                self.send_response(status)
+                if status == 302:
+                    self.send_header("location", "/elsewhere")
+                # Any answer but a 204 has a body, which the client must read to its end
+                # before the connection can carry the next POST.
+                answer = b"" if status == 204 else b"thanks"
+                self.send_header("content-length", str(len(answer)))
+                # A client that timed out has gone: nothing to tell it.
+                with contextlib.suppress(ConnectionError):
+                    self.end_headers()
+                    self.wfile.write(answer)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -194,12 +216,18 @@ class Receiver:
             self.server.server_close()
 
 
+class Receivers(Protocol):
+    def __call__(
+        self, delay: float, answer: Callable[[dict[str, Any]], int] = ..., /
+    ) -> Receiver: ...
+
+
 @pytest.fixture
-def receivers() -> Iterator[Callable[[float], Receiver]]:
+def receivers() -> Iterator[Receivers]:
     started: list[Receiver] = []
 
-    def start(delay: float) -> Receiver:
-        r = Receiver(delay)
+    def start(delay: float, answer: Callable[[dict[str, Any]], int] = acknowledge) -> Receiver:
+        r = Receiver(delay, answer)
         r.start()
         started.append(r)
         return r

@@ -4,10 +4,8 @@ deliveries, a slow receiver holds up no one else, and outcomes are recorded in b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -18,19 +16,19 @@ from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify, Subscription, notification_id
 from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import Receiver, lifecycle, running, store_events, until
+from .conftest import Receivers, lifecycle, running, store_events, until
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_slow_receiver_does_not_hold_up_deliveries_to_another(
-    pool: Pool, scratch_schema: str, receivers: Callable[[float], Receiver]
+    pool: Pool, scratch_schema: str, receivers: Receivers
 ) -> None:
     slow, fast = receivers(1.5), receivers(0.0)
     notify = Notify([Subscription("slow", slow.url), Subscription("fast", fast.url)])
     orders = ["wo-1", "wo-2", "wo-3"]
     slots = 2
-    async with webhook.open_client(10.0, connections=2 * slots) as client:
+    async with webhook.open_client(10.0, connections=2 * slots, per_receiver=slots) as client:
         dispatcher = Dispatcher(
             pool,
             client,
@@ -65,16 +63,10 @@ async def test_a_slow_receiver_does_not_hold_up_deliveries_to_another(
 
 
 async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
-    pool: Pool, scratch_schema: str
+    pool: Pool, scratch_schema: str, receivers: Receivers
 ) -> None:
-    seen: list[str] = []
-
-    def receive(request: httpx.Request) -> httpx.Response:
-        nid = request.headers["webhook-id"]
-        seen.append(nid)
-        return httpx.Response(204 if nid in ok else 503)
-
-    notify = Notify([Subscription("hook", "http://receiver.invalid/hook")])
+    receiver = receivers(0.0, lambda body: 204 if body["id"] in ok else 503)
+    notify = Notify([Subscription("hook", receiver.url)])
     events = {o: lifecycle(o)[0] for o in ("wo-ok", "wo-retry", "wo-dead")}
     await store_events(pool, notify, list(events.values()))
     ids = {
@@ -86,7 +78,7 @@ async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
     await pool.execute("UPDATE deliveries SET attempts = 1 WHERE work_order_id = 'wo-dead'")
 
     registry = CollectorRegistry()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(receive)) as client:
+    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
         dispatcher = Dispatcher(
             pool,
             client,
@@ -125,7 +117,9 @@ async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
     assert dead["dead_at"] is not None and dead["delivered_at"] is None
     assert (dead["attempts"], dead["last_error"]) == (2, "HTTP 503")
 
-    assert sorted(seen) == sorted(ids.values())  # one attempt each, none repeated
+    assert sorted(nid for _, _, nid in receiver.received) == sorted(
+        ids.values()
+    )  # one attempt each, none repeated
     assert ids["wo-ok"] == notification_id(
         await pool.fetchval("SELECT event_id FROM deliveries WHERE work_order_id = 'wo-ok'"),
         "hook",

@@ -3,43 +3,41 @@ work order's events, even when the first one is refused and retried."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gridline.common.pg import Pool
+from gridline.notify.adapters import webhook
 from gridline.notify.dispatcher import Dispatcher
 from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify, Subscription
 from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import lifecycle, running, store_events, until
+from .conftest import Receivers, lifecycle, running, store_events, until
 
 pytestmark = pytest.mark.integration
 
 
 async def test_one_orders_notifications_arrive_in_event_order_despite_a_refusal(
-    pool: Pool, scratch_schema: str
+    pool: Pool, scratch_schema: str, receivers: Receivers
 ) -> None:
-    attempts: list[tuple[str, int]] = []  # (order, version) of every attempt, in order
     refused: set[str] = set()
 
-    def receive(request: httpx.Request) -> httpx.Response:
-        data = json.loads(request.content)["event"]["data"]
-        key = (data["work_order_id"], data["version"])
-        attempts.append(key)
+    def answer(body: dict[str, Any]) -> int:
+        data = body["event"]["data"]
         if data["version"] == 1 and data["work_order_id"] not in refused:
             refused.add(data["work_order_id"])
-            return httpx.Response(503)
-        return httpx.Response(204)
+            return 503
+        return 204
 
-    notify = Notify([Subscription("hook", "http://receiver.invalid/hook")])
+    receiver = receivers(0.0, answer)
+    notify = Notify([Subscription("hook", receiver.url)])
     orders = ["wo-a", "wo-b"]
     await store_events(pool, notify, [e for order in orders for e in lifecycle(order)])
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(receive)) as client:
+    async with webhook.open_client(10.0, connections=10, per_receiver=10) as client:
         dispatcher = Dispatcher(
             pool,
             client,
@@ -59,5 +57,5 @@ async def test_one_orders_notifications_arrive_in_event_order_despite_a_refusal(
                 what="every delivery to be acknowledged",
             )
     for order in orders:
-        versions = [v for o, v in attempts if o == order]
+        versions = receiver.versions(order)  # every attempt, in the order received
         assert versions == [1, 1, 2, 3], versions  # refused once, retried, then the rest

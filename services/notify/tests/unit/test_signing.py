@@ -1,14 +1,20 @@
-"""Webhook signatures, backoff and message templates."""
+"""Webhook signatures, backoff, message templates and notification bodies."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from gridline.common.events import Assignment, WorkOrderEscalated, WorkOrderResolved
+from gridline.common.events import (
+    Assignment,
+    WorkOrderEscalated,
+    WorkOrderResolved,
+    envelope_for,
+)
 from gridline.notify.domain.attempts import RetryPolicy, Verdict
-from gridline.notify.domain.messages import kind, render
+from gridline.notify.domain.messages import bodies, kind, render
 from gridline.notify.domain.signing import backoff_seconds, sign, verify
 
 pytestmark = pytest.mark.unit
@@ -97,3 +103,33 @@ def test_an_attempt_is_delivered_retried_with_backoff_or_given_up_at_the_last() 
     assert (retry.verdict, retry.retry_in, retry.error) == (Verdict.RETRY, 2.0, "HTTP 503")
     assert policy.judge("n", "s", 3, "HTTP 503").verdict is Verdict.DEAD
     assert policy.judge("n", "s", 3, None).verdict is Verdict.DELIVERED
+
+
+def test_each_subscription_gets_the_whole_notification_under_its_own_id() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    event = WorkOrderResolved(
+        **REF,
+        version=3,
+        category="exposed-garbage",
+        category_name_en="Exposed garbage",
+        category_name_zh="暴露垃圾",
+        tier="community",
+        unit_id="c1",
+        unit_name="青龙社区",
+        resolved_by_unit_id="c1",
+        opened_at=at,
+        resolved_at=at,
+        due_at=at,
+    )
+    envelope = envelope_for(event, source="/routing", time=at)
+    one, two = bodies(event, envelope, ["n1", "n2"])
+    for nid, body in [("n1", one), ("n2", two)]:
+        assert json.loads(body) == {
+            "id": nid,
+            "type": "workorder.resolved",
+            "work_order_id": "wo1",
+            "message": render(event),
+            "event": envelope.model_dump(mode="json"),
+        }
+        assert "青龙社区".encode() in body  # UTF-8 as it is, not \u escapes
+    assert one.replace(b'"n1"', b'"n2"', 1) == two

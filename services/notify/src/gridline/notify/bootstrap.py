@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,11 +33,17 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
         Subscription(f"webhook-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
         for url in settings.urls
     ]
-    # One more subscription's worth for rows of a subscription removed from the settings.
-    connections = settings.concurrency * (len(subscriptions) + 1)
+    # Every sending slot has a connection: one more subscription's worth, in all and per
+    # receiver, for rows of a subscription removed from the settings.
+    slots = settings.concurrency
+    sharing = Counter(webhook.receiver(s.url) for s in subscriptions)
+    connections = slots * (len(subscriptions) + 1)
+    per_receiver = slots * (max(sharing.values(), default=0) + 1)
+    # The client outlives the runtime: the dispatcher stops (sends in flight keep their
+    # lease) before the client closes, so no send fails for a closed client.
     async with (
+        webhook.open_client(settings.timeout, connections, per_receiver) as client,
         open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime,
-        webhook.open_client(settings.timeout, connections) as client,
     ):
         notify = Notify(subscriptions)
         handler = notify.on_workorder_events

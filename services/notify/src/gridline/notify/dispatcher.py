@@ -18,8 +18,6 @@ import logging
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from gridline.common.pg import Connection, Pool
 from gridline.notify.adapters import store, webhook
 from gridline.notify.domain.attempts import Outcome, RetryPolicy, Verdict
@@ -34,7 +32,7 @@ class Dispatcher:
     def __init__(
         self,
         pool: Pool,
-        client: httpx.AsyncClient,
+        client: webhook.Client,
         schema: str,
         subscriptions: list[str],
         *,
@@ -123,8 +121,12 @@ class Dispatcher:
         return min(self._poll_interval, self._next_retry - now)
 
     async def _claim(self, conn: Connection) -> None:
-        free = {s: self._slots - self._in_flight[s] for s in self._subscriptions}
-        rows = await store.claim_due(conn, {s: n for s, n in free.items() if n > 0}, LEASE_SECONDS)
+        free = {s: n for s in self._subscriptions if (n := self._slots - self._in_flight[s]) > 0}
+        if not free:
+            return
+        rows = await store.claim_due(conn, free, LEASE_SECONDS)
+        self._metrics.claims.inc()
+        self._metrics.claimed.inc(len(rows))
         for row in rows:
             self._in_flight[row["subscription"]] += 1
             task = asyncio.create_task(self._send(row))
@@ -175,6 +177,7 @@ class Dispatcher:
             await store.record(conn, batch)
 
     def _recorded(self, batch: list[Outcome]) -> None:
+        self._metrics.recordings.inc()
         now = asyncio.get_running_loop().time()
         for outcome in batch:
             self._in_flight[outcome.subscription] -= 1

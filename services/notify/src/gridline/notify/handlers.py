@@ -3,9 +3,7 @@ subscription, stored in the event's transaction (dispatcher.py sends them)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from gridline.common.consumer import Incoming
 from gridline.common.events import WorkOrderEvent
@@ -39,18 +37,9 @@ class Notify:
         deliveries: list[store.Delivery] = []
         for incoming in events:
             event, envelope = incoming.data, incoming.envelope
-            # The envelope as sent is the same for every subscription: dump it once.
-            dumped: dict[str, Any] = envelope.model_dump(mode="json")
-            kind, message = messages.kind(event), messages.render(event)
-            for sub in self.subscriptions:
-                nid = notification_id(envelope.id, sub.name)
-                body = {
-                    "id": nid,
-                    "type": kind,
-                    "work_order_id": event.work_order_id,
-                    "message": message,
-                    "event": dumped,
-                }
+            ids = [notification_id(envelope.id, sub.name) for sub in self.subscriptions]
+            bodies = messages.bodies(event, envelope, ids)
+            for sub, nid, body in zip(self.subscriptions, ids, bodies, strict=True):
                 deliveries.append(
                     store.Delivery(
                         notification_id=nid,
@@ -60,7 +49,7 @@ class Notify:
                         event_version=event.version,
                         subscription=sub.name,
                         url=sub.url,
-                        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                        body=body,
                     )
                 )
         await store.add_deliveries(conn, deliveries)

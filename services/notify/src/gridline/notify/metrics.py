@@ -22,3 +22,19 @@ class NotifyMetrics:
             "Notifications given up after the last attempt.",
             registry=registry,
         )
+        # Batching: deliveries per claim and outcomes per recording are these ratios.
+        self.claims = Counter(
+            "gridline_notify_claims_total",
+            "Claim statements run by the dispatcher.",
+            registry=registry,
+        )
+        self.claimed = Counter(
+            "gridline_notify_claimed_total",
+            "Deliveries claimed (leased) for an attempt.",
+            registry=registry,
+        )
+        self.recordings = Counter(
+            "gridline_notify_recordings_total",
+            "Batches of attempt outcomes recorded.",
+            registry=registry,
+        )

@@ -34,7 +34,7 @@ async def add_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> No
         " event_version, subscription, url, body)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
         "  $6::text[], $7::text[], $8::bytea[])"
-        " ON CONFLICT (event_id, subscription) DO NOTHING",
+        " ON CONFLICT (notification_id) DO NOTHING",
         *([d[i] for d in deliveries] for i in range(len(Delivery._fields))),
     )
 
@@ -60,7 +60,9 @@ async def claim_due(conn: Connection, slots: Mapping[str, int], lease_seconds: f
     return list(
         await conn.fetch(
             "UPDATE deliveries AS d SET next_attempt_at = now() + make_interval(secs => $3)"
-            " FROM (SELECT c.notification_id"
+            # An array, not a join: the planner cannot know how few rows the LIMITs leave
+            # and would hash-join a scan of the whole table, delivered history included.
+            " WHERE d.notification_id = ANY(ARRAY(SELECT c.notification_id"
             "  FROM unnest($1::text[], $2::int[]) AS s(subscription, slots)"
             "  CROSS JOIN LATERAL (SELECT p.notification_id FROM deliveries p"
             "   WHERE p.subscription = s.subscription"
@@ -70,8 +72,7 @@ async def claim_due(conn: Connection, slots: Mapping[str, int], lease_seconds: f
             "    AND e.delivered_at IS NULL AND e.dead_at IS NULL"
             "    AND e.event_version < p.event_version)"
             "   ORDER BY p.next_attempt_at LIMIT s.slots FOR UPDATE SKIP LOCKED) AS c"
-            " ) AS claimed"
-            " WHERE d.notification_id = claimed.notification_id"
+            " ))"
             " RETURNING d.notification_id, d.subscription, d.url, d.body, d.attempts",
             list(slots),
             list(slots.values()),

@@ -1,31 +1,53 @@
 """Posting signed notifications to receivers (Standard Webhooks headers) over one
-keep-alive client."""
+keep-alive client.
+
+aiohttp rather than httpx: on this machine an httpx POST cost about 1.2 ms of CPU (two
+socket writes per request, a pool scan and a readability select() per request), an
+aiohttp POST about 0.07 ms, in the same micro-benchmark."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from gridline.notify.domain.signing import sign
 
+Client = aiohttp.ClientSession
 
-def open_client(timeout: float, connections: int) -> httpx.AsyncClient:
-    """The one client of the process: connections kept alive and bounded in number; every
-    phase of a request (connect, write, read, waiting for a pooled connection) timed out.
 
-    `connections` must cover every sending slot of every subscription, or a slow receiver
-    holding its connections would make the others wait for one."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(
-            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30
+def open_client(timeout: float, connections: int, per_receiver: int) -> Client:
+    """The one client of the process (use it as an async context manager): connections
+    kept alive and bounded in number, in all and per receiver (scheme, host and port);
+    each POST, from waiting for a pooled connection to the last byte of the answer, is
+    given `timeout` seconds.
+
+    `connections` must cover every sending slot of every subscription and `per_receiver`
+    every slot of the subscriptions that share a receiver, or a slow receiver holding its
+    connections would make the others wait for one."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=connections, limit_per_host=per_receiver, keepalive_timeout=30
         ),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        # Receivers see the payload as sent: no cookies kept between deliveries.
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def receiver(url: str) -> tuple[str, str, int]:
+    """What the connection pool counts connections per: scheme, host and port."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme,
+        parts.hostname or "",
+        parts.port or (443 if parts.scheme == "https" else 80),
     )
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, notification_id: str, body: bytes, secret: str
+    client: Client, url: str, notification_id: str, body: bytes, secret: str
 ) -> str | None:
     """None when the receiver acknowledged with a 2xx, else what went wrong."""
     ts = int(time.time())
@@ -36,9 +58,18 @@ async def post(
         "webhook-signature": sign(secret, notification_id, ts, body),
     }
     try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        # A redirect is an answer like any other non-2xx: the signed body goes only where
+        # it was configured to go.
+        async with client.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            # Read the answer to its end, so the connection goes back to the pool; chunks
+            # are dropped as they come, whatever a receiver sends.
+            while await response.content.readany():
+                pass
+            status = response.status
+    except TimeoutError:
+        return f"TimeoutError: no answer within {client.timeout.total} s"
+    except aiohttp.ClientError as exc:
         return f"{type(exc).__name__}: {exc}"
-    if 200 <= response.status_code < 300:
+    if 200 <= status < 300:
         return None
-    return f"HTTP {response.status_code}"
+    return f"HTTP {status}"

@@ -1,11 +1,16 @@
-"""The words of a notification, in zh-CN and English, from a work-order event."""
+"""A notification from a work-order event: its words, in zh-CN and English, and the JSON
+body each subscription receives."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.events import (
+    Envelope,
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderEvent,
@@ -68,3 +73,29 @@ def render(event: WorkOrderEvent) -> dict[str, str]:
         "zh-CN": f"工单 {wo}（{cat_zh}）已由{TIER_ZH[event.tier]} {zh} 办结。",
         "en": f"Work order {wo} ({cat_en}) resolved at the {event.tier} tier by {en}.",
     }
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def bodies(
+    event: WorkOrderEvent, envelope: Envelope, notification_ids: Sequence[str]
+) -> list[bytes]:
+    """One body per notification id: {"id", "type", "work_order_id", "message", "event"},
+    the event being the CloudEvents envelope as sent. The bodies differ only in their id,
+    so the rest is serialised once, by pydantic's own JSON encoder for the envelope."""
+    rest = b"".join(
+        (
+            b',"type":',
+            _json(kind(event)),
+            b',"work_order_id":',
+            _json(event.work_order_id),
+            b',"message":',
+            _json(render(event)),
+            b',"event":',
+            envelope.model_dump_json().encode(),
+            b"}",
+        )
+    )
+    return [b'{"id":' + _json(nid) + rest for nid in notification_ids]
