@@ -84,7 +84,7 @@ async def stored(pool: Pool) -> tuple[list[asyncpg.Record], list[asyncpg.Record]
     requests = await pool.fetch(
         "SELECT service_request_id, token, reporter, status_notes, xmin::text AS tx FROM requests"
     )
-    outbox = await pool.fetch("SELECT key, topic, payload FROM outbox")
+    outbox = await pool.fetch("SELECT key, topic, payload, xmin::text AS tx FROM outbox")
     return list(requests), list(outbox)
 
 
@@ -107,6 +107,8 @@ async def test_concurrent_reports_share_transactions_and_each_has_its_event(
     assert {e["type"] for e in envelopes} == {"gridline.report.submitted.v1"}
     assert {e["data"]["report_id"] for e in envelopes} == ids
     transactions = {r["tx"] for r in requests}
+    tx_of = {r["service_request_id"]: r["tx"] for r in requests}
+    assert all(o["tx"] == tx_of[o["key"]] for o in outbox), "an event outside its report's tx"
     assert len(transactions) < n, "concurrent reports were committed one by one"
     assert len(transactions) == len(writer.batches)
     assert sum(writer.batches) == n

@@ -11,12 +11,13 @@ from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
 from gridline.common.events import PolicyActivated, Reporter, ReportSubmitted
 from gridline.common.ids import new_id
-from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
+from gridline.common.pg import Connection, Outgoing, Pool
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
-from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
+from gridline.intake.adapters.outbox_rows import outbox_rows
 from gridline.intake.domain import status
+from gridline.intake.domain.city_extent import CityExtent
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -27,7 +28,7 @@ class PolicyView:
     """The catalogue and city extent intake validates against; follows routing's policy."""
 
     catalogue: Catalogue | None = None
-    extent: Extent | None = None
+    extent: CityExtent | None = None
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -38,7 +39,7 @@ class PolicyView:
         if kind == "catalogue":
             self.catalogue = parse_catalogue(document["catalogue"])
         else:
-            self.extent = Extent.from_geojson(document["extent"])
+            self.extent = CityExtent.from_geojson(document["extent"])
         self.versions[kind] = version
 
 
@@ -63,19 +64,23 @@ class Intake:
         return accepted
 
     async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> None:
-        """Store reports and their ReportSubmitted events in the caller's transaction,
-        one statement each: nothing durable is left unpublished."""
+        """Store reports and their ReportSubmitted events in ONE statement, atomic on its
+        own: nothing durable is left unpublished, and a group commit costs one round trip
+        (no BEGIN and COMMIT)."""
         reporters = [reporter_of(a.submission) for a in batch]
-        await store.insert_requests(
-            conn, batch, [r.model_dump(exclude_none=True) for r in reporters], RECEIVED_NOTES
-        )
-        await add_to_outbox(
-            conn,
+        events = outbox_rows(
             self.source,
             [
                 Outgoing(report_submitted(a, r), a.requested_at)
                 for a, r in zip(batch, reporters, strict=True)
             ],
+        )
+        await store.insert_requests(
+            conn,
+            batch,
+            [r.model_dump(exclude_none=True) for r in reporters],
+            RECEIVED_NOTES,
+            events,
         )
 
     # -- queries: plain reads, no transaction needed ---------------------------------------

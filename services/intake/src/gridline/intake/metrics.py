@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
@@ -31,3 +33,21 @@ class IntakeMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=registry,
         )
+        # Labelled children, looked up once: .labels() takes a lock and builds a tuple on
+        # every call, which the hot POST path would pay per report.
+        self._accepted: dict[str, Any] = {}
+        self._rejected: dict[int, Any] = {}
+
+    def accepted_from(self, source: str) -> Any:
+        """The accepted counter of one source (created on first use, as .labels() would)."""
+        child = self._accepted.get(source)
+        if child is None:
+            child = self._accepted[source] = self.accepted.labels(source)
+        return child
+
+    def rejected_with(self, code: int) -> Any:
+        """The rejected counter of one HTTP status."""
+        child = self._rejected.get(code)
+        if child is None:
+            child = self._rejected[code] = self.rejected.labels(str(code))
+        return child

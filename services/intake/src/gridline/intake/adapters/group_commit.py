@@ -3,7 +3,9 @@
 Requests hand their validated items to one writer task and await their own future. The
 writer commits whatever has accumulated and only then answers each request, so nothing is
 acknowledged before it is durable, and the cost of a transaction (its round trips and its
-WAL flush) is shared by every row in it. A lone item on an idle writer is committed at
+WAL flush) is shared by every row in it. `apply` writes a batch atomically on its own: one
+statement (intake's: reports and their outbox rows in one writable CTE, one round trip with
+no BEGIN and COMMIT), or its own transaction block. A lone item on an idle writer is committed at
 once; a bounded wait (or `max_rows`) applies only while rows are already queuing, so no
 load sees no added latency.
 
@@ -98,7 +100,7 @@ class GroupCommit(Generic[T]):
             return
         self._observe(len(live))
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 await self._apply(conn, [w.item for w in live])
         except Exception as exc:
             if is_transient(exc) or len(live) == 1:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gridline.common.pg import Connection
+from gridline.intake.adapters.outbox_rows import OUTBOX_INSERT, OutboxRows
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
@@ -23,17 +24,20 @@ async def insert_requests(
     accepted: Sequence[Accepted],
     reporters: Sequence[dict[str, Any]],
     status_notes: str,
+    events: OutboxRows,
 ) -> None:
-    """Store accepted reports in one statement; a report's id is also its work order's."""
+    """Store accepted reports and their events' outbox rows in one statement (a writable
+    CTE), atomic without a transaction block. A report's id is also its work order's."""
     await conn.execute(
-        "INSERT INTO requests (service_request_id, work_order_id, token, service_code,"
-        " description, lat, lon, address_string, media_url, source, reporter,"
+        "WITH stored AS (INSERT INTO requests (service_request_id, work_order_id, token,"
+        " service_code, description, lat, lon, address_string, media_url, source, reporter,"
         " requested_datetime, updated_datetime, status_notes)"
         " SELECT id, id, token, code, description, lat, lon, address, media, source,"
         " reporter::jsonb, at, at, $12"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],"
         " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
-        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at)",
+        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at))"
+        f" {OUTBOX_INSERT.format(ids='$13', topics='$14', keys='$15', payloads='$16')}",
         [a.request_id for a in accepted],
         [a.token for a in accepted],
         [a.submission.service_code for a in accepted],
@@ -46,6 +50,7 @@ async def insert_requests(
         [json.dumps(r) for r in reporters],
         [a.requested_at for a in accepted],
         status_notes,
+        *events,
     )
 
 

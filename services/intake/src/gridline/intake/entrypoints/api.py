@@ -13,6 +13,7 @@ from gridline.common.http import answer_outages_with_503, describe_validation, s
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
+from gridline.intake.entrypoints.fast_post import ReportFastPath
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -48,12 +49,14 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     def outage_body(request: Request, code: int, message: str) -> Any:
         if request.url.path.startswith("/open311/"):
             if request.method == "POST":  # a report refused for the outage is still counted
-                request.app.state.service.metrics.rejected.labels(str(code)).inc()
+                request.app.state.service.metrics.rejected_with(code).inc()
             return [{"code": code, "description": message}]
         return {"detail": message}
 
     answer_outages_with_503(app, outage_body)
     app.include_router(open311.router)
+    # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
+    app.add_middleware(ReportFastPath)
 
     generate = app.openapi
 

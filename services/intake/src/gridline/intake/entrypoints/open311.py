@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from gridline.common.http import UNAVAILABLE
 from gridline.intake.bootstrap import IntakeService
@@ -42,6 +44,17 @@ Service = Annotated[IntakeService, Depends(_service)]
 
 def error(code: int, description: str) -> JSONResponse:
     return JSONResponse([{"code": code, "description": description}], status_code=code)
+
+
+def json_body(content: Any) -> bytes:
+    """JSON as JSONResponse renders it; for these shapes (strings, numbers, null) the same
+    bytes as FastAPI's response_model serialisation too."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def problem(code: int, description: str) -> bytes:
+    """The specification's error body: [{code, description}]."""
+    return json_body([{"code": code, "description": description}])
 
 
 def _zh(request: Request, locale: str | None) -> bool:
@@ -119,6 +132,15 @@ async def service_definition(service_code: str, svc: Service) -> Any:
     return {"service_code": service_code, "attributes": []}
 
 
+def urlencoded_form(body: bytes) -> dict[str, str]:
+    # GeoReport v2 requires UTF-8 everywhere; decode it as such whatever the client declared.
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Open311Error(400, "the form must be UTF-8 encoded") from None
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
 async def _form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "")
     if content_type and not content_type.startswith(
@@ -128,12 +150,14 @@ async def _form(request: Request) -> dict[str, str]:
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
-    # GeoReport v2 requires UTF-8 everywhere; decode it as such whatever the client declared.
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise Open311Error(400, "the form must be UTF-8 encoded") from None
-    return dict(parse_qsl(text, keep_blank_values=True))
+    return urlencoded_form(await request.body())
+
+
+def _query_api_key(query_string: bytes) -> str | None:
+    # As Starlette's request.query_params reads it: latin-1, the last value wins.
+    if not query_string:
+        return None
+    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)).get("api_key")
 
 
 _FORM_FIELDS = {
@@ -189,11 +213,26 @@ _POST_DOC: dict[str, Any] = {
     ),
     openapi_extra=_POST_DOC,
 )
-async def create_request(request: Request, svc: Service) -> Any:
+async def create_request(request: Request) -> Response:
+    # A form-encoded POST is answered by the fast path (entrypoints/fast_post.py) before it
+    # reaches this route; this route answers the rest (multipart, a wrong content type) the
+    # same way, and documents the operation.
+    svc: IntakeService = request.app.state.service
+    status, body = await answer_report(svc, lambda: _form(request), request.scope["query_string"])
+    return Response(body, status, media_type="application/json")
+
+
+async def answer_report(
+    svc: IntakeService,
+    read_form: Callable[[], Awaitable[Mapping[str, str]]],
+    query_string: bytes,
+) -> tuple[int, bytes]:
+    """POST requests.json: the status and JSON body of the answer. Answers 200 only once the
+    report is stored with its event; a database outage is raised (the caller answers 503)."""
     started = time.perf_counter()
     try:
-        form = await _form(request)
-        api_key = (form.get("api_key") or request.query_params.get("api_key") or "").strip()
+        form = await read_form()
+        api_key = (form.get("api_key") or _query_api_key(query_string) or "").strip()
         if not api_key:
             raise Open311Error(403, "api_key is required to create a service request")
         source = svc.key_sources.get(api_key)
@@ -210,25 +249,26 @@ async def create_request(request: Request, svc: Service) -> Any:
             known_service=lambda code: code in catalogue.categories_by_code,
             inside_city=extent.contains,
         )
-        # A database outage propagates to the app's outage answer: 503, not accepted.
         accepted = await svc.intake.submit(svc.submissions, submission, source)
     except Open311Error as exc:
-        svc.metrics.rejected.labels(str(exc.code)).inc()
-        return error(exc.code, exc.description)
-    svc.metrics.accepted.labels(source).inc()
+        svc.metrics.rejected_with(exc.code).inc()
+        return exc.code, problem(exc.code, exc.description)
+    svc.metrics.accepted_from(source).inc()
     svc.metrics.latency.observe(time.perf_counter() - started)
     category = catalogue.category(submission.service_code)
     department = catalogue.department(category.department)
-    return [
-        {
-            "service_request_id": accepted.request_id,
-            "token": accepted.token,
-            "service_notice": received_notice(
-                category.entry_tier.value, department.name_en, department.name_zh
-            ),
-            "account_id": submission.account_id,
-        }
-    ]
+    return 200, json_body(
+        [
+            {
+                "service_request_id": accepted.request_id,
+                "token": accepted.token,
+                "service_notice": received_notice(
+                    category.entry_tier.value, department.name_en, department.name_zh
+                ),
+                "account_id": submission.account_id,
+            }
+        ]
+    )
 
 
 def _request_view(row: Any, svc: IntakeService, zh: bool) -> dict[str, Any]:

@@ -1,0 +1,153 @@
+"""The fast path answers a form POST exactly as the FastAPI route answers the same report
+(sent multipart, which the fast path leaves to the route), a database outage included."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
+
+from gridline.common.clock import ManualClock
+from gridline.common.policy.catalogue import load_catalogue_text
+from gridline.intake.bootstrap import IntakeService
+from gridline.intake.config import IntakeSettings
+from gridline.intake.domain.city_extent import CityExtent
+from gridline.intake.domain.submission import Accepted
+from gridline.intake.entrypoints.api import create_app
+from gridline.intake.entrypoints.open311_schemas import Created
+from gridline.intake.handlers import Intake
+from gridline.intake.metrics import IntakeMetrics
+
+pytestmark = pytest.mark.unit
+
+CATALOGUE = Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml"
+SQUARE = [[119.9, 31.7], [120.1, 31.7], [120.1, 31.9], [119.9, 31.9], [119.9, 31.7]]
+EXTENT = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"district_id": "d"},
+            "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+        }
+    ],
+}
+URL = "/open311/v2/requests.json"
+VALID = {
+    "api_key": "k",
+    "service_code": "exposed-garbage",
+    "lat": "31.78",
+    "long": "119.95",
+    "description": "垃圾堆在路边",
+}
+_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Writer:
+    """Stands in for the group commit: stores in a list, or fails as told."""
+
+    def __init__(self) -> None:
+        self.stored: list[Accepted] = []
+        self.failure: Exception | None = None
+
+    async def write(self, item: Accepted) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.stored.append(item)
+
+
+@pytest.fixture
+def service() -> IntakeService:
+    intake = Intake(ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC)), "/gridline/intake")
+    intake.policy.catalogue = load_catalogue_text(CATALOGUE.read_text())
+    intake.policy.extent = CityExtent.from_geojson(EXTENT)
+    return IntakeService(
+        runtime=cast(Any, None),  # the POST path never touches it
+        intake=intake,
+        settings=IntakeSettings(),
+        metrics=IntakeMetrics(CollectorRegistry()),
+        key_sources={"k": "citizen"},
+        submissions=cast(Any, Writer()),
+    )
+
+
+@pytest.fixture
+def app(service: IntakeService) -> FastAPI:
+    app = create_app(IntakeSettings())
+    app.state.service = service  # as the lifespan would
+    return app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> Any:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
+        yield c
+
+
+async def _both(client: httpx.AsyncClient, form: dict[str, str]) -> list[tuple[Any, ...]]:
+    """The answer to the form sent form-encoded (fast path) and multipart (the route)."""
+    fast = await client.post(URL, data=form)
+    route = await client.post(URL, files={k: (None, v) for k, v in form.items()})
+    assert fast.request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert route.request.headers["content-type"].startswith("multipart/form-data")
+    return [
+        (r.status_code, sorted(r.headers.items()), _ID.sub(b"<id>", r.content))
+        for r in (fast, route)
+    ]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        VALID,
+        {**VALID, "account_id": '账户\t\x01"7\\', "email": "a@b.cn"},
+        {**VALID, "api_key": "nope"},
+        {**VALID, "service_code": "nope"},
+        {**VALID, "lat": "10"},
+        {k: v for k, v in VALID.items() if k != "long"},
+    ],
+)
+async def test_a_form_post_gets_the_routes_answer(
+    client: httpx.AsyncClient, service: IntakeService, form: dict[str, str]
+) -> None:
+    fast, route = await _both(client, form)
+    assert fast == route
+
+
+async def test_the_answer_is_what_the_response_model_would_send(
+    client: httpx.AsyncClient, service: IntakeService
+) -> None:
+    answer = await client.post(URL, data={**VALID, "account_id": '账户\t\x01"7\\'})
+    assert answer.status_code == 200
+    stored = cast(Writer, service.submissions).stored
+    assert [a.request_id for a in stored] == [answer.json()[0]["service_request_id"]]
+    # What FastAPI sends for a response_model: validate, then pydantic's JSON.
+    model = TypeAdapter(list[Created])
+    assert answer.content == model.dump_json(model.validate_python(answer.json()))
+
+
+async def test_a_database_outage_is_503_on_both_paths_and_counted(
+    client: httpx.AsyncClient, service: IntakeService
+) -> None:
+    cast(Writer, service.submissions).failure = ConnectionRefusedError("database away")
+    fast, route = await _both(client, VALID)
+    assert fast == route
+    assert fast[0] == 503 and b"database is unavailable" in fast[2]
+    rejected = service.metrics.rejected.labels("503")._value.get()  # type: ignore[attr-defined]
+    assert rejected == 2
+
+
+async def test_an_unexpected_error_stays_a_500(app: FastAPI, service: IntakeService) -> None:
+    cast(Writer, service.submissions).failure = ValueError("a bug")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
+        answer = await c.post(URL, data=VALID)
+    assert (answer.status_code, answer.text) == (500, "Internal Server Error")
