@@ -16,9 +16,9 @@ from pydantic import TypeAdapter
 
 from gridline.common.clock import ManualClock
 from gridline.common.policy.catalogue import load_catalogue_text
+from gridline.common.policy.extent import Extent
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
-from gridline.intake.domain.city_extent import CityExtent
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.entrypoints.api import create_app
 from gridline.intake.entrypoints.open311_schemas import Created
@@ -67,7 +67,7 @@ class Writer:
 def service() -> IntakeService:
     intake = Intake(ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC)), "/gridline/intake")
     intake.policy.catalogue = load_catalogue_text(CATALOGUE.read_text())
-    intake.policy.extent = CityExtent.from_geojson(EXTENT)
+    intake.policy.extent = Extent.from_geojson(EXTENT)
     return IntakeService(
         runtime=cast(Any, None),  # the POST path never touches it
         intake=intake,

@@ -20,7 +20,9 @@ from gridline.common.settings import PostgresSettings
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "OUTBOX_INSERT",
     "Connection",
+    "OutboxRows",
     "Outgoing",
     "Pool",
     "add_to_outbox",
@@ -28,6 +30,7 @@ __all__ = [
     "migrate",
     "open_pool",
     "outbox_channel",
+    "outbox_rows",
 ]
 
 PLUMBING = resources.files("gridline.common").joinpath("migrations")
@@ -152,22 +155,37 @@ class Outgoing:
     topic: str | None = None
 
 
+# event ids, topics, keys, payloads: one array each, for unnest
+OutboxRows = tuple[list[str], list[str], list[str], list[bytes]]
+
+# The outbox insert with its four arrays' placeholders to fill in: add_to_outbox runs it as
+# a statement of its own; a store may put it in a writable CTE beside the rows the events
+# announce (intake's group commit: one statement, atomic without BEGIN and COMMIT).
+OUTBOX_INSERT = (
+    "INSERT INTO outbox (event_id, topic, key, payload)"
+    " SELECT * FROM unnest({ids}::text[], {topics}::text[], {keys}::text[], {payloads}::bytea[])"
+)
+
+
+def outbox_rows(source: str, events: Sequence[Outgoing]) -> OutboxRows:
+    """The outbox arrays of `events`: each wrapped in its CloudEvents envelope."""
+    envelopes = [
+        envelope_for(e.data, source=source, time=e.time, event_id=e.event_id) for e in events
+    ]
+    return (
+        [env.id for env in envelopes],
+        [e.topic or e.data.TOPIC for e in events],
+        [e.data.key() for e in events],
+        [env.model_dump_json().encode() for env in envelopes],
+    )
+
+
 async def add_to_outbox(conn: Connection, source: str, events: Sequence[Outgoing]) -> list[str]:
     """Write events in the caller's transaction, in one statement; they reach Kafka only if
     that transaction commits. Returns their event ids."""
     if not events:
         return []
-    envelopes = [
-        envelope_for(e.data, source=source, time=e.time, event_id=e.event_id) for e in events
-    ]
-    ids = [env.id for env in envelopes]
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])",
-        ids,
-        [e.topic or e.data.TOPIC for e in events],
-        [e.data.key() for e in events],
-        [env.model_dump_json().encode() for env in envelopes],
-    )
+    rows = outbox_rows(source, events)
+    await conn.execute(OUTBOX_INSERT.format(ids="$1", topics="$2", keys="$3", payloads="$4"), *rows)
     # A trigger notifies the relay at commit (migrations/0001_plumbing_outbox_notify.sql).
-    return ids
+    return rows[0]

@@ -11,13 +11,12 @@ from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
 from gridline.common.events import PolicyActivated, Reporter, ReportSubmitted
 from gridline.common.ids import new_id
-from gridline.common.pg import Connection, Outgoing, Pool
+from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
+from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.adapters.outbox_rows import outbox_rows
 from gridline.intake.domain import status
-from gridline.intake.domain.city_extent import CityExtent
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -28,7 +27,7 @@ class PolicyView:
     """The catalogue and city extent intake validates against; follows routing's policy."""
 
     catalogue: Catalogue | None = None
-    extent: CityExtent | None = None
+    extent: Extent | None = None
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -39,7 +38,7 @@ class PolicyView:
         if kind == "catalogue":
             self.catalogue = parse_catalogue(document["catalogue"])
         else:
-            self.extent = CityExtent.from_geojson(document["extent"])
+            self.extent = Extent.from_geojson(document["extent"])
         self.versions[kind] = version
 
 

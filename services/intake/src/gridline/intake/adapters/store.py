@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from gridline.common.pg import Connection
-from gridline.intake.adapters.outbox_rows import OUTBOX_INSERT, OutboxRows
+from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
