@@ -212,6 +212,9 @@ def render(
         "",
         *targets(runs, intake),
         "",
+        "Where the time goes for a missed target, and what would move it:",
+        "[performance.md](performance.md).",
+        "",
     ]
     if runs:
         out += [
