@@ -8,7 +8,8 @@ export GRIDLINE_RUN_DIR ?= $(CURDIR)/.run
 export GRIDLINE_CACHE_DIR ?= $(CURDIR)/.run/cache
 export GRIDLINE_KAFKA_PORT ?= 9092
 export GRIDLINE_KAFKA_CONTROLLER_PORT ?= 9093
-export GRIDLINE_PG_PORT ?= 55432
+# Below the ephemeral port range (32768-60999): an outgoing connection never holds it.
+export GRIDLINE_PG_PORT ?= 25432
 export GRIDLINE_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(GRIDLINE_KAFKA_PORT)
 ifdef DATABASE_URL
 export GRIDLINE_PG_EXTERNAL := 1

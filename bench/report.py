@@ -284,7 +284,7 @@ HOW_TO_READ = [
     "service on :9093, which this bench does not use, stop it if it clashes with `make up`), and",
     "builds the Go load generator and receiver with `/usr/local/go/bin/go build` (Go 1.26, no",
     "modules fetched) into `.run/bench/`. It starts a private stack on bench ports (intake",
-    "28000 … notify 28003, Kafka 29092, PostgreSQL 55434, receiver 28020, Alertmanager 28030)",
+    "28000 … notify 28003, Kafka 29092, PostgreSQL 25434, receiver 28020, Alertmanager 28030)",
     "and stops everything at the end. Quick trials:",
     '`make bench BENCH_ARGS="--rates 100,500 --seconds 5 --skip peer,floors,intake"`',
     "(`--skip` any of `e2e`, `peer`, `floors`, `intake`; `--drain-timeout`, `--out`; see",

@@ -46,7 +46,7 @@ class PostgresSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     url: str = Field(
-        default="postgresql://postgres@127.0.0.1:55432/gridline",
+        default="postgresql://postgres@127.0.0.1:25432/gridline",
         validation_alias="DATABASE_URL",
     )
     pool_min: int = Field(default=1, ge=1, validation_alias="GRIDLINE_PG_POOL_MIN")

@@ -52,7 +52,7 @@ def _install() -> Path:
 class PostgresCluster:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self.port = port("GRIDLINE_PG_PORT", 55432)
+        self.port = port("GRIDLINE_PG_PORT", 25432)
         self.external = os.environ.get("GRIDLINE_PG_EXTERNAL") == "1"
         self.home = paths.run / "pg"
         self.data = self.home / "data"
