@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
-from gridline.common.pg import Connection, Pool, outbox_channel
+from gridline.common.pg import Connection, Pool, outbox_channel, run_on_notify
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,6 @@ class OutboxRelay:
             registry=registry,
         )
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
     async def relay_once(self, conn: Connection | None = None) -> int:
         """Publish up to one batch; returns how many rows were sent and deleted.
 
@@ -85,50 +80,30 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        """Relay whenever a commit notifies (notifications that arrive during a round are
-        taken by the next one), and every poll interval in case one was missed."""
-        conn: asyncpg.Connection | None = None
-        channel = outbox_channel(self._schema)
-        backoff = 0.2
-        try:
-            while True:
-                self._wake.clear()
-                try:
-                    if conn is None or conn.is_closed():
-                        conn = await self._pool.acquire()
-                        # The relay's commit only deletes rows Kafka has acknowledged: if a
-                        # crash loses it, the rows are sent again with the same ids and the
-                        # consumers' inboxes skip them. No WAL flush to wait for, then.
-                        await conn.execute("SET synchronous_commit TO off")
-                        await conn.add_listener(channel, self._notified)
-                    sent = await self.relay_once(conn)
-                    self.healthy = True
-                    backoff = 0.2
-                except Exception as exc:  # broker or database down: retry, never drop
-                    self.healthy = False
-                    self._failures.inc()
-                    log.warning("outbox relay round failed: %s", exc, exc_info=True)
-                    if conn is not None:
-                        await self._discard(conn)
-                        conn = None
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                if sent >= self._batch_size:
-                    continue
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-                except TimeoutError:
-                    continue
-                if self._linger:  # let the commits of the next few ms join this batch
-                    await asyncio.sleep(self._linger)
-        finally:
-            if conn is not None:
-                await self._discard(conn)
+        """Relay whenever a commit notifies, and every poll interval in case one was missed."""
 
-    async def _discard(self, conn: asyncpg.Connection) -> None:
-        """Close the relay's connection rather than pool it: its session settings (no
-        synchronous commit, the LISTEN) must not reach a business transaction."""
-        conn.terminate()
-        with contextlib.suppress(Exception):
-            await self._pool.release(conn)
+        async def prepare(conn: Connection) -> None:
+            # The relay's commit only deletes rows Kafka has acknowledged: if a crash loses
+            # it, the rows are sent again with the same ids and the consumers' inboxes skip
+            # them. No WAL flush to wait for, then.
+            await conn.execute("SET synchronous_commit TO off")
+
+        async def work(conn: Connection) -> bool:
+            sent = await self.relay_once(conn)
+            self.healthy = True
+            return sent >= self._batch_size  # a full batch: more is waiting
+
+        def failed(_: Exception) -> None:  # broker or database down
+            self.healthy = False
+            self._failures.inc()
+
+        await run_on_notify(
+            self._pool,
+            outbox_channel(self._schema),
+            work,
+            wake=self._wake,
+            idle=lambda: self._poll_interval,
+            linger=self._linger,
+            prepare=prepare,
+            failed=failed,
+        )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +33,7 @@ __all__ = [
     "open_pool",
     "outbox_channel",
     "outbox_rows",
+    "run_on_notify",
 ]
 
 PLUMBING = resources.files("gridline.common").joinpath("migrations")
@@ -189,3 +192,67 @@ async def add_to_outbox(conn: Connection, source: str, events: Sequence[Outgoing
     await conn.execute(OUTBOX_INSERT.format(ids="$1", topics="$2", keys="$3", payloads="$4"), *rows)
     # A trigger notifies the relay at commit (migrations/0001_plumbing_outbox_notify.sql).
     return rows[0]
+
+
+async def run_on_notify(
+    pool: Pool,
+    channel: str,
+    work: Callable[[Connection], Awaitable[bool]],
+    *,
+    wake: asyncio.Event,
+    idle: Callable[[], float],
+    linger: float = 0.0,
+    prepare: Callable[[Connection], Awaitable[None]] | None = None,
+    failed: Callable[[Exception], None] | None = None,
+) -> None:
+    """Run `work` in rounds on one pool connection that LISTENs on `channel`: at once when
+    it says more is waiting (returns True), else after a notification (then `linger`
+    seconds more, so that the commits of those milliseconds share the round) or after
+    `idle()` seconds. Anyone may also set `wake`. A failed round is retried with
+    backoff on a fresh connection: the database or broker is down, nothing is dropped.
+    The connection is closed, never pooled again, since it carries the LISTEN and
+    whatever session settings `prepare` made."""
+    conn: Connection | None = None
+
+    def notified(*_: object) -> None:
+        wake.set()
+
+    async def discard() -> None:
+        nonlocal conn
+        if conn is not None:
+            conn.terminate()
+            with contextlib.suppress(Exception):
+                await pool.release(conn)  # a terminated connection is only counted back
+        conn = None
+
+    backoff = 0.2
+    try:
+        while True:
+            wake.clear()
+            try:
+                if conn is None or conn.is_closed():
+                    await discard()
+                    conn = await pool.acquire()
+                    await conn.add_listener(channel, notified)
+                    if prepare is not None:
+                        await prepare(conn)
+                more = await work(conn)
+                backoff = 0.2
+            except Exception as exc:
+                log.warning("%s: round failed, retrying: %r", channel, exc, exc_info=True)
+                if failed is not None:
+                    failed(exc)
+                await discard()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if more:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), idle())
+            except TimeoutError:
+                continue
+            if linger:
+                await asyncio.sleep(linger)
+    finally:
+        await discard()

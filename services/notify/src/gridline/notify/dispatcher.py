@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from gridline.common.pg import Connection, Pool
+from gridline.common.pg import Connection, Pool, run_on_notify
 from gridline.notify.adapters import store, webhook
 from gridline.notify.domain.attempts import Outcome, RetryPolicy, Verdict
 from gridline.notify.metrics import NotifyMetrics
@@ -64,35 +64,26 @@ class Dispatcher:
         self._batch_full = asyncio.Event()
         self._next_retry: float | None = None  # loop time the earliest known retry is due
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_forever(), name="notify-recorder")
-        conn: Connection | None = None
-        backoff = 0.2
+
+        async def prepare(conn: Connection) -> None:
+            # Rows of a subscription since removed from the settings still go out.
+            self._subscriptions |= await store.pending_subscriptions(conn)
+
+        async def work(conn: Connection) -> bool:
+            await self._claim(conn)
+            return False
+
         try:
-            while True:
-                self._wake.clear()
-                try:
-                    if conn is None or conn.is_closed():
-                        conn = await self._pool.acquire()
-                        await conn.add_listener(self._channel, self._notified)
-                        # Rows of a subscription since removed from the settings still go out.
-                        self._subscriptions |= await store.pending_subscriptions(conn)
-                    await self._claim(conn)
-                    backoff = 0.2
-                except Exception as exc:  # database down: retry, never drop
-                    log.warning("notify dispatcher: claim failed: %s", exc, exc_info=True)
-                    if conn is not None:
-                        with contextlib.suppress(Exception):
-                            await self._pool.release(conn)
-                        conn = None
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._wait_seconds())
+            await run_on_notify(
+                self._pool,
+                self._channel,
+                work,
+                wake=self._wake,
+                idle=self._wait_seconds,
+                prepare=prepare,
+            )
         finally:
             recorder.cancel()
             for task in list(self._sending):
@@ -105,10 +96,6 @@ class Dispatcher:
             # A restarted run starts afresh; rows not recorded are retried after their lease.
             self._results, self._recording = [], []
             self._in_flight.clear()
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(self._channel, self._notified)
-                    await self._pool.release(conn)
 
     def _wait_seconds(self) -> float:
         """Until the next fallback poll, or sooner when a retry we scheduled comes due."""
