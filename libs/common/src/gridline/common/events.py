@@ -48,37 +48,75 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
 
-class Reporter(BaseModel):
-    """Who reported, as far as they chose to say (Open311's optional person fields)."""
+Severity = Literal["normal", "urgent", "critical"]
+
+
+class ReportTags(BaseModel):
+    """What intake read off a report before routing sees it (every report carries tags)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    device_id: str | None = None
-    account_id: str | None = None
+    category_source: Literal["client", "inferred"] = Field(
+        default="client",
+        description="client: the reporter's service_code; inferred: from the text, "
+        "with `confidence` and the runner-up `candidates`.",
+    )
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="Category codes in order of likelihood (inferred categories only).",
+    )
+    needs_triage: bool = Field(
+        default=False,
+        description="The inferred category is below the catalogue's confidence threshold: "
+        "a person picks the category (routing holds the order for triage).",
+    )
+    severity: Severity = "normal"
+    flags: list[str] = Field(
+        default_factory=list,
+        description="safety_hazard, vulnerable_person, repeated_complaint, ... (catalogue rules).",
+    )
+    labels: list[str] = Field(default_factory=list, description="The client's free tags.")
 
 
 class ReportSubmitted(EventData):
     TYPE: ClassVar[str] = "gridline.report.submitted.v1"
     TOPIC: ClassVar[str] = "gridline.reports"
     SUMMARY: ClassVar[str] = (
-        "Intake accepted and stored a report; routing opens a work order for it."
+        "Intake accepted and stored a report; routing opens a work order for it, or links it "
+        "to the open order it duplicates."
     )
 
     report_id: str
-    work_order_id: str = Field(description="The work order this report opens (1:1 for now).")
+    work_order_id: str = Field(
+        description="The work order this report opens, or the open order it duplicates "
+        "(then `duplicate_of` is set too)."
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        description="The open work order this report was merged into (并单), if any.",
+    )
     service_code: str
     description: str = ""
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    grid_id: str | None = Field(
+        default=None, description="The grid the reporter named (a grid worker's own grid)."
+    )
     address_string: str | None = None
     media_url: str | None = None
+    photos: list[str] = Field(default_factory=list, description="Photo URLs (http/https).")
+    attributes: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Answers to the category's Open311 attributes."
+    )
     source: ReportSource
-    reporter: Reporter = Field(default_factory=Reporter)
+    reporter_ref: str | None = Field(
+        default=None,
+        description="An opaque reference to the reporter; contact details stay in intake.",
+    )
+    occurred_at: AwareDatetime | None = None
     submitted_at: AwareDatetime
+    tags: ReportTags = Field(default_factory=ReportTags)
 
     def key(self) -> str:
         return self.work_order_id

@@ -40,6 +40,7 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
         metrics = IntakeMetrics(runtime.registry)
         intake = Intake(runtime.clock, runtime.source)
         async with runtime.pool.acquire() as conn:
+            await intake.load_reporter_key(conn)
             await intake.refresh_policy(conn)
         submissions = GroupCommit(
             runtime.pool,

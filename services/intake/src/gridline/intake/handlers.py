@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
-from gridline.common.events import PolicyActivated, Reporter, ReportSubmitted
+from gridline.common.events import PolicyActivated, ReportSubmitted
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import status
+from gridline.intake.domain import reporters, status
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -47,6 +47,8 @@ class Intake:
     clock: Clock
     source: str
     policy: PolicyView = field(default_factory=PolicyView)
+    # The HMAC key of reporters' opaque references (see domain/reporters.py).
+    reporter_key: bytes = b""
 
     def accept(self, submission: Submission, source: str) -> Accepted:
         """Give a valid submission its identity and the time it was received."""
@@ -66,21 +68,24 @@ class Intake:
         """Store reports and their ReportSubmitted events in ONE statement, atomic on its
         own: nothing durable is left unpublished, and a group commit costs one round trip
         (no BEGIN and COMMIT)."""
-        reporters = [reporter_of(a.submission) for a in batch]
         events = outbox_rows(
             self.source,
-            [
-                Outgoing(report_submitted(a, r), a.requested_at)
-                for a, r in zip(batch, reporters, strict=True)
-            ],
+            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in batch],
         )
         await store.insert_requests(
-            conn,
-            batch,
-            [r.model_dump(exclude_none=True) for r in reporters],
-            RECEIVED_NOTES,
-            events,
+            conn, batch, [contact_details(a.submission) for a in batch], RECEIVED_NOTES, events
         )
+
+    def reporter_ref(self, accepted: Accepted) -> str | None:
+        s = accepted.submission
+        who = reporters.identity(
+            email=s.email,
+            phone=s.phone,
+            device_id=s.device_id,
+            account_id=s.account_id,
+            client=accepted.source,
+        )
+        return reporters.reference(self.reporter_key, who)
 
     # -- queries: plain reads, no transaction needed ---------------------------------------
 
@@ -107,6 +112,9 @@ class Intake:
     async def request_id_for_token(self, pool: Pool, token: str) -> str | None:
         async with pool.acquire() as conn:
             return await store.request_id_for_token(conn, token)
+
+    async def load_reporter_key(self, conn: Connection) -> None:
+        self.reporter_key = (await store.reporter_ref_key(conn)).encode()
 
     async def refresh_policy(self, conn: Connection) -> None:
         """Pick up a policy another intake instance stored (the topic has one partition)."""
@@ -135,18 +143,20 @@ class Intake:
         await store.apply_statuses(conn, status.newest(changes))
 
 
-def reporter_of(submission: Submission) -> Reporter:
-    return Reporter(
-        email=submission.email,
-        phone=submission.phone,
-        first_name=submission.first_name,
-        last_name=submission.last_name,
-        device_id=submission.device_id,
-        account_id=submission.account_id,
-    )
+def contact_details(submission: Submission) -> dict[str, str]:
+    """The reporter's personal data, kept in intake's own table and nowhere else."""
+    fields = {
+        "email": submission.email,
+        "phone": submission.phone,
+        "first_name": submission.first_name,
+        "last_name": submission.last_name,
+        "device_id": submission.device_id,
+        "account_id": submission.account_id,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
 
 
-def report_submitted(accepted: Accepted, reporter: Reporter) -> ReportSubmitted:
+def report_submitted(accepted: Accepted, reporter_ref: str | None) -> ReportSubmitted:
     s = accepted.submission
     return ReportSubmitted(
         report_id=accepted.request_id,
@@ -158,6 +168,6 @@ def report_submitted(accepted: Accepted, reporter: Reporter) -> ReportSubmitted:
         address_string=s.address_string,
         media_url=s.media_url,
         source=accepted.source,
-        reporter=reporter,
+        reporter_ref=reporter_ref,
         submitted_at=accepted.requested_at,
     )

@@ -119,6 +119,10 @@ async def find_requests(
     return list(await conn.fetch(sql, *args))
 
 
+async def reporter_ref_key(conn: Connection) -> str:
+    return str(await conn.fetchval("SELECT key FROM reporter_ref_key"))
+
+
 async def save_policy(
     conn: Connection, kind: str, version: str, document: Any, at: datetime
 ) -> None:
