@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -19,6 +20,7 @@ from gridline.common.policy.catalogue import load_catalogue_text
 from gridline.common.policy.extent import Extent
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
+from gridline.intake.domain.keys import KeyRing, Role
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.entrypoints.api import create_app
 from gridline.intake.entrypoints.open311_schemas import Created
@@ -69,11 +71,12 @@ def service() -> IntakeService:
     intake.policy.catalogue = load_catalogue_text(CATALOGUE.read_text())
     intake.policy.extent = Extent.from_geojson(EXTENT)
     return IntakeService(
-        runtime=cast(Any, None),  # the POST path never touches it
+        # The POST path reads only the outbox relay's state (the front door's Kafka check).
+        runtime=cast(Any, SimpleNamespace(relay=SimpleNamespace(stalled_for=lambda: 0.0))),
         intake=intake,
         settings=IntakeSettings(),
         metrics=IntakeMetrics(CollectorRegistry()),
-        key_sources={"k": "citizen"},
+        keys=KeyRing.of({Role.OPEN311_CLIENT: ["k"]}),
         submissions=cast(Any, Writer()),
     )
 
@@ -141,6 +144,7 @@ async def test_a_database_outage_is_503_on_both_paths_and_counted(
     fast, route = await _both(client, VALID)
     assert fast == route
     assert fast[0] == 503 and b"database is unavailable" in fast[2]
+    assert ("retry-after", "5") in fast[1]
     rejected = service.metrics.rejected.labels("503")._value.get()  # type: ignore[attr-defined]
     assert rejected == 2
 

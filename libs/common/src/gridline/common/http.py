@@ -25,6 +25,14 @@ UNAVAILABLE = (
     " accepted); try again shortly"
 )
 
+# Seconds a client should wait before trying again after a 503 (its Retry-After header).
+RETRY_AFTER_S = 5
+
+
+def retry_after(seconds: int = RETRY_AFTER_S) -> dict[str, str]:
+    """The headers of a 503: when to try again."""
+    return {"Retry-After": str(seconds)}
+
 
 class Problem(BaseModel):
     """Every error answer outside Open311: one sentence on what went wrong and what to do."""
@@ -41,14 +49,18 @@ def _detail(_: Request, __: int, message: str) -> Any:
     return {"detail": message}
 
 
-def answer_outages_with_503(app: FastAPI, body: ErrorBody = _detail) -> None:
-    """A request that meets a database outage gets 503 (retry later), not a bare 500; any
-    other unexpected error stays a 500 and is logged."""
+def answer_outages_with_503(
+    app: FastAPI, body: ErrorBody = _detail, *, retry_after_s: int = RETRY_AFTER_S
+) -> None:
+    """A request that meets a database outage gets 503 with Retry-After (retry later), not
+    a bare 500; any other unexpected error stays a 500 and is logged."""
 
     async def handler(request: Request, exc: Exception) -> Response:
         if not is_transient(exc):
             raise exc
-        return JSONResponse(body(request, 503, UNAVAILABLE), status_code=503)
+        return JSONResponse(
+            body(request, 503, UNAVAILABLE), status_code=503, headers=retry_after(retry_after_s)
+        )
 
     # is_transient decides; these are the families its answers come from.
     for cls in (
@@ -81,6 +93,7 @@ def add_ops_routes(
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,
+            headers=None if ready else retry_after(),
         )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
@@ -36,6 +37,11 @@ class OutboxRelay:
         self._linger = linger
         self._wake = asyncio.Event()
         self.healthy = True
+        # When the rounds that failed since the last success began (time.monotonic()):
+        # how long accepted events have been waiting for a broker (or database) to take
+        # them. None while the relay keeps up.
+        self.stalled_since: float | None = None
+        self._round_started: float | None = None
         self._published = Counter(
             "gridline_outbox_published_total",
             "Outbox events acknowledged by Kafka and removed from the outbox.",
@@ -46,6 +52,12 @@ class OutboxRelay:
             "Relay rounds that failed (broker or database unavailable); retried.",
             registry=registry,
         )
+
+    def stalled_for(self) -> float:
+        """Seconds since the relay last failed to publish without succeeding since; 0 while
+        it keeps up."""
+        since = self.stalled_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def relay_once(self, conn: Connection | None = None) -> int:
         """Publish up to one batch; returns how many rows were sent and deleted.
@@ -89,12 +101,17 @@ class OutboxRelay:
             await conn.execute("SET synchronous_commit TO off")
 
         async def work(conn: Connection) -> bool:
+            self._round_started = time.monotonic()
             sent = await self.relay_once(conn)
             self.healthy = True
+            self.stalled_since = self._round_started = None
             return sent >= self._batch_size  # a full batch: more is waiting
 
         def failed(_: Exception) -> None:  # broker or database down
             self.healthy = False
+            if self.stalled_since is None:  # a send fails only after its timeout: count that
+                self.stalled_since = self._round_started or time.monotonic()
+            self._round_started = None
             self._failures.inc()
 
         await run_on_notify(

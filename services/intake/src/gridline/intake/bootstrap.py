@@ -17,6 +17,7 @@ from gridline.common.events import (
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.config import IntakeSettings
+from gridline.intake.domain.keys import KeyRing
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.handlers import SCHEMA, Intake
 from gridline.intake.metrics import IntakeMetrics
@@ -28,9 +29,15 @@ class IntakeService:
     intake: Intake
     settings: IntakeSettings
     metrics: IntakeMetrics
-    key_sources: dict[str, str]
+    keys: KeyRing
     # The one writer of accepted reports: concurrent POSTs share its transactions.
     submissions: GroupCommit[Accepted]
+
+    def kafka_stalled_for(self) -> float | None:
+        """Seconds the outbox relay has failed to publish, once that is longer than the
+        grace (writes are then refused); None while Kafka takes what intake stores."""
+        stalled = self.runtime.relay.stalled_for()
+        return stalled if stalled > self.settings.kafka_outage_grace_s else None
 
 
 @asynccontextmanager
@@ -70,4 +77,4 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                     await intake.refresh_policy(conn)
 
         runtime.background("policy-follower", follow_policy)
-        yield IntakeService(runtime, intake, settings, metrics, settings.key_sources(), submissions)
+        yield IntakeService(runtime, intake, settings, metrics, settings.key_ring(), submissions)

@@ -6,16 +6,21 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gridline.common.settings import ServiceSettings
+from gridline.intake.domain.keys import KeyRing, Role, split_keys
 
 
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
     port: int = Field(default=8000, ge=1, le=65535)
-    # Comma-separated keys accepted as Open311 api_key: citizen apps, and partner apps
-    # (delivery riders' employers) whose reports are attributed to source=partner.
+    # Comma-separated keys, one setting per role (domain/keys.py): citizen apps (Open311
+    # clients, source=citizen), partner apps (delivery riders' employers, source=partner),
+    # sensors (source=sensor) and handlers' tools (source=grid_worker). GRIDLINE_ADMIN_KEY
+    # is the admin role's key.
     open311_api_keys: str = ""
     partner_keys: str = ""
+    sensor_keys: str = ""
+    handler_keys: str = ""
     # Where clients reach this service, for discovery.json.
     public_url: str | None = None
     contact: str = "Gridline operations <ops@gridline.invalid>"
@@ -25,11 +30,19 @@ class IntakeSettings(ServiceSettings):
     group_commit_wait_ms: float = Field(default=2.0, ge=0, le=50)
     # The most reports one transaction stores.
     group_commit_max_rows: int = Field(default=256, ge=1, le=5000)
+    # Accepted reports wait in the outbox while Kafka is away; once the relay has failed to
+    # reach it for this long, writes are refused with 503 until it publishes again.
+    kafka_outage_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    # The Retry-After (seconds) of every 503 intake answers.
+    retry_after_s: int = Field(default=5, ge=1, le=3600)
 
-    def key_sources(self) -> dict[str, str]:
-        keys: dict[str, str] = {}
-        for raw, source in ((self.open311_api_keys, "citizen"), (self.partner_keys, "partner")):
-            for key in raw.split(","):
-                if key.strip():
-                    keys[key.strip()] = source
-        return keys
+    def key_ring(self) -> KeyRing:
+        return KeyRing.of(
+            {
+                Role.OPEN311_CLIENT: split_keys(self.open311_api_keys),
+                Role.PARTNER: split_keys(self.partner_keys),
+                Role.SENSOR: split_keys(self.sensor_keys),
+                Role.HANDLER: split_keys(self.handler_keys),
+                Role.ADMIN: split_keys(self.admin_key),
+            }
+        )

@@ -14,13 +14,15 @@ from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
 from gridline.intake.entrypoints.fast_post import ReportFastPath
+from gridline.intake.entrypoints.front_door import FrontDoor
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
     app = service_app(
         "intake",
         description="Accepts citizens', grid workers' and partners' reports (Open311 GeoReport v2).",
-        settings=settings or IntakeSettings(),
+        settings=settings,
         bootstrap=bootstrap,
     )
 
@@ -43,8 +45,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             return JSONResponse(
                 [{"code": exc.status_code, "description": description}],
                 status_code=exc.status_code,
+                headers=exc.headers,
             )
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     def outage_body(request: Request, code: int, message: str) -> Any:
         if request.url.path.startswith("/open311/"):
@@ -53,10 +58,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             return [{"code": code, "description": message}]
         return {"detail": message}
 
-    answer_outages_with_503(app, outage_body)
+    answer_outages_with_503(app, outage_body, retry_after_s=settings.retry_after_s)
     app.include_router(open311.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
+    # Outside the fast path: every write's key, size and Kafka check (entrypoints/front_door.py).
+    app.add_middleware(FrontDoor)
 
     generate = app.openapi
 

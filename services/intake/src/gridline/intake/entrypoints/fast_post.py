@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridline.common.http import UNAVAILABLE
 from gridline.common.pg import is_transient
 from gridline.intake.bootstrap import IntakeService
+from gridline.intake.entrypoints.front_door import presented_role
 from gridline.intake.entrypoints.open311 import answer_report, problem, urlencoded_form
 
 PATH = "/open311/v2/requests.json"
@@ -67,17 +68,14 @@ class ReportFastPath:
             return urlencoded_form(body)
 
         try:
-            status, answer = await answer_report(svc, read_form, scope["query_string"])
+            status, answer = await answer_report(svc, read_form, presented_role(scope))
         except Exception as exc:
             if not is_transient(exc):
                 raise
             svc.metrics.rejected_with(503).inc()  # as the app's outage handler counts it
             status, answer = 503, problem(503, UNAVAILABLE)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-length", str(len(answer)).encode()), _JSON],
-            }
-        )
+        headers = [(b"content-length", str(len(answer)).encode()), _JSON]
+        if status == 503:
+            headers.append((b"retry-after", str(svc.settings.retry_after_s).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})

@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from gridline.common.http import UNAVAILABLE
+from gridline.common.http import UNAVAILABLE, retry_after
 from gridline.intake.bootstrap import IntakeService
+from gridline.intake.domain.keys import Role, report_source
 from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Open311Error, parse_submission
+from gridline.intake.entrypoints.front_door import presented_role
 from gridline.intake.entrypoints.open311_schemas import (
     Created,
     Discovery,
@@ -153,13 +155,6 @@ async def _form(request: Request) -> dict[str, str]:
     return urlencoded_form(await request.body())
 
 
-def _query_api_key(query_string: bytes) -> str | None:
-    # As Starlette's request.query_params reads it: latin-1, the last value wins.
-    if not query_string:
-        return None
-    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)).get("api_key")
-
-
 _FORM_FIELDS = {
     "api_key": "required: the key you were issued",
     "service_code": "required: a code from services.json",
@@ -218,26 +213,30 @@ async def create_request(request: Request) -> Response:
     # reaches this route; this route answers the rest (multipart, a wrong content type) the
     # same way, and documents the operation.
     svc: IntakeService = request.app.state.service
-    status, body = await answer_report(svc, lambda: _form(request), request.scope["query_string"])
-    return Response(body, status, media_type="application/json")
+    status, body = await answer_report(svc, lambda: _form(request), presented_role(request.scope))
+    headers = retry_after(svc.settings.retry_after_s) if status == 503 else None
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 async def answer_report(
     svc: IntakeService,
     read_form: Callable[[], Awaitable[Mapping[str, str]]],
-    query_string: bytes,
+    role: Role | None,
 ) -> tuple[int, bytes]:
     """POST requests.json: the status and JSON body of the answer. Answers 200 only once the
-    report is stored with its event; a database outage is raised (the caller answers 503)."""
+    report is stored with its event; a database outage is raised (the caller answers 503).
+    `role` is that of a key the front door checked; without one, the form's api_key."""
     started = time.perf_counter()
     try:
         form = await read_form()
-        api_key = (form.get("api_key") or _query_api_key(query_string) or "").strip()
-        if not api_key:
-            raise Open311Error(403, "api_key is required to create a service request")
-        source = svc.key_sources.get(api_key)
-        if source is None:
-            raise Open311Error(403, "api_key is not valid")
+        if role is None:
+            api_key = (form.get("api_key") or "").strip()
+            if not api_key:
+                raise Open311Error(403, "api_key is required to create a service request")
+            role = svc.keys.role_of(api_key)
+            if role is None:
+                raise Open311Error(403, "api_key is not valid")
+        source = report_source(role)
         policy = svc.intake.policy
         if policy.catalogue is None or policy.extent is None:
             raise Open311Error(
