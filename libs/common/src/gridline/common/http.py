@@ -83,7 +83,12 @@ def add_ops_routes(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Kafka, PostgreSQL and consumers work")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Kafka, PostgreSQL and consumers work",
+        responses={503: {"description": "not ready: the body's checks say what fails"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         try:
             checks = await readiness(request)()
@@ -96,7 +101,13 @@ def add_ops_routes(
             headers=None if ready else retry_after(),
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry(request)), media_type=CONTENT_TYPE_LATEST)
 
