@@ -14,7 +14,7 @@ from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
 from gridline.intake.entrypoints.fast_post import ReportFastPath
-from gridline.intake.entrypoints.front_door import FrontDoor
+from gridline.intake.entrypoints.front_door import WRITES, FrontDoor, route_of, too_large_message
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -77,6 +77,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/Open311Problem"},
             }
+            describe_front_door(schema)
             for path, operations in schema["paths"].items():
                 if not path.startswith("/open311/"):
                     continue
@@ -93,3 +94,46 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def describe_front_door(schema: dict[str, Any]) -> None:
+    """Every write's key schemes and the answers the front door gives before the route."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+        {
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer"},
+            "ApiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+        }
+    )
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method.upper() not in WRITES:
+                continue
+            route = route_of(path)
+            schemes: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"Bearer": []}]
+            schemes.append({"ApiKeyQuery": []})
+            if route.key_in_body:
+                schemes.append({})  # or api_key in the form
+            operation["security"] = schemes
+            if path.startswith("/open311/"):
+                shape: dict[str, Any] = {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Open311Problem"},
+                }
+            else:
+                shape = {"$ref": "#/components/schemas/Problem"}
+            for code, text in (
+                (403, "the key is missing or not valid (checked before the body is read)"),
+                (413, too_large_message(route.limit)),
+                (503, "not accepted: the database or Kafka is unavailable; see Retry-After"),
+            ):
+                operation["responses"].setdefault(
+                    str(code),
+                    {"description": text, "content": {"application/json": {"schema": shape}}},
+                )
+            operation["responses"]["503"]["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait before trying again",
+                    "schema": {"type": "integer"},
+                }
+            }
