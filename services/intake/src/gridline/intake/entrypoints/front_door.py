@@ -119,9 +119,24 @@ def _is_route(scope: Scope) -> bool:
 class FrontDoor:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # (method, path) -> whether a route answers it: matching every route's pattern
+        # would cost the hot Open311 POST more than the rest of this door. Bounded, since
+        # paths carry ids.
+        self._routes: dict[tuple[str, str], bool] = {}
+
+    def _guards(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] not in WRITES:
+            return False
+        known = (scope["method"], scope["path"])
+        guarded = self._routes.get(known)
+        if guarded is None:
+            if len(self._routes) >= 4096:
+                self._routes.clear()
+            guarded = self._routes[known] = _is_route(scope)
+        return guarded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITES or not _is_route(scope):
+        if not self._guards(scope):
             await self.app(scope, receive, send)
             return
         svc: IntakeService = scope["app"].state.service
