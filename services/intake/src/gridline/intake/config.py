@@ -25,6 +25,8 @@ class IntakeSettings(ServiceSettings):
     group_commit_wait_ms: float = Field(default=2.0, ge=0, le=50)
     # The most reports one transaction stores.
     group_commit_max_rows: int = Field(default=256, ge=1, le=5000)
+    # How long an Idempotency-Key is remembered (its answer replayed), on the service clock.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     def key_sources(self) -> dict[str, str]:
         keys: dict[str, str] = {}

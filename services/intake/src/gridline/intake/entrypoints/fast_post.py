@@ -32,6 +32,14 @@ def _form_encoded(headers: list[tuple[bytes, bytes]]) -> bool:
     return True
 
 
+def _idempotency_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The Idempotency-Key header, as request.headers.get reads it (the first, latin-1)."""
+    for name, value in headers:
+        if name == b"idempotency-key":
+            return value.decode("latin-1")
+    return None
+
+
 async def _body(receive: Receive) -> bytes | None:
     """The whole request body, or None when the client went away before sending it."""
     chunks: list[bytes] = []
@@ -67,7 +75,9 @@ class ReportFastPath:
             return urlencoded_form(body)
 
         try:
-            status, answer = await answer_report(svc, read_form, scope["query_string"])
+            status, answer = await answer_report(
+                svc, read_form, scope["query_string"], _idempotency_key(scope["headers"])
+            )
         except Exception as exc:
             if not is_transient(exc):
                 raise
