@@ -63,11 +63,11 @@ async def intake(pool: Pool) -> Intake:
 
 @pytest.fixture
 async def writer(pool: Pool, intake: Intake) -> AsyncIterator[GroupCommit[Accepted]]:
-    async with running_writer(pool, intake) as w:
+    async with RunningWriter(pool, intake) as w:
         yield w
 
 
-class running_writer:  # noqa: N801 - used as a context manager, like a function
+class RunningWriter:
     def __init__(self, pool: Pool, intake: Intake, wait: float = 0.002) -> None:
         self.commit: GroupCommit[Accepted] = GroupCommit(
             pool, intake.store_accepted, wait=wait, max_rows=256
@@ -150,7 +150,7 @@ async def test_concurrent_requests_with_one_key_store_one_report_and_get_one_ans
 ) -> None:
     # Ten at once share a group commit (one statement); two more writers stand for other
     # intake instances, whose statements meet on the key's row in PostgreSQL.
-    async with running_writer(pool, intake) as second, running_writer(pool, intake) as third:
+    async with RunningWriter(pool, intake) as second, RunningWriter(pool, intake) as third:
         answers = await asyncio.gather(
             *(submit_once(intake, pool, w, once("body")) for w in [writer] * 10 + [second, third])
         )
