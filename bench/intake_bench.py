@@ -10,11 +10,14 @@ import os
 import re
 import statistics
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
+import httpx
 
 HERE = Path(__file__).resolve().parent
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -80,12 +83,46 @@ async def stored_reports(database_url: str) -> int:
 
 
 @dataclass
+class BatchIntake:
+    """POST /v1/reports/batch: full batches sent one after another by one client."""
+
+    size: int
+    batches: int
+    accepted: int
+    seconds: float
+
+    @property
+    def reports_per_second(self) -> float:
+        return self.accepted / self.seconds
+
+
+def batch_intake(
+    intake: str, api_key: str, report: dict[str, Any], size: int = 500, batches: int = 10
+) -> BatchIntake:
+    """Reports stored per second through batch intake (each batch one transaction)."""
+    url = f"{intake}/v1/reports/batch"
+    body = {"reports": [report] * size}
+    headers = {"X-Api-Key": api_key}
+    with httpx.Client(timeout=60) as client:
+        client.post(url, json=body, headers=headers).raise_for_status()  # warm-up
+        accepted = 0
+        started = time.perf_counter()
+        for _ in range(batches):
+            answer = client.post(url, json=body, headers=headers)
+            answer.raise_for_status()
+            accepted += answer.json()["accepted"]
+        seconds = time.perf_counter() - started
+    return BatchIntake(size, batches, accepted, seconds)
+
+
+@dataclass
 class IntakeVsBare:
     rounds: dict[str, list[Round]]
     acknowledged: int
     stored: int
     connections: int
     seconds: int
+    batch: BatchIntake | None = None
 
     def median(self, name: str, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.rounds[name])

@@ -173,6 +173,15 @@ def intake_section(x: IntakeVsBare) -> list[str]:
         f"| {sum(r.non_2xx for r in x.rounds['intake'])} |",
         f"| bare FastAPI endpoint: form parsed, JSON answered, nothing stored | {m('bare', 'ok_per_second'):.0f} "
         f"| {m('bare', 'p50_ms'):.1f} | {m('bare', 'p99_ms'):.1f} | {sum(r.non_2xx for r in x.rounds['bare'])} |",
+        *(
+            [
+                f"| intake `POST /v1/reports/batch`: {x.batch.size} reports a request, one client, "
+                f"{x.batch.batches} requests one after another, each batch one transaction "
+                f"| {x.batch.reports_per_second:.0f} | | | |"
+            ]
+            if x.batch
+            else []
+        ),
         "",
         f"Ratio intake / bare: **{x.ratio:.2f}**. Durability check: {x.acknowledged} reports were acknowledged "
         f"with 200 and {x.stored} new rows are in `intake.requests`"

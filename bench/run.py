@@ -251,6 +251,12 @@ def main() -> int:
             intake_result = intake_bench.intake_vs_bare(
                 args.intake, args.bare, form, database_url, args.wrk_seconds, rounds=args.rounds
             )
+            print("bench: batch intake, 500 reports a request", flush=True)
+            intake_result.batch = intake_bench.batch_intake(
+                args.intake,
+                creds["open311_api_key"],
+                {"service_code": code, "lat": lat, "long": lon, "description": form["description"]},
+            )
     finally:
         am.stop()
         receiver.stop()

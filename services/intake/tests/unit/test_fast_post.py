@@ -59,10 +59,11 @@ class Writer:
         self.stored: list[Accepted] = []
         self.failure: Exception | None = None
 
-    async def write(self, item: Accepted) -> None:
+    async def write(self, item: Accepted) -> bool:
         if self.failure is not None:
             raise self.failure
         self.stored.append(item)
+        return True
 
 
 @pytest.fixture

@@ -39,8 +39,9 @@ class Stored:
     def __init__(self) -> None:
         self.reports: list[Accepted] = []
 
-    async def write(self, item: Accepted) -> None:
+    async def write(self, item: Accepted) -> bool:
         self.reports.append(item)
+        return True  # stored (the group-commit writer's answer)
 
 
 class Relay:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
 from gridline.common.events import (
@@ -45,7 +46,11 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
     migrations = resources.files("gridline.intake").joinpath("migrations")
     async with open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime:
         metrics = IntakeMetrics(runtime.registry)
-        intake = Intake(runtime.clock, runtime.source)
+        intake = Intake(
+            runtime.clock,
+            runtime.source,
+            key_ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        )
         async with runtime.pool.acquire() as conn:
             await intake.load_reporter_key(conn)
             await intake.refresh_policy(conn)
@@ -77,4 +82,13 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                     await intake.refresh_policy(conn)
 
         runtime.background("policy-follower", follow_policy)
+
+        async def forget_expired_keys() -> None:
+            # Lazy: an expired key is already ignored and replaced on reuse; this keeps the
+            # table small. Every instance may sweep; the DELETE is idempotent.
+            while True:
+                await asyncio.sleep(600)
+                await intake.forget_expired_keys(runtime.pool)
+
+        runtime.background("idempotency-sweeper", forget_expired_keys)
         yield IntakeService(runtime, intake, settings, metrics, settings.key_ring(), submissions)

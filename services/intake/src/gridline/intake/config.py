@@ -35,6 +35,8 @@ class IntakeSettings(ServiceSettings):
     kafka_outage_grace_s: float = Field(default=30.0, ge=0, le=3600)
     # The Retry-After (seconds) of every 503 intake answers.
     retry_after_s: int = Field(default=5, ge=1, le=3600)
+    # How long an Idempotency-Key is remembered (its answer replayed), on the service clock.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     def key_ring(self) -> KeyRing:
         return KeyRing.of(

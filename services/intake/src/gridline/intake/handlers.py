@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
-from gridline.common.events import PolicyActivated, ReportSubmitted
+from gridline.common.events import PolicyActivated, ReportSubmitted, ReportTags
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import reporters, status
+from gridline.intake.domain import idempotency, reporters, status
+from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
+
+
+class KeyTaken(Exception):
+    """Another request holds this Idempotency-Key: this one stored nothing."""
+
+    def __init__(self, once: Once | None) -> None:
+        super().__init__(once.label if once else "")
+        self.once = once
 
 
 @dataclass
@@ -49,6 +59,8 @@ class Intake:
     policy: PolicyView = field(default_factory=PolicyView)
     # The HMAC key of reporters' opaque references (see domain/reporters.py).
     reporter_key: bytes = b""
+    # How long an Idempotency-Key is remembered.
+    key_ttl: timedelta = timedelta(hours=24)
 
     def accept(self, submission: Submission, source: str) -> Accepted:
         """Give a valid submission its identity and the time it was received."""
@@ -56,25 +68,100 @@ class Intake:
         return Accepted(request_id, new_id(), submission, source, self.clock.now())
 
     async def submit(
-        self, writer: GroupCommit[Accepted], submission: Submission, source: str
+        self,
+        writer: GroupCommit[Accepted],
+        submission: Submission,
+        source: str,
+        once: Once | None = None,
+        answer: Callable[[Accepted], tuple[int, bytes]] | None = None,
     ) -> Accepted:
         """Accept the report and return once it is stored with its event (group commit):
-        nothing is acknowledged that is not durable."""
+        nothing is acknowledged that is not durable. With `once`, `answer` is the answer to
+        remember with the key; raises KeyTaken if another request holds the key."""
         accepted = self.accept(submission, source)
-        await writer.write(accepted)
+        if once is not None and answer is not None:
+            accepted = replace(accepted, claim=Claim(once, accepted.request_id, *answer(accepted)))
+        if not await writer.write(accepted):
+            raise KeyTaken(once)
         return accepted
 
-    async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> None:
+    async def store_batch(self, pool: Pool, batch: list[Accepted]) -> None:
+        """Store a batch request's reports together, all or none, in one statement (not
+        through the group commit, which may split a batch). Raises KeyTaken if another
+        request holds the batch's idempotency key: then none is stored."""
+        if not batch:
+            return
+        async with pool.acquire() as conn:
+            declined = await self.store_accepted(conn, batch)
+        if declined:
+            raise KeyTaken(batch[0].claim.once if batch[0].claim else None)
+
+    async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> list[int]:
         """Store reports and their ReportSubmitted events in ONE statement, atomic on its
         own: nothing durable is left unpublished, and a group commit costs one round trip
-        (no BEGIN and COMMIT)."""
+        (no BEGIN and COMMIT). Returns the indexes of reports not stored because another
+        request holds their idempotency key (in the database, or earlier in `batch`)."""
+        owners: dict[str, str] = {}
+        for a in batch:
+            if a.claim is not None:
+                owners.setdefault(a.claim.once.label, a.claim.owner)
+
+        def first_with_its_key(a: Accepted) -> bool:
+            return a.claim is None or owners[a.claim.once.label] == a.claim.owner
+
+        rows = [a for a in batch if first_with_its_key(a)]
         events = outbox_rows(
             self.source,
-            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in batch],
+            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in rows],
         )
-        await store.insert_requests(
-            conn, batch, [contact_details(a.submission) for a in batch], RECEIVED_NOTES, events
+        claimed = await store.insert_requests(
+            conn,
+            rows,
+            [contact_details(a.submission) for a in rows],
+            RECEIVED_NOTES,
+            events,
+            self.key_ttl,
         )
+        return [
+            i
+            for i, a in enumerate(batch)
+            if a.claim is not None
+            and (not first_with_its_key(a) or a.claim.once.label not in claimed)
+        ]
+
+    async def answer_once(
+        self,
+        pool: Pool,
+        once: Once | None,
+        attempt: Callable[[], Awaitable[tuple[int, bytes]]],
+    ) -> tuple[int, bytes, bool]:
+        """Answer a write at most once per Idempotency-Key: the remembered answer if the key
+        was used (Conflict if with another request), else `attempt`'s. A concurrent request
+        with the same key that wins the claim first is answered as a retry would be: its
+        answer, or Conflict. Returns the status, body and whether it is a replay."""
+        if once is None:
+            return (*await attempt(), False)
+        replayed = await self.replayed(pool, once)
+        if replayed is not None:
+            return (*replayed, True)
+        try:
+            return (*await attempt(), False)
+        except KeyTaken:
+            replayed = await self.replayed(pool, once)
+            if replayed is None:  # the holder's key expired in between: vanishingly rare
+                raise idempotency.Conflict(
+                    f"{idempotency.HEADER} {once.key!r} is in use by another request; retry"
+                ) from None
+            return (*replayed, True)
+
+    async def replayed(self, pool: Pool, once: Once) -> tuple[int, bytes] | None:
+        async with pool.acquire() as conn:
+            remembered = await store.remembered_answer(conn, once, self.clock.now())
+        return None if remembered is None else idempotency.replay(remembered, once)
+
+    async def forget_expired_keys(self, pool: Pool) -> int:
+        async with pool.acquire() as conn:
+            return await store.forget_expired_keys(conn, self.clock.now())
 
     def reporter_ref(self, accepted: Accepted) -> str | None:
         s = accepted.submission
@@ -167,7 +254,11 @@ def report_submitted(accepted: Accepted, reporter_ref: str | None) -> ReportSubm
         lon=s.lon,
         address_string=s.address_string,
         media_url=s.media_url,
+        photos=list(s.photos),
+        grid_id=s.grid_id,
         source=accepted.source,
         reporter_ref=reporter_ref,
+        occurred_at=s.occurred_at,
         submitted_at=accepted.requested_at,
+        tags=ReportTags(labels=list(s.labels)),
     )

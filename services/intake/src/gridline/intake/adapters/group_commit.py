@@ -12,6 +12,10 @@ load sees no added latency.
 A failed commit fails every item in it; a transient failure (the database is away) is
 raised into each waiter, which the app answers with 503. Any other failure is one item's
 fault: the batch is split until that item is alone, so its neighbours still commit.
+
+`apply` may decline items it did not store although the commit succeeded (an item whose
+idempotency key another request holds) by returning their indexes; `write` tells its
+caller whether its item was stored.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -35,14 +39,14 @@ class WriterStopped(ConnectionError):
 @dataclass(slots=True)
 class _Waiter(Generic[T]):
     item: T
-    done: asyncio.Future[None]
+    done: asyncio.Future[bool]
 
 
 class GroupCommit(Generic[T]):
     def __init__(
         self,
         pool: Pool,
-        apply: Callable[[Connection, list[T]], Awaitable[None]],
+        apply: Callable[[Connection, list[T]], Awaitable[Collection[int] | None]],
         *,
         wait: float,
         max_rows: int,
@@ -58,16 +62,17 @@ class GroupCommit(Generic[T]):
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
 
-    async def write(self, item: T) -> None:
-        """Return once `item` is committed; raise what made its transaction fail."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def write(self, item: T) -> bool:
+        """Return once `item`'s transaction is committed: True if it was stored, False if
+        `apply` declined it; raise what made its transaction fail."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiter(item, done))
         self._arrived.set()
         if len(self._queue) >= self._max_rows:
             self._full.set()
         # A request cancelled here (client gone) cancels only its own future: the writer
         # skips it if its item was not taken yet, and commits it with the others if it was.
-        await done
+        return await done
 
     async def run(self) -> None:
         """The writer: runs for the service's lifetime (Runtime.background)."""
@@ -101,7 +106,7 @@ class GroupCommit(Generic[T]):
         self._observe(len(live))
         try:
             async with self._pool.acquire() as conn:
-                await self._apply(conn, [w.item for w in live])
+                declined = set(await self._apply(conn, [w.item for w in live]) or ())
         except Exception as exc:
             if is_transient(exc) or len(live) == 1:
                 for w in live:
@@ -112,6 +117,6 @@ class GroupCommit(Generic[T]):
             await self._commit(live[:half])
             await self._commit(live[half:])
             return
-        for w in live:
+        for i, w in enumerate(live):
             if not w.done.done():
-                w.done.set_result(None)
+                w.done.set_result(i not in declined)

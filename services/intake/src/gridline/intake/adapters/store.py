@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.intake.domain.idempotency import Once, Remembered
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
@@ -18,25 +19,60 @@ REQUEST_COLUMNS = (
 )
 
 
+_REPORT_ROWS = (
+    "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $13::text[],"
+    " $14::timestamptz[], $15::text[], $16::text[]{claims})"
+    " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
+    " grid, occurred, photos, labels{claim})"
+)
+_INSERT_REPORTS = (
+    "INSERT INTO requests (service_request_id, work_order_id, token, service_code,"
+    " description, lat, lon, address_string, media_url, source, reporter, requested_datetime,"
+    " updated_datetime, status_notes, grid_id, occurred_at, photos, labels)"
+    " SELECT id, id, token, code, description, lat, lon, address, media, source,"
+    " reporter::jsonb, at, at, $12, grid, occurred, photos::jsonb, labels::jsonb FROM "
+)
+_OUTBOX = OUTBOX_INSERT.format(ids="$17", topics="$18", keys="$19", payloads="$20")
+# Reports alone (no Idempotency-Key in the batch): the hot path's statement.
+_STORE = f"WITH stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims='', claim='')}) {_OUTBOX}"
+# With keys: a report (and its event) is stored only if its key is claimed in the same
+# statement. A key held by another request, unexpired, is not claimed: ON CONFLICT waits
+# for a concurrent claimer's commit, so of two requests with one key exactly one wins.
+_STORE_ONCE = (
+    "WITH claimed AS (INSERT INTO idempotency_keys (scope, key, fingerprint, status, answer,"
+    " created_at, expires_at)"
+    " SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::int[], $26::bytea[],"
+    " $27::timestamptz[], $28::timestamptz[])"
+    " ON CONFLICT (scope, key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,"
+    " status=EXCLUDED.status, answer=EXCLUDED.answer, created_at=EXCLUDED.created_at,"
+    " expires_at=EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at"
+    " RETURNING scope || ' ' || key AS label),"
+    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $21::text[]', claim=', claim')}"
+    " WHERE u.claim IS NULL OR u.claim IN (SELECT label FROM claimed)"
+    " RETURNING work_order_id),"
+    f" events AS ({_OUTBOX} AS o(event_id, topic, key, payload)"
+    " WHERE o.key IN (SELECT work_order_id FROM stored))"
+    " SELECT label FROM claimed"
+)
+
+
 async def insert_requests(
     conn: Connection,
     accepted: Sequence[Accepted],
     reporters: Sequence[dict[str, Any]],
     status_notes: str,
     events: OutboxRows,
-) -> None:
+    key_ttl: timedelta = timedelta(hours=24),
+) -> set[str]:
     """Store accepted reports and their events' outbox rows in one statement (a writable
-    CTE), atomic without a transaction block. A report's id is also its work order's."""
-    await conn.execute(
-        "WITH stored AS (INSERT INTO requests (service_request_id, work_order_id, token,"
-        " service_code, description, lat, lon, address_string, media_url, source, reporter,"
-        " requested_datetime, updated_datetime, status_notes)"
-        " SELECT id, id, token, code, description, lat, lon, address, media, source,"
-        " reporter::jsonb, at, at, $12"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],"
-        " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
-        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at))"
-        f" {OUTBOX_INSERT.format(ids='$13', topics='$14', keys='$15', payloads='$16')}",
+    CTE), atomic without a transaction block. A report's id is also its work order's.
+
+    Reports that carry an idempotency claim are stored only if their key is claimed in the
+    same statement (one key row per distinct key: the caller picks one request per key).
+    Returns the labels of the keys claimed; a claimed report whose key is not among them
+    was not stored."""
+    args: list[Any] = [
         [a.request_id for a in accepted],
         [a.token for a in accepted],
         [a.submission.service_code for a in accepted],
@@ -49,8 +85,48 @@ async def insert_requests(
         [json.dumps(r) for r in reporters],
         [a.requested_at for a in accepted],
         status_notes,
+        [a.submission.grid_id for a in accepted],
+        [a.submission.occurred_at for a in accepted],
+        [json.dumps(a.submission.photos) for a in accepted],
+        [json.dumps(a.submission.labels) for a in accepted],
         *events,
+    ]
+    claims = {a.claim.once.label: a for a in accepted if a.claim is not None}
+    if not claims:
+        await conn.execute(_STORE, *args)
+        return set()
+    keyed = list(claims.values())
+    rows = await conn.fetch(
+        _STORE_ONCE,
+        *args,
+        [a.claim.once.label if a.claim else None for a in accepted],
+        [a.claim.once.scope for a in keyed if a.claim],
+        [a.claim.once.key for a in keyed if a.claim],
+        [a.claim.once.fingerprint for a in keyed if a.claim],
+        [a.claim.status for a in keyed if a.claim],
+        [a.claim.answer for a in keyed if a.claim],
+        [a.requested_at for a in keyed],
+        [a.requested_at + key_ttl for a in keyed],
     )
+    return {r["label"] for r in rows}
+
+
+async def remembered_answer(conn: Connection, once: Once, now: datetime) -> Remembered | None:
+    row = await conn.fetchrow(
+        "SELECT fingerprint, status, answer FROM idempotency_keys"
+        " WHERE scope=$1 AND key=$2 AND expires_at > $3",
+        once.scope,
+        once.key,
+        now,
+    )
+    if row is None:
+        return None
+    return Remembered(row["fingerprint"], row["status"], bytes(row["answer"]))
+
+
+async def forget_expired_keys(conn: Connection, now: datetime) -> int:
+    result = await conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
+    return int(result.rsplit(" ", 1)[-1])
 
 
 async def apply_statuses(conn: Connection, changes: Sequence[StatusChange]) -> int:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from gridline.intake.domain.idempotency import Claim
+
 MAX_DESCRIPTION = 4000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -35,6 +37,11 @@ class Submission:
     last_name: str | None
     device_id: str | None
     account_id: str | None
+    # What only the native API (/v1) can say.
+    grid_id: str | None = None
+    occurred_at: datetime | None = None
+    photos: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 RECEIVED_NOTES = "Received; routing to the grid that holds this location."
@@ -47,8 +54,10 @@ class Accepted:
     request_id: str  # also the work order's id: one report opens one work order
     token: str
     submission: Submission
-    source: str  # citizen | partner, from the api_key
+    source: str  # citizen | partner | grid_worker | sensor | hotline, as the key may claim
     requested_at: datetime
+    # Set for a request with an Idempotency-Key: stored in the same statement as the report.
+    claim: Claim | None = None
 
 
 def _text(form: Mapping[str, str], name: str, limit: int = 200) -> str | None:

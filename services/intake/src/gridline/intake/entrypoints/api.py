@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridline.common.http import answer_outages_with_503, describe_validation, service_app
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
-from gridline.intake.entrypoints import open311
+from gridline.intake.entrypoints import open311, v1
 from gridline.intake.entrypoints.fast_post import ReportFastPath
 from gridline.intake.entrypoints.front_door import WRITES, FrontDoor, route_of, too_large_message
 
@@ -60,6 +60,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     answer_outages_with_503(app, outage_body, retry_after_s=settings.retry_after_s)
     app.include_router(open311.router)
+    app.include_router(v1.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
     # Outside the fast path: every write's key, size and Kafka check (entrypoints/front_door.py).
@@ -79,6 +80,9 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             }
             describe_front_door(schema)
             for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):  # /v1 says 400 too, in its own {detail} shape
+                    for operation in operations.values():
+                        operation["responses"].pop("422", None)
                 if not path.startswith("/open311/"):
                     continue
                 for operation in operations.values():

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridline.common.http import UNAVAILABLE
 from gridline.common.pg import is_transient
 from gridline.intake.bootstrap import IntakeService
-from gridline.intake.entrypoints.front_door import presented_role
+from gridline.intake.entrypoints.front_door import presented_key, presented_role
 from gridline.intake.entrypoints.open311 import answer_report, problem, urlencoded_form
 
 PATH = "/open311/v2/requests.json"
@@ -31,6 +31,14 @@ def _form_encoded(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"content-type":  # the first one, as request.headers.get reads it
             return not value or value.startswith(_FORM)
     return True
+
+
+def _idempotency_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The Idempotency-Key header, as request.headers.get reads it (the first, latin-1)."""
+    for name, value in headers:
+        if name == b"idempotency-key":
+            return value.decode("latin-1")
+    return None
 
 
 async def _body(receive: Receive) -> bytes | None:
@@ -68,7 +76,13 @@ class ReportFastPath:
             return urlencoded_form(body)
 
         try:
-            status, answer = await answer_report(svc, read_form, presented_role(scope))
+            status, answer = await answer_report(
+                svc,
+                read_form,
+                presented_role(scope),
+                presented_key(scope),
+                _idempotency_key(scope["headers"]),
+            )
         except Exception as exc:
             if not is_transient(exc):
                 raise

@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse, Response
 
 from gridline.common.http import UNAVAILABLE, retry_after
 from gridline.intake.bootstrap import IntakeService
+from gridline.intake.domain import idempotency
 from gridline.intake.domain.keys import Role, report_source
 from gridline.intake.domain.status import received_notice
-from gridline.intake.domain.submission import Open311Error, parse_submission
-from gridline.intake.entrypoints.front_door import presented_role
+from gridline.intake.domain.submission import Accepted, Open311Error, parse_submission
+from gridline.intake.entrypoints.front_door import presented_key, presented_role
 from gridline.intake.entrypoints.open311_schemas import (
     Created,
     Discovery,
@@ -203,6 +204,7 @@ _POST_DOC: dict[str, Any] = {
             400: "a missing or malformed field, or a point outside the city",
             403: "api_key missing or not valid",
             404: "unknown service_code",
+            409: "the Idempotency-Key header was used with another request",
             503: "not accepted: policy not loaded yet, or the database is unavailable",
         }
     ),
@@ -213,7 +215,13 @@ async def create_request(request: Request) -> Response:
     # reaches this route; this route answers the rest (multipart, a wrong content type) the
     # same way, and documents the operation.
     svc: IntakeService = request.app.state.service
-    status, body = await answer_report(svc, lambda: _form(request), presented_role(request.scope))
+    status, body = await answer_report(
+        svc,
+        lambda: _form(request),
+        presented_role(request.scope),
+        presented_key(request.scope),
+        request.headers.get("idempotency-key"),
+    )
     headers = retry_after(svc.settings.retry_after_s) if status == 503 else None
     return Response(body, status, headers=headers, media_type="application/json")
 
@@ -222,14 +230,17 @@ async def answer_report(
     svc: IntakeService,
     read_form: Callable[[], Awaitable[Mapping[str, str]]],
     role: Role | None,
+    api_key: str | None,
+    idempotency_key: str | None = None,
 ) -> tuple[int, bytes]:
     """POST requests.json: the status and JSON body of the answer. Answers 200 only once the
     report is stored with its event; a database outage is raised (the caller answers 503).
-    `role` is that of a key the front door checked; without one, the form's api_key."""
+    `role` is that of the key (`api_key`) the front door checked; without one, the form's
+    api_key. With an Idempotency-Key, a retry gets the first answer (domain/idempotency.py)."""
     started = time.perf_counter()
     try:
         form = await read_form()
-        if role is None:
+        if role is None or api_key is None:
             api_key = (form.get("api_key") or "").strip()
             if not api_key:
                 raise Open311Error(403, "api_key is required to create a service request")
@@ -237,37 +248,68 @@ async def answer_report(
             if role is None:
                 raise Open311Error(403, "api_key is not valid")
         source = report_source(role)
-        policy = svc.intake.policy
-        if policy.catalogue is None or policy.extent is None:
-            raise Open311Error(
-                503, "the city's catalogue and jurisdiction are not loaded yet; try again shortly"
-            )
-        catalogue, extent = policy.catalogue, policy.extent
-        submission = parse_submission(
-            form,
-            known_service=lambda code: code in catalogue.categories_by_code,
-            inside_city=extent.contains,
+        once = _once(api_key, idempotency_key, form)
+        status, body, _ = await svc.intake.answer_once(
+            svc.runtime.pool if once else None,  # unused without a key
+            once,
+            lambda: _accept(svc, form, source, once, started),
         )
-        accepted = await svc.intake.submit(svc.submissions, submission, source)
     except Open311Error as exc:
         svc.metrics.rejected_with(exc.code).inc()
         return exc.code, problem(exc.code, exc.description)
-    svc.metrics.accepted_from(source).inc()
-    svc.metrics.latency.observe(time.perf_counter() - started)
+    except idempotency.Conflict as exc:
+        svc.metrics.rejected_with(409).inc()
+        return 409, problem(409, str(exc))
+    return status, body
+
+
+def _once(api_key: str, raw: str | None, form: Mapping[str, str]) -> idempotency.Once | None:
+    if raw is None:
+        return None
+    operation = "POST /open311/v2/requests"
+    try:
+        return idempotency.once(
+            api_key, raw, operation, idempotency.form_fingerprint(operation, form)
+        )
+    except idempotency.KeyProblem as exc:
+        raise Open311Error(400, str(exc)) from None
+
+
+async def _accept(
+    svc: IntakeService,
+    form: Mapping[str, str],
+    source: str,
+    once: idempotency.Once | None,
+    started: float,
+) -> tuple[int, bytes]:
+    policy = svc.intake.policy
+    if policy.catalogue is None or policy.extent is None:
+        raise Open311Error(
+            503, "the city's catalogue and jurisdiction are not loaded yet; try again shortly"
+        )
+    catalogue, extent = policy.catalogue, policy.extent
+    submission = parse_submission(
+        form,
+        known_service=lambda code: code in catalogue.categories_by_code,
+        inside_city=extent.contains,
+    )
     category = catalogue.category(submission.service_code)
     department = catalogue.department(category.department)
-    return 200, json_body(
-        [
-            {
-                "service_request_id": accepted.request_id,
-                "token": accepted.token,
-                "service_notice": received_notice(
-                    category.entry_tier.value, department.name_en, department.name_zh
-                ),
-                "account_id": submission.account_id,
-            }
-        ]
-    )
+    notice = received_notice(category.entry_tier.value, department.name_en, department.name_zh)
+
+    def answer(accepted: Accepted) -> tuple[int, bytes]:
+        created = {
+            "service_request_id": accepted.request_id,
+            "token": accepted.token,
+            "service_notice": notice,
+            "account_id": submission.account_id,
+        }
+        return 200, json_body([created])
+
+    accepted = await svc.intake.submit(svc.submissions, submission, source, once, answer)
+    svc.metrics.accepted_from(source).inc()
+    svc.metrics.latency.observe(time.perf_counter() - started)
+    return answer(accepted)
 
 
 def _request_view(row: Any, svc: IntakeService, zh: bool) -> dict[str, Any]:
