@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
-from gridline.common.events import PolicyActivated, ReportSubmitted
+from gridline.common.events import PolicyActivated, ReportSubmitted, ReportTags
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import reporters, status
+from gridline.intake.domain import duplicates, reporters, status, tagging
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -37,6 +38,8 @@ class PolicyView:
     def apply(self, kind: str, version: str, document: dict[str, Any]) -> None:
         if kind == "catalogue":
             self.catalogue = parse_catalogue(document["catalogue"])
+            # Built here, not on the first report: jieba learns the catalogue's terms once.
+            tagging.tagger_for(self.catalogue)
         else:
             self.extent = Extent.from_geojson(document["extent"])
         self.versions[kind] = version
@@ -50,10 +53,22 @@ class Intake:
     # The HMAC key of reporters' opaque references (see domain/reporters.py).
     reporter_key: bytes = b""
 
-    def accept(self, submission: Submission, source: str) -> Accepted:
-        """Give a valid submission its identity and the time it was received."""
+    def accept(
+        self, submission: Submission, source: str, tags: ReportTags | None = None
+    ) -> Accepted:
+        """Give a valid submission its identity, the time it was received and its tags
+        (severity and flags from the text; the category is the client's service_code
+        unless `tags` were inferred by the caller)."""
         request_id = new_id()
-        return Accepted(request_id, new_id(), submission, source, self.clock.now())
+        if tags is None:
+            tags = self.tags(submission.description, submission.service_code)
+        return Accepted(request_id, new_id(), submission, source, self.clock.now(), tags)
+
+    def tags(self, text: str, service_code: str | None, labels: Sequence[str] = ()) -> ReportTags:
+        catalogue = self.policy.catalogue
+        if catalogue is None:  # the caller refuses reports before a catalogue is loaded
+            return ReportTags(labels=tagging.clean_labels(labels))
+        return tagging.tag(catalogue, text, service_code, labels)
 
     async def submit(
         self, writer: GroupCommit[Accepted], submission: Submission, source: str
@@ -65,15 +80,59 @@ class Intake:
         return accepted
 
     async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> None:
-        """Store reports and their ReportSubmitted events in ONE statement, atomic on its
-        own: nothing durable is left unpublished, and a group commit costs one round trip
-        (no BEGIN and COMMIT)."""
+        """Store reports and their ReportSubmitted events, merging duplicates (并单): in one
+        transaction, a look-up of the stored reports near the batch's, then ONE statement
+        that writes the rows and their outbox events. Nothing durable is left unpublished."""
+        catalogue = self.policy.catalogue
+        if catalogue is None or catalogue.tagging.duplicate_radius_m <= 0:
+            # No catalogue yet, or merging switched off: every report opens its own order.
+            await self._insert(conn, batch, [None] * len(batch), [False] * len(batch))
+            return
+        settings = catalogue.tagging
+        window = timedelta(hours=settings.duplicate_window_hours)
+        new = [
+            duplicates.NewReport(
+                a.request_id,
+                a.submission.service_code,
+                a.submission.lat,
+                a.submission.lon,
+                a.requested_at,
+            )
+            for a in batch
+        ]
+        async with conn.transaction():
+            await store.lock_duplicates(conn)
+            found = await store.earlier_reports(
+                conn,
+                new,
+                radius_m=settings.duplicate_radius_m,
+                window=window,
+                repeat_window=timedelta(days=settings.repeat_window_days),
+            )
+            joins = duplicates.link(new, found, radius_m=settings.duplicate_radius_m, window=window)
+            await self._insert(conn, batch, joins, [f.repeated for f in found])
+
+    async def _insert(
+        self,
+        conn: Connection,
+        batch: list[Accepted],
+        joins: list[str | None],
+        repeated: list[bool],
+    ) -> None:
         events = outbox_rows(
             self.source,
-            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in batch],
+            [
+                Outgoing(report_submitted(a, self.reporter_ref(a), joined, again), a.requested_at)
+                for a, joined, again in zip(batch, joins, repeated, strict=True)
+            ],
         )
         await store.insert_requests(
-            conn, batch, [contact_details(a.submission) for a in batch], RECEIVED_NOTES, events
+            conn,
+            batch,
+            [contact_details(a.submission) for a in batch],
+            RECEIVED_NOTES,
+            events,
+            joins,
         )
 
     def reporter_ref(self, accepted: Accepted) -> str | None:
@@ -156,11 +215,22 @@ def contact_details(submission: Submission) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def report_submitted(accepted: Accepted, reporter_ref: str | None) -> ReportSubmitted:
+def report_submitted(
+    accepted: Accepted,
+    reporter_ref: str | None,
+    duplicate_of: str | None = None,
+    repeated: bool = False,
+) -> ReportSubmitted:
+    """The event of a stored report: it opens its own work order, or joins `duplicate_of`."""
     s = accepted.submission
+    tags = accepted.tags
+    if repeated:
+        tags = tagging.with_flag(tags, tagging.REPEATED_COMPLAINT)
     return ReportSubmitted(
         report_id=accepted.request_id,
-        work_order_id=accepted.request_id,
+        work_order_id=duplicate_of or accepted.request_id,
+        duplicate_of=duplicate_of,
+        tags=tags,
         service_code=s.service_code,
         description=s.description,
         lat=s.lat,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from gridline.common.events import ReportTags
 
 MAX_DESCRIPTION = 4000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -49,6 +51,7 @@ class Accepted:
     submission: Submission
     source: str  # citizen | partner, from the api_key
     requested_at: datetime
+    tags: ReportTags = field(default_factory=ReportTags)  # domain/tagging.py
 
 
 def _text(form: Mapping[str, str], name: str, limit: int = 200) -> str | None:
