@@ -144,6 +144,21 @@ class Tagger:
         for t in terms:
             self._by_first[t.words[0]].append(t)
         self._order = {c.code: i for i, c in enumerate(catalogue.categories)}
+        # Most reports name no rule keyword at all: one regex search over the text proves
+        # it, and a report with a service_code then needs no segmentation.
+        rule_words = sorted(
+            {k.strip().lower() for r in catalogue.tagging.rules for k in r.keywords}, key=len
+        )
+        self._rule_probe = (
+            re.compile("|".join(re.escape(k) for k in reversed(rule_words))) if rule_words else None
+        )
+
+    def may_flag(self, text: str) -> bool:
+        """False only when no rule keyword occurs in the text even as a substring."""
+        if self._rule_probe is None:
+            return False
+        folded = unicodedata.normalize("NFKC", text[:MAX_TAGGED_CHARS]).lower()
+        return self._rule_probe.search(folded) is not None
 
     def found(self, text: str) -> list[_Term]:
         """The distinct terms that occur in `text`."""
@@ -164,6 +179,8 @@ class Tagger:
         return dict(scores)
 
     def tag(self, text: str, service_code: str | None, labels: Sequence[str] = ()) -> ReportTags:
+        if service_code and not self.may_flag(text):
+            return ReportTags(category_source="client", labels=clean_labels(labels))
         terms = self.found(text)
         severity: Severity = "normal"
         flags: list[str] = []
