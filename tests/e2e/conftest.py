@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gridline.common.policy.catalogue import Catalogue, load_catalogue_text
 from gridline.operator.citygen import generate_city
@@ -25,6 +26,16 @@ CLOCK_SPEED = 1800.0
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return load_catalogue_text(CATALOGUE.read_text(encoding="utf-8"))
+
+
+def no_merging(workdir: Path) -> Path:
+    """The demo catalogue with duplicate merging off: tests post many reports at one grid's
+    point and expect an order each; test_duplicates switches merging on for itself."""
+    doc = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    doc["tagging"]["duplicate_radius_m"] = 0
+    path = workdir / "catalogue-no-merging.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +87,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
         for service in SERVICES:
             s.start(service)
         s.wait_ready()
-        s.load_policy(CATALOGUE)
+        s.load_policy(no_merging(workdir))
         yield s
     finally:
         s.stop()

@@ -221,7 +221,8 @@ async def test_a_batch_answers_each_item_in_order_and_stores_only_the_accepted(
         {**REPORT, "lat": 10.0},
         {**REPORT, "source": "sensor"},
         {"description": "no code"},
-        {**REPORT, "reporter": {"id": "u-43"}},
+        # 1.1 km from the first: not merged into its order (并单 within 250 m)
+        {**REPORT, "lat": 31.79, "reporter": {"id": "u-43"}},
     ]
     headers = {**CITIZEN, "Idempotency-Key": "b-1"}
     answer = await client.post("/v1/reports/batch", json={"reports": items}, headers=headers)

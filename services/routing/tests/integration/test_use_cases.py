@@ -18,6 +18,7 @@ from gridline.common.events import (
     DeadlineBreached,
     EventData,
     ReportSubmitted,
+    ReportTags,
     TierName,
     WorkOrderAssigned,
     WorkOrderEscalated,
@@ -26,6 +27,7 @@ from gridline.common.events import (
 )
 from gridline.common.pg import Pool, migrate, open_pool
 from gridline.common.policy.catalogue import load_catalogue_text
+from gridline.common.policy.tiers import Tier
 from gridline.common.settings import PostgresSettings
 from gridline.operator.citygen import generate_city
 from gridline.routing.authorisation import Forbidden, key_digest
@@ -164,7 +166,11 @@ async def test_a_batch_of_reports_opens_one_order_each_and_announces_each(
     )
     assert (await routing.order("wo3"))["state"] == "triage"
     assert await routing.history("wo1") == [
-        (1, WorkOrderAssigned.TYPE, {"triage_reason": None, "unit_id": GRIDS[1].grid_id})
+        (
+            1,
+            WorkOrderAssigned.TYPE,
+            {"triage_reason": None, "severity": "normal", "flags": [], "unit_id": GRIDS[1].grid_id},
+        )
     ]
 
 
@@ -345,3 +351,78 @@ async def test_policy_loaded_by_another_instance_is_taken_up(routing: Routing) -
     async with routing.pool.acquire() as conn:
         await follower.load(conn)
     assert follower.require().version == routing.commands.policy.require().version
+
+
+# -- tagged reports: duplicates, triage of an uncertain category, severity ---------------
+
+
+def duplicate(n: int, of: int) -> ReportSubmitted:
+    """Report n, which intake merged into report `of`'s open order."""
+    return report(n, at=_inside(of)).model_copy(
+        update={"work_order_id": f"wo{of}", "duplicate_of": f"wo{of}"}
+    )
+
+
+async def test_a_duplicate_opens_no_second_order_and_is_counted_on_the_first(
+    routing: Routing,
+) -> None:
+    # The first and its duplicate in one batch, another duplicate later, and a re-delivery.
+    await routing.reports(("e1", report(1)), ("e2", duplicate(2, of=1)))
+    await routing.reports(("e3", duplicate(3, of=1)), ("e3-again", duplicate(3, of=1)))
+
+    outbox = await routing.outbox()
+    assert [(key, env["type"]) for _, key, env in outbox] == [("wo1", WorkOrderAssigned.TYPE)]
+    orders = await routing.pool.fetch("SELECT id FROM work_orders")
+    assert [o["id"] for o in orders] == ["wo1"]
+    _, _, reports = await routing.commands.work_order("wo1", None)
+    assert reports == 3
+
+
+async def test_a_duplicate_of_an_unknown_order_is_rejected_alone(routing: Routing) -> None:
+    with pytest.raises(Rejected, match="wo9"):
+        await routing.reports(("e1", duplicate(1, of=9)))
+    assert await routing.outbox() == []
+
+
+async def test_an_uncertain_inferred_category_holds_the_order_for_triage_with_candidates(
+    routing: Routing,
+) -> None:
+    tags = ReportTags(
+        category_source="inferred",
+        confidence=0.33,
+        candidates=["noise-nuisance", "neighbour-dispute"],
+        needs_triage=True,
+    )
+    uncertain = report(1).model_copy(update={"service_code": "noise-nuisance", "tags": tags})
+    await routing.reports(("e1", uncertain))
+
+    ((_, _, env),) = await routing.outbox()
+    held = WorkOrderAssigned.model_validate(env["data"])
+    assert held.assignment is None
+    assert held.triage_unit_id == GRIDS[1].district_id
+    assert held.triage_reason is not None
+    assert "confidence 0.33" in held.triage_reason
+    assert "candidates: noise-nuisance, neighbour-dispute" in held.triage_reason
+    order = await routing.order("wo1")
+    assert (order["state"], order["grid_id"]) == ("triage", GRIDS[1].grid_id)
+
+
+async def test_severity_shortens_the_entry_tiers_time_limit(routing: Routing) -> None:
+    urgent = report(1).model_copy(
+        update={"tags": ReportTags(severity="urgent", flags=["safety_hazard"])}
+    )
+    critical = report(2).model_copy(update={"tags": ReportTags(severity="critical")})
+    await routing.reports(("e1", urgent), ("e2", critical), ("e3", report(3)))
+
+    due = {
+        key: WorkOrderAssigned.model_validate(env["data"]).assignment
+        for _, key, env in await routing.outbox()
+    }
+    limit = CATALOGUE.time_limit(GARBAGE, Tier.GRID)  # 8 h
+    factors = CATALOGUE.tagging.severity_factors
+    assert due["wo1"] is not None and due["wo1"].due_at == AT + limit * factors["urgent"]
+    assert due["wo2"] is not None and due["wo2"].due_at == AT + limit * factors["critical"]
+    assert due["wo3"] is not None and due["wo3"].due_at == AT + limit
+    assert due["wo1"].due_at < due["wo3"].due_at
+    ((_, _, detail),) = await routing.history("wo1")
+    assert (detail["severity"], detail["flags"]) == ("urgent", ["safety_hazard"])

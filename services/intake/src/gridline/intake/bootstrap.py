@@ -18,6 +18,7 @@ from gridline.common.events import (
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.config import IntakeSettings
+from gridline.intake.domain import tagging
 from gridline.intake.domain.keys import KeyRing
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.handlers import SCHEMA, Intake
@@ -44,6 +45,8 @@ class IntakeService:
 @asynccontextmanager
 async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
     migrations = resources.files("gridline.intake").joinpath("migrations")
+    # jieba's dictionary: loaded once per process, before the catalogue's terms join it.
+    await asyncio.to_thread(tagging.warm_up)
     async with open_runtime(SCHEMA, settings, migrations=[migrations]) as runtime:
         metrics = IntakeMetrics(runtime.registry)
         intake = Intake(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import idempotency, reporters, status
+from gridline.intake.domain import duplicates, idempotency, reporters, status, tagging
 from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
@@ -47,6 +47,8 @@ class PolicyView:
     def apply(self, kind: str, version: str, document: dict[str, Any]) -> None:
         if kind == "catalogue":
             self.catalogue = parse_catalogue(document["catalogue"])
+            # Built here, not on the first report: jieba learns the catalogue's terms once.
+            tagging.tagger_for(self.catalogue)
         else:
             self.extent = Extent.from_geojson(document["extent"])
         self.versions[kind] = version
@@ -62,10 +64,22 @@ class Intake:
     # How long an Idempotency-Key is remembered.
     key_ttl: timedelta = timedelta(hours=24)
 
-    def accept(self, submission: Submission, source: str) -> Accepted:
-        """Give a valid submission its identity and the time it was received."""
+    def accept(
+        self, submission: Submission, source: str, tags: ReportTags | None = None
+    ) -> Accepted:
+        """Give a valid submission its identity, the time it was received and its tags
+        (severity and flags from the text; the category is the client's service_code
+        unless `tags` were inferred by the caller)."""
         request_id = new_id()
-        return Accepted(request_id, new_id(), submission, source, self.clock.now())
+        if tags is None:
+            tags = self.tags(submission.description, submission.service_code, submission.labels)
+        return Accepted(request_id, new_id(), submission, source, self.clock.now(), tags=tags)
+
+    def tags(self, text: str, service_code: str | None, labels: Sequence[str] = ()) -> ReportTags:
+        catalogue = self.policy.catalogue
+        if catalogue is None:  # the caller refuses reports before a catalogue is loaded
+            return ReportTags(labels=tagging.clean_labels(labels))
+        return tagging.tag(catalogue, text, service_code, labels)
 
     async def submit(
         self,
@@ -86,7 +100,7 @@ class Intake:
         return accepted
 
     async def store_batch(self, pool: Pool, batch: list[Accepted]) -> None:
-        """Store a batch request's reports together, all or none, in one statement (not
+        """Store a batch request's reports together, all or none, in one transaction (not
         through the group commit, which may split a batch). Raises KeyTaken if another
         request holds the batch's idempotency key: then none is stored."""
         if not batch:
@@ -97,10 +111,12 @@ class Intake:
             raise KeyTaken(batch[0].claim.once if batch[0].claim else None)
 
     async def store_accepted(self, conn: Connection, batch: list[Accepted]) -> list[int]:
-        """Store reports and their ReportSubmitted events in ONE statement, atomic on its
-        own: nothing durable is left unpublished, and a group commit costs one round trip
-        (no BEGIN and COMMIT). Returns the indexes of reports not stored because another
-        request holds their idempotency key (in the database, or earlier in `batch`)."""
+        """Store reports and their ReportSubmitted events, merging duplicates (并单): in one
+        transaction, a look-up of the stored reports near the batch's, then ONE statement
+        that writes the rows, their idempotency keys and their outbox events. Nothing
+        durable is left unpublished. Returns the indexes of reports not stored because
+        another request holds their idempotency key (in the database, or earlier in
+        `batch`)."""
         owners: dict[str, str] = {}
         for a in batch:
             if a.claim is not None:
@@ -110,24 +126,67 @@ class Intake:
             return a.claim is None or owners[a.claim.once.label] == a.claim.owner
 
         rows = [a for a in batch if first_with_its_key(a)]
-        events = outbox_rows(
-            self.source,
-            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in rows],
-        )
-        claimed = await store.insert_requests(
-            conn,
-            rows,
-            [contact_details(a.submission) for a in rows],
-            RECEIVED_NOTES,
-            events,
-            self.key_ttl,
-        )
+        catalogue = self.policy.catalogue
+        if catalogue is None or catalogue.tagging.duplicate_radius_m <= 0:
+            # No catalogue yet, or merging switched off: every report opens its own order,
+            # one statement, no transaction block.
+            claimed = await self._insert(conn, rows, [None] * len(rows), [False] * len(rows))
+        else:
+            settings = catalogue.tagging
+            window = timedelta(hours=settings.duplicate_window_hours)
+            new = [
+                duplicates.NewReport(
+                    a.request_id,
+                    a.submission.service_code,
+                    a.submission.lat,
+                    a.submission.lon,
+                    a.requested_at,
+                )
+                for a in rows
+            ]
+            async with conn.transaction():
+                await store.lock_duplicates(conn)
+                found = await store.earlier_reports(
+                    conn,
+                    new,
+                    radius_m=settings.duplicate_radius_m,
+                    window=window,
+                    repeat_window=timedelta(days=settings.repeat_window_days),
+                )
+                joins = duplicates.link(
+                    new, found, radius_m=settings.duplicate_radius_m, window=window
+                )
+                claimed = await self._insert(conn, rows, joins, [f.repeated for f in found])
         return [
             i
             for i, a in enumerate(batch)
             if a.claim is not None
             and (not first_with_its_key(a) or a.claim.once.label not in claimed)
         ]
+
+    async def _insert(
+        self,
+        conn: Connection,
+        batch: list[Accepted],
+        joins: list[str | None],
+        repeated: list[bool],
+    ) -> set[str]:
+        events = outbox_rows(
+            self.source,
+            [
+                Outgoing(report_submitted(a, self.reporter_ref(a), joined, again), a.requested_at)
+                for a, joined, again in zip(batch, joins, repeated, strict=True)
+            ],
+        )
+        return await store.insert_requests(
+            conn,
+            batch,
+            [contact_details(a.submission) for a in batch],
+            RECEIVED_NOTES,
+            events,
+            joins,
+            self.key_ttl,
+        )
 
     async def answer_once(
         self,
@@ -243,11 +302,22 @@ def contact_details(submission: Submission) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def report_submitted(accepted: Accepted, reporter_ref: str | None) -> ReportSubmitted:
+def report_submitted(
+    accepted: Accepted,
+    reporter_ref: str | None,
+    duplicate_of: str | None = None,
+    repeated: bool = False,
+) -> ReportSubmitted:
+    """The event of a stored report: it opens its own work order, or joins `duplicate_of`."""
     s = accepted.submission
+    tags = accepted.tags
+    if repeated:
+        tags = tagging.with_flag(tags, tagging.REPEATED_COMPLAINT)
     return ReportSubmitted(
         report_id=accepted.request_id,
-        work_order_id=accepted.request_id,
+        work_order_id=duplicate_of or accepted.request_id,
+        duplicate_of=duplicate_of,
+        tags=tags,
         service_code=s.service_code,
         description=s.description,
         lat=s.lat,
@@ -260,5 +330,4 @@ def report_submitted(accepted: Accepted, reporter_ref: str | None) -> ReportSubm
         reporter_ref=reporter_ref,
         occurred_at=s.occurred_at,
         submitted_at=accepted.requested_at,
-        tags=ReportTags(labels=list(s.labels)),
     )

@@ -76,15 +76,17 @@ class Commands:
 
     async def work_order(
         self, order_id: str, key_unit: str | None
-    ) -> tuple[WorkOrder, list[dict[str, Any]]]:
-        """One order and its history, if the key may see it."""
+    ) -> tuple[WorkOrder, list[dict[str, Any]], int]:
+        """One order, its history and how many reports it has (duplicates merged into it),
+        if the key may see it."""
         policy = self.policy.require()
         async with self._reading() as conn:
             order = await store.get(conn, order_id)
             if order is None:
                 raise NotFound(f"work order {order_id} not found")
             check_scope(policy, key_unit, order)
-            return order, await store.history(conn, order_id)
+            history = await store.history(conn, order_id)
+            return order, history, await store.report_count(conn, order_id)
 
     async def open_orders(
         self, key_unit: str | None, limit: int, state: str | None = None

@@ -3,7 +3,8 @@ consumer's transaction, deciding per event with the pure domain and writing set-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import AfterCommit, Incoming, Rejected
@@ -27,8 +28,11 @@ class EventHandlers:
     async def reports_submitted(
         self, conn: Connection, events: list[Incoming[ReportSubmitted]]
     ) -> AfterCommit:
-        """Open one work order per new report: one look-up of the reports that already
-        have one, one insert of the orders, one outbox write and one history insert."""
+        """Open one work order per new report, and record each duplicate (并单) on the open
+        order intake merged it into, opening nothing and emitting nothing for it: one
+        look-up of the reports that already have an order, one of the merged-into orders,
+        one insert of the orders, one of the merged reports, one outbox write and one
+        history insert."""
         policy = self.policy.require()
         reports = [e.data for e in events]
         # A report re-sent under another event id already has its order: open nothing.
@@ -36,20 +40,34 @@ class EventHandlers:
         now = self.clock.now()
         opened: list[tuple[WorkOrder, str]] = []
         changes: list[Change] = []
+        merged: list[tuple[str, str, str, datetime]] = []
         for r in reports:
             if r.report_id in seen:
                 continue
             seen.add(r.report_id)
-            report = Report(r.work_order_id, r.report_id, r.service_code, r.source, r.lat, r.lon)
-            new = open_for_report(report, policy, now)
+            if r.duplicate_of is not None:
+                merged.append((r.report_id, r.duplicate_of, r.source, now))
+                continue
+            new = open_for_report(report_of(r), policy, now)
             opened.append((new.order, r.description))
-            changes.append(assigned(new.order, policy, triage_reason=new.triage_reason))
+            change = assigned(new.order, policy, triage_reason=new.triage_reason)
+            tags = {"severity": r.tags.severity, "flags": r.tags.flags}
+            changes.append(replace(change, detail={**change.detail, **tags}))
+        # Events of one order share a key, so the order a duplicate joins was opened by an
+        # earlier event: in an earlier batch, or in this one.
+        wanted = {order_id for _, order_id, _, _ in merged}
+        known = {o.id for o, _ in opened}
+        missing = wanted - known - await store.existing(conn, sorted(wanted - known))
+        if missing:
+            raise Rejected(f"duplicate of unknown work order(s) {', '.join(sorted(missing))}")
         await store.insert(conn, opened)
+        joined = await store.merge_reports(conn, merged)
         await record(conn, self.source, changes)
 
         def count() -> None:
             for order, _ in opened:
                 self.metrics.opened.labels(order.state.value).inc()
+            self.metrics.merged.inc(joined)
 
         return count
 
@@ -79,3 +97,20 @@ class EventHandlers:
         return lambda: self.metrics.count_escalations(
             c.event for c in changes if isinstance(c.event, WorkOrderEscalated)
         )
+
+
+def report_of(event: ReportSubmitted) -> Report:
+    """What routing needs of a report to open its order, tags included."""
+    tags = event.tags
+    return Report(
+        event.work_order_id,
+        event.report_id,
+        event.service_code,
+        event.source,
+        event.lat,
+        event.lon,
+        needs_triage=tags.needs_triage,
+        confidence=tags.confidence,
+        candidates=tuple(tags.candidates),
+        severity=tags.severity,
+    )

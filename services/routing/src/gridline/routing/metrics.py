@@ -17,6 +17,11 @@ class RoutingMetrics:
             ["state"],
             registry=registry,
         )
+        self.merged = Counter(
+            "gridline_routing_reports_merged_total",
+            "Duplicate reports recorded on an open work order instead of opening one (并单).",
+            registry=registry,
+        )
         self.escalated = Counter(
             "gridline_routing_escalations_total",
             "Escalations decided by this routing process.",

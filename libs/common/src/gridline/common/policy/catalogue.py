@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gridline.common.events import Severity
 from gridline.common.policy.tiers import Tier
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -89,12 +90,79 @@ class Category(_Strict):
         return self
 
 
+# -- tagging: how intake reads category, severity and flags off a report's text ----------
+
+_FLAG = re.compile(r"^[a-z][a-z0-9_]*$")
+SEVERITY_RANK: dict[str, int] = {"normal": 0, "urgent": 1, "critical": 2}
+
+
+class TaggingRule(_Strict):
+    """Any of `keywords` in a report's text sets `flag` (and raises severity to `severity`)."""
+
+    flag: str = Field(description="The flag a match sets, e.g. safety_hazard.")
+    keywords: list[str] = Field(min_length=1)
+    severity: Severity | None = Field(default=None, description="Raised to at least this.")
+
+    @field_validator("flag")
+    @classmethod
+    def _flag(cls, value: str) -> str:
+        if not _FLAG.match(value):
+            raise ValueError(f"flag {value!r} must be lowercase letters, digits and underscores")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords must not be blank")
+        return value
+
+
+def _default_factors() -> dict[Severity, float]:
+    return {"normal": 1.0, "urgent": 0.5, "critical": 0.25}
+
+
+class Tagging(_Strict):
+    """Category inference, severity and flags, duplicates (并单) and repeated complaints."""
+
+    threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Below this confidence an inferred category goes to triage.",
+    )
+    candidates: int = Field(default=3, ge=1, le=10, description="Candidates kept for triage.")
+    rules: list[TaggingRule] = Field(default_factory=list)
+    severity_factors: dict[Severity, float] = Field(
+        default_factory=_default_factors,
+        description="The entry tier's time limit is multiplied by the factor of the severity.",
+    )
+    duplicate_radius_m: float = Field(
+        default=250, ge=0, le=5000, description="0 switches merging and repeat flags off."
+    )
+    duplicate_window_hours: float = Field(default=72, gt=0)
+    repeat_window_days: float = Field(default=30, gt=0)
+
+    @field_validator("severity_factors")
+    @classmethod
+    def _factors(cls, value: dict[Severity, float]) -> dict[Severity, float]:
+        bad = [s for s, f in value.items() if not 0 < f <= 1]
+        if bad:
+            raise ValueError(f"severity factors must lie in (0, 1]: {', '.join(bad)}")
+        return value
+
+    def factor(self, severity: Severity) -> float:
+        """The time-limit factor of a severity; 1 for one the catalogue does not list."""
+        return self.severity_factors.get(severity, 1.0)
+
+
 class CatalogueModel(_Strict):
     version: str = Field(min_length=1, description="The operators' label for this edition.")
     timezone: str = "Asia/Shanghai"
     targets: Targets = Field(default_factory=Targets)
     departments: list[Department] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
+    tagging: Tagging = Field(default_factory=Tagging)
 
     @field_validator("timezone")
     @classmethod
@@ -120,6 +188,7 @@ class Catalogue:
         self.categories = list(model.categories)
         self.departments_by_id = {d.id: d for d in model.departments}
         self.categories_by_code = {c.code: c for c in model.categories}
+        self.tagging = model.tagging
         self.version_hash = hashlib.sha256(
             json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:16]

@@ -8,30 +8,45 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.intake.domain.duplicates import NewReport, Stored, box
 from gridline.intake.domain.idempotency import Once, Remembered
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
+# status_notes says how many reports share the work order once duplicates were merged.
+MERGED_NOTES = (
+    "concat_ws(' ', status_notes, (SELECT count(*) || ' reports merged (并单).' FROM requests m"
+    " WHERE m.work_order_id = requests.work_order_id HAVING count(*) > 1)) AS status_notes"
+)
 REQUEST_COLUMNS = (
     "service_request_id, work_order_id, token, service_code, description, lat, lon,"
     " address_string, media_url, source, requested_datetime, updated_datetime, status,"
-    " status_notes, agency_responsible, expected_datetime"
+    f" {MERGED_NOTES}, agency_responsible, expected_datetime"
 )
 
 
 _REPORT_ROWS = (
     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],"
     " $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $13::text[],"
-    " $14::timestamptz[], $15::text[], $16::text[]{claims})"
+    " $14::timestamptz[], $15::text[], $16::text[], $21::text[]{claims})"
     " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
-    " grid, occurred, photos, labels{claim})"
+    " grid, occurred, photos, labels, dup{claim})"
+    # A report merged into an open order (dup) starts with that order's current status.
+    " LEFT JOIN LATERAL (SELECT r.status, r.status_notes, r.agency_responsible,"
+    "  r.expected_datetime, r.event_version FROM requests r"
+    "  WHERE u.dup IS NOT NULL AND r.work_order_id = u.dup"
+    "  ORDER BY r.event_version DESC LIMIT 1) o ON true"
 )
 _INSERT_REPORTS = (
-    "INSERT INTO requests (service_request_id, work_order_id, token, service_code,"
-    " description, lat, lon, address_string, media_url, source, reporter, requested_datetime,"
-    " updated_datetime, status_notes, grid_id, occurred_at, photos, labels)"
-    " SELECT id, id, token, code, description, lat, lon, address, media, source,"
-    " reporter::jsonb, at, at, $12, grid, occurred, photos::jsonb, labels::jsonb FROM "
+    "INSERT INTO requests (service_request_id, work_order_id, duplicate_of, token,"
+    " service_code, description, lat, lon, address_string, media_url, source, reporter,"
+    " requested_datetime, updated_datetime, status, status_notes, agency_responsible,"
+    " expected_datetime, event_version, grid_id, occurred_at, photos, labels)"
+    " SELECT u.id, coalesce(u.dup, u.id), u.dup, u.token, u.code, u.description, u.lat,"
+    " u.lon, u.address, u.media, u.source, u.reporter::jsonb, u.at, u.at,"
+    " coalesce(o.status, 'open'), coalesce(o.status_notes, $12), o.agency_responsible,"
+    " o.expected_datetime, coalesce(o.event_version, 0), u.grid, u.occurred,"
+    " u.photos::jsonb, u.labels::jsonb FROM "
 )
 _OUTBOX = OUTBOX_INSERT.format(ids="$17", topics="$18", keys="$19", payloads="$20")
 # Reports alone (no Idempotency-Key in the batch): the hot path's statement.
@@ -42,13 +57,13 @@ _STORE = f"WITH stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims='', clai
 _STORE_ONCE = (
     "WITH claimed AS (INSERT INTO idempotency_keys (scope, key, fingerprint, status, answer,"
     " created_at, expires_at)"
-    " SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::int[], $26::bytea[],"
-    " $27::timestamptz[], $28::timestamptz[])"
+    " SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::int[], $27::bytea[],"
+    " $28::timestamptz[], $29::timestamptz[])"
     " ON CONFLICT (scope, key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,"
     " status=EXCLUDED.status, answer=EXCLUDED.answer, created_at=EXCLUDED.created_at,"
     " expires_at=EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at"
     " RETURNING scope || ' ' || key AS label),"
-    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $21::text[]', claim=', claim')}"
+    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $22::text[]', claim=', claim')}"
     " WHERE u.claim IS NULL OR u.claim IN (SELECT label FROM claimed)"
     " RETURNING work_order_id),"
     f" events AS ({_OUTBOX} AS o(event_id, topic, key, payload)"
@@ -57,16 +72,71 @@ _STORE_ONCE = (
 )
 
 
+# Great-circle distance in metres between a stored report `r` and a new one `u`.
+_DISTANCE = (
+    "2 * 6371008.8 * asin(least(1, sqrt(sin(radians(r.lat - u.lat) / 2) ^ 2"
+    " + cos(radians(u.lat)) * cos(radians(r.lat)) * sin(radians(r.lon - u.lon) / 2) ^ 2)))"
+)
+# The same category in the bounding box of the circle (the index), then within the radius.
+_NEAR = (
+    "r.service_code = u.code AND r.lat BETWEEN u.lat - u.dlat AND u.lat + u.dlat"
+    f" AND r.lon BETWEEN u.lon - u.dlon AND u.lon + u.dlon AND {_DISTANCE} <= $7"
+)
+
+
+async def lock_duplicates(conn: Connection) -> None:
+    """Serialise the look-up and insert of duplicates across intake instances until the
+    transaction ends: two duplicates stored at once by two instances would open two orders."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('intake:duplicates'))")
+
+
+async def earlier_reports(
+    conn: Connection,
+    reports: Sequence[NewReport],
+    *,
+    radius_m: float,
+    window: timedelta,
+    repeat_window: timedelta,
+) -> list[Stored]:
+    """For each new report, in one statement: the earliest open report of its category
+    within `radius_m` received within `window` (its work order), and whether another order
+    was reported there within `repeat_window` (a repeated complaint)."""
+    boxes = [box(r.lat, radius_m) for r in reports]
+    rows = await conn.fetch(
+        "SELECT d.work_order_id AS open_order, EXISTS (SELECT 1 FROM requests r"
+        f"  WHERE {_NEAR} AND r.requested_datetime >= u.at - $9::interval"
+        "   AND r.work_order_id IS DISTINCT FROM d.work_order_id) AS repeated"
+        " FROM unnest($1::text[], $2::float8[], $3::float8[], $4::timestamptz[],"
+        " $5::float8[], $6::float8[]) WITH ORDINALITY AS u(code, lat, lon, at, dlat, dlon, n)"
+        " LEFT JOIN LATERAL (SELECT r.work_order_id FROM requests r"
+        f"  WHERE {_NEAR} AND r.status = 'open' AND r.requested_datetime >= u.at - $8::interval"
+        "  ORDER BY r.requested_datetime, r.service_request_id LIMIT 1) d ON true"
+        " ORDER BY u.n",
+        [r.service_code for r in reports],
+        [r.lat for r in reports],
+        [r.lon for r in reports],
+        [r.at for r in reports],
+        [b[0] for b in boxes],
+        [b[1] for b in boxes],
+        radius_m,
+        window,
+        repeat_window,
+    )
+    return [Stored(row["open_order"], row["repeated"]) for row in rows]
+
+
 async def insert_requests(
     conn: Connection,
     accepted: Sequence[Accepted],
     reporters: Sequence[dict[str, Any]],
     status_notes: str,
     events: OutboxRows,
+    joins: Sequence[str | None] | None = None,
     key_ttl: timedelta = timedelta(hours=24),
 ) -> set[str]:
     """Store accepted reports and their events' outbox rows in one statement (a writable
-    CTE), atomic without a transaction block. A report's id is also its work order's.
+    CTE), atomic without a transaction block. A report's id is also its work order's,
+    unless `joins` names the open order it was merged into (并单).
 
     Reports that carry an idempotency claim are stored only if their key is claimed in the
     same statement (one key row per distinct key: the caller picks one request per key).
@@ -90,6 +160,7 @@ async def insert_requests(
         [json.dumps(a.submission.photos) for a in accepted],
         [json.dumps(a.submission.labels) for a in accepted],
         *events,
+        list(joins) if joins is not None else [None] * len(accepted),
     ]
     claims = {a.claim.once.label: a for a in accepted if a.claim is not None}
     if not claims:

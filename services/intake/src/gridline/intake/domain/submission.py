@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from gridline.common.events import ReportTags
 from gridline.intake.domain.idempotency import Claim
 
 MAX_DESCRIPTION = 4000
@@ -58,6 +59,7 @@ class Accepted:
     requested_at: datetime
     # Set for a request with an Idempotency-Key: stored in the same statement as the report.
     claim: Claim | None = None
+    tags: ReportTags = field(default_factory=ReportTags)  # domain/tagging.py
 
 
 def _text(form: Mapping[str, str], name: str, limit: int = 200) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gridline.common.pg import Connection
@@ -48,6 +49,39 @@ async def reports_with_orders(conn: Connection, report_ids: Sequence[str]) -> se
         "SELECT report_id FROM work_orders WHERE report_id = ANY($1::text[])", list(report_ids)
     )
     return {row["report_id"] for row in rows}
+
+
+async def existing(conn: Connection, order_ids: Sequence[str]) -> set[str]:
+    """Which of these work orders exist."""
+    rows = await conn.fetch(
+        "SELECT id FROM work_orders WHERE id = ANY($1::text[])", list(order_ids)
+    )
+    return {row["id"] for row in rows}
+
+
+async def merge_reports(conn: Connection, merged: Sequence[tuple[str, str, str, datetime]]) -> int:
+    """Record (report_id, work_order_id, source, at) of reports merged into open orders;
+    one already recorded (a re-delivery) is skipped. Returns how many were new."""
+    if not merged:
+        return 0
+    result = await conn.execute(
+        "INSERT INTO merged_reports (report_id, work_order_id, source, at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        " ON CONFLICT (report_id) DO NOTHING",
+        [m[0] for m in merged],
+        [m[1] for m in merged],
+        [m[2] for m in merged],
+        [m[3] for m in merged],
+    )
+    return int(result.rsplit(" ", 1)[-1])
+
+
+async def report_count(conn: Connection, order_id: str) -> int:
+    """How many reports share the order: its own and those merged into it."""
+    merged = await conn.fetchval(
+        "SELECT count(*) FROM merged_reports WHERE work_order_id = $1", order_id
+    )
+    return 1 + int(merged)
 
 
 async def insert(conn: Connection, orders: Sequence[tuple[WorkOrder, str]]) -> None:

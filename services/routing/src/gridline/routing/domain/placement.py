@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from gridline.common.events import Severity
 from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import (
@@ -27,6 +28,12 @@ class Report:
     source: str
     lat: float
     lon: float
+    # Tags intake read off the text (ReportTags): an inferred category below the
+    # catalogue's threshold is held for triage; severity shortens the first time limit.
+    needs_triage: bool = False
+    confidence: float = 1.0
+    candidates: tuple[str, ...] = ()
+    severity: Severity = "normal"
 
 
 @dataclass(frozen=True)
@@ -39,13 +46,20 @@ class Opened:
 
 def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
     """Open at the category's entry tier in the report's grid; hold at the district for
-    triage when the point lies in no grid or the category left the catalogue."""
+    triage when the point lies in no grid, the category left the catalogue, or intake's
+    inferred category is below the catalogue's confidence threshold."""
     place = policy.place_of(report.lon, report.lat)
     category = policy.catalogue.categories_by_code.get(report.service_code)
     triage_reason = None
+    if report.needs_triage:
+        triage_reason = (
+            f"category inferred from the text with confidence {report.confidence:.2f}, below"
+            f" the catalogue's threshold {policy.catalogue.tagging.threshold:.2f};"
+            f" candidates: {', '.join(report.candidates) or 'none'}"
+        )
     if category is None:
         # The catalogue changed after intake accepted it: hold, never drop.
-        triage_reason = (
+        triage_reason = triage_reason or (
             f"category {report.service_code!r} is not in catalogue {policy.catalogue.version}"
         )
         place = Place(None, None, None, place.district_id)
@@ -61,13 +75,26 @@ def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
         lon=report.lon,
         place=place,
         entry=category.entry_tier if category else Tier.GRID,
-        time_limit=policy.time_limits(report.service_code) if category else {},
+        time_limit=first_time_limits(policy, report.service_code, report.severity)
+        if category
+        else {},
         now=now,
         policy_version=policy.version,
+        hold=report.needs_triage,
     )
     if order.state is State.TRIAGE and not order.unit_id:
         order = replace(order, unit_id=policy.jurisdiction.default_district_id())
     return Opened(order, triage_reason)
+
+
+def first_time_limits(
+    policy: Policy, service_code: str, severity: Severity
+) -> dict[Tier, timedelta]:
+    """The time limits of an order's first assignment: the catalogue's, times the factor of
+    the report's severity (an urgent report is due sooner). Escalations use the
+    catalogue's limits as they are."""
+    factor = policy.catalogue.tagging.factor(severity)
+    return {tier: limit * factor for tier, limit in policy.time_limits(service_code).items()}
 
 
 def place_in_grid(

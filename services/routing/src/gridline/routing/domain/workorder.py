@@ -90,9 +90,11 @@ def open_order(
     time_limit: dict[Tier, timedelta],
     now: datetime,
     policy_version: str,
+    hold: bool = False,
 ) -> WorkOrder:
-    """Open at the entry tier, or hold for triage when the point lies in no grid."""
-    if place.grid_id is None:
+    """Open at the entry tier, or hold for triage at the district when the point lies in
+    no grid or `hold` says a person must confirm the category first."""
+    if place.grid_id is None or hold:
         state, tier, unit, due = State.TRIAGE, None, place.district_id or "", None
     else:
         state = State.OPEN

@@ -97,8 +97,8 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     async def get_work_order(order_id: str, request: Request, svc: Service) -> WorkOrderView:
         """One work order with its history; a handler key sees its unit's subtree."""
         unit = await _key_unit(request, svc)
-        order, history = await svc.commands.work_order(order_id, unit)
-        return WorkOrderView.of(order, svc.policy.current, history)
+        order, history, reports = await svc.commands.work_order(order_id, unit)
+        return WorkOrderView.of(order, svc.policy.current, history, reports)
 
     @app.get("/v1/workorders", response_model=list[WorkOrderView], **WORK)
     async def list_work_orders(

@@ -34,14 +34,24 @@ class WorkOrderView(BaseModel):
     version: int
     policy_version: str
     history: list[dict[str, Any]] | None = None
+    reports: int | None = Field(
+        default=None,
+        description="Reports on this order: its own and the duplicates merged into it (并单).",
+    )
 
     @classmethod
     def of(
-        cls, order: WorkOrder, policy: Policy | None, history: list[dict[str, Any]] | None = None
+        cls,
+        order: WorkOrder,
+        policy: Policy | None,
+        history: list[dict[str, Any]] | None = None,
+        reports: int | None = None,
     ) -> WorkOrderView:
         """The order's flat record (as stored) with its unit's name and its history."""
         unit_name = policy.unit_name(order.unit_id) if policy else order.unit_id
-        return cls.model_validate({**as_record(order), "unit_name": unit_name, "history": history})
+        return cls.model_validate(
+            {**as_record(order), "unit_name": unit_name, "history": history, "reports": reports}
+        )
 
 
 class HandlerAction(BaseModel):

@@ -1,0 +1,79 @@
+"""Duplicates (并单): which work order a new report joins, decided for a whole batch.
+
+A report joins the earliest open report of the same category within the catalogue's
+`duplicate_radius_m` that was received within `duplicate_window_hours` before it: it takes
+that report's work order instead of opening its own. The store finds those among stored
+reports (one look-up for the batch); reports in the same batch are matched here, in the
+order they were accepted, so the second of two duplicates in one batch joins the first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+EARTH_RADIUS_M = 6_371_008.8
+METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180
+
+
+@dataclass(frozen=True)
+class NewReport:
+    order_id: str  # the order it opens unless it joins one
+    service_code: str
+    lat: float
+    lon: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the store found near a new report."""
+
+    open_order: str | None  # the earliest open order it duplicates, if any
+    repeated: bool  # an earlier report on another order within the repeat window
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def box(lat: float, radius_m: float) -> tuple[float, float]:
+    """Half the height and width, in degrees, of a box that holds the circle of `radius_m`
+    around a point at `lat`: the index narrows to the box, the distance decides."""
+    dlat = radius_m / METRES_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians(min(abs(lat), 89.0))), 1e-6)
+    return dlat, dlon
+
+
+def link(
+    batch: Sequence[NewReport],
+    stored: Sequence[Stored],
+    *,
+    radius_m: float,
+    window: timedelta,
+) -> list[str | None]:
+    """For each report of the batch, the order it joins (None: it opens its own). A stored
+    open order wins; otherwise the first earlier report of the batch that it duplicates."""
+    joins: list[str | None] = []
+    seen: dict[str, list[int]] = {}  # category -> earlier reports of the batch
+    for i, report in enumerate(batch):
+        joined = stored[i].open_order
+        same = seen.setdefault(report.service_code, [])
+        if joined is None:
+            for j in same:
+                earlier = batch[j]
+                if (
+                    abs(report.at - earlier.at) <= window
+                    and distance_m(report.lat, report.lon, earlier.lat, earlier.lon) <= radius_m
+                ):
+                    joined = joins[j] or earlier.order_id
+                    break
+        same.append(i)
+        joins.append(joined)
+    return joins
