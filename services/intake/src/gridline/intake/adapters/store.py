@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.intake.domain.inputs import RequestQuery
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
@@ -30,12 +31,14 @@ async def insert_requests(
     await conn.execute(
         "WITH stored AS (INSERT INTO requests (service_request_id, work_order_id, token,"
         " service_code, description, lat, lon, address_string, media_url, source, reporter,"
-        " requested_datetime, updated_datetime, status_notes)"
+        " requested_datetime, updated_datetime, status_notes, attributes, grid_id)"
         " SELECT id, id, token, code, description, lat, lon, address, media, source,"
-        " reporter::jsonb, at, at, $12"
+        " reporter::jsonb, at, at, $12, attributes::jsonb, grid"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],"
-        " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
-        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at))"
+        " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],"
+        " $17::text[], $18::text[])"
+        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
+        " attributes, grid))"
         f" {OUTBOX_INSERT.format(ids='$13', topics='$14', keys='$15', payloads='$16')}",
         [a.request_id for a in accepted],
         [a.token for a in accepted],
@@ -50,6 +53,8 @@ async def insert_requests(
         [a.requested_at for a in accepted],
         status_notes,
         *events,
+        [json.dumps(a.submission.attributes, ensure_ascii=False) for a in accepted],
+        [a.submission.grid_id for a in accepted],
     )
 
 
@@ -89,33 +94,29 @@ async def request_id_for_token(conn: Connection, token: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def find_requests(
-    conn: Connection,
-    *,
-    ids: list[str] | None,
-    codes: list[str] | None,
-    start: datetime | None,
-    end: datetime | None,
-    statuses: list[str] | None,
-    limit: int,
-) -> list[Any]:
+async def find_requests(conn: Connection, query: RequestQuery) -> list[Any]:
+    """One page of the requests matching every filter given, newest first (the id breaks
+    ties, so pages neither repeat nor skip a request)."""
     where: list[str] = []
     args: list[object] = []
     for column, value, op in (
-        ("service_request_id", ids, "= ANY($%d::text[])"),
-        ("service_code", codes, "= ANY($%d::text[])"),
-        ("requested_datetime", start, ">= $%d"),
-        ("requested_datetime", end, "<= $%d"),
-        ("status", statuses, "= ANY($%d::text[])"),
+        ("service_request_id", query.ids, "= ANY($%d::text[])"),
+        ("service_code", query.codes, "= ANY($%d::text[])"),
+        ("requested_datetime", query.start, ">= $%d"),
+        ("requested_datetime", query.end, "<= $%d"),
+        ("status", query.statuses, "= ANY($%d::text[])"),
     ):
         if value:
             args.append(value)
             where.append(f"{column} {op % len(args)}")
-    args.append(limit)
     sql = f"SELECT {REQUEST_COLUMNS} FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY requested_datetime DESC LIMIT ${len(args)}"
+    args += [query.limit, query.offset]
+    sql += (
+        " ORDER BY requested_datetime DESC, service_request_id DESC"
+        f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
     return list(await conn.fetch(sql, *args))
 
 

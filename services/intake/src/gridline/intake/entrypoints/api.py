@@ -6,10 +6,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gridline.common.http import answer_outages_with_503, describe_validation, service_app
+from gridline.common.http import (
+    UNAVAILABLE,
+    answer_outages_with_503,
+    describe_validation,
+    service_app,
+)
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import open311
@@ -25,25 +30,20 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
 
     @app.exception_handler(RequestValidationError)
-    async def open311_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def open311_validation(request: Request, exc: RequestValidationError) -> Response:
         problems = describe_validation(exc, with_source=False)
         if request.url.path.startswith("/open311/"):
-            return JSONResponse([{"code": 400, "description": problems}], status_code=400)
+            return open311.error(request, 400, problems)
         return JSONResponse({"detail": problems}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def open311_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def open311_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
         if path.startswith("/open311/"):
             description = str(exc.detail)
-            if exc.status_code == 404 and path.endswith(".xml"):
-                description = f"this server speaks JSON only: ask for {path[:-4]}.json"
-            elif exc.status_code == 404:
+            if exc.status_code == 404:
                 description = f"no Open311 resource at {path}; GET /open311/v2/discovery.json"
-            return JSONResponse(
-                [{"code": exc.status_code, "description": description}],
-                status_code=exc.status_code,
-            )
+            return open311.error(request, exc.status_code, description)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     def outage_body(request: Request, code: int, message: str) -> Any:
@@ -53,7 +53,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             return [{"code": code, "description": message}]
         return {"detail": message}
 
+    before = dict(app.exception_handlers)
     answer_outages_with_503(app, outage_body)
+    _outages_in_xml_too(
+        app, [c for c, h in app.exception_handlers.items() if before.get(c) is not h]
+    )
     app.include_router(open311.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
@@ -73,16 +77,33 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             for path, operations in schema["paths"].items():
                 if not path.startswith("/open311/"):
                     continue
+                media = "text/xml" if path.endswith(".xml") else "application/json"
                 for operation in operations.values():
                     if operation["responses"].pop("422", None) is not None:
                         operation["responses"].setdefault(
                             "400",
                             {
                                 "description": "a malformed parameter",
-                                "content": {"application/json": {"schema": problems}},
+                                "content": {media: {"schema": problems}},
                             },
                         )
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _outages_in_xml_too(app: FastAPI, outages: list[Any]) -> None:
+    """The shared outage handlers answer in JSON; an Open311 `.xml` path gets the same
+    503 as the specification's XML errors."""
+    for cls in outages:
+        handler = app.exception_handlers[cls]
+
+        async def in_format(request: Request, exc: Exception, json_handler: Any = handler) -> Any:
+            response = await json_handler(request, exc)
+            path = request.url.path
+            if path.startswith("/open311/") and path.endswith(".xml"):
+                return open311.error(request, response.status_code, UNAVAILABLE)
+            return response
+
+        app.add_exception_handler(cls, in_format)
