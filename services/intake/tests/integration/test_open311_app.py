@@ -27,6 +27,7 @@ from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.entrypoints.api import create_app
+from gridline.intake.entrypoints.open311_schemas import ServiceDefinition
 from gridline.intake.handlers import Intake
 from gridline.intake.metrics import IntakeMetrics
 
@@ -300,3 +301,35 @@ async def test_bad_input_is_a_400_naming_the_field_never_a_500(
     else:
         description = xml(answer, "errors").findtext("error/description") or ""
     assert description.startswith(field), description
+
+
+async def test_json_and_xml_carry_the_same_definitions_and_json_matches_its_schema(
+    client: httpx.AsyncClient,
+) -> None:
+    codes = [s["service_code"] for s in (await client.get(f"{BASE}/services.json")).json()]
+    for code in codes:
+        as_json = (
+            await client.get(f"{BASE}/services/{code}.json", params={"locale": "zh-CN"})
+        ).json()
+        ServiceDefinition.model_validate(as_json)
+        as_xml = xml(
+            await client.get(f"{BASE}/services/{code}.xml", params={"locale": "zh-CN"}),
+            "service_definition",
+        )
+        assert [
+            {
+                "code": a.findtext("code"),
+                "description": a.findtext("description"),
+                "values": [
+                    {"key": v.findtext("key"), "name": v.findtext("name")} for v in a.iter("value")
+                ],
+            }
+            for a in as_xml.iter("attribute")
+        ] == [
+            {"code": a["code"], "description": a["description"], "values": a["values"]}
+            for a in as_json["attributes"]
+        ]
+    hazard = (
+        await client.get(f"{BASE}/services/waterlogging.json", params={"locale": "zh-CN"})
+    ).json()
+    assert hazard["attributes"][1]["values"][0] == {"key": "traffic", "name": "车辆无法通行"}

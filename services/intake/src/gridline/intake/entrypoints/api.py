@@ -17,7 +17,7 @@ from gridline.common.http import (
 )
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
-from gridline.intake.entrypoints import open311
+from gridline.intake.entrypoints import open311, open311_schemas
 from gridline.intake.entrypoints.fast_post import ReportFastPath
 
 
@@ -77,15 +77,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             for path, operations in schema["paths"].items():
                 if not path.startswith("/open311/"):
                     continue
-                media = "text/xml" if path.endswith(".xml") else "application/json"
+                content = (
+                    {"text/xml": {"schema": open311_schemas.XML_ERRORS}}
+                    if path.endswith(".xml")
+                    else {"application/json": {"schema": problems}}
+                )
                 for operation in operations.values():
                     if operation["responses"].pop("422", None) is not None:
                         operation["responses"].setdefault(
-                            "400",
-                            {
-                                "description": "a malformed parameter",
-                                "content": {media: {"schema": problems}},
-                            },
+                            "400", {"description": "a malformed parameter", "content": content}
                         )
         return schema
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from gridline.common.http import UNAVAILABLE
 from gridline.common.policy.catalogue import Category
@@ -22,6 +22,7 @@ from gridline.intake.domain.inputs import Open311Error, check_path_id, parse_req
 from gridline.intake.domain.status import received_notice
 from gridline.intake.domain.submission import Form, parse_submission
 from gridline.intake.entrypoints.open311_schemas import (
+    POST_DOC,
     Created,
     Discovery,
     ServiceDefinition,
@@ -88,8 +89,8 @@ def both_formats(
                 methods=[method],
                 summary=f"{summary} ({fmt.upper()})",
                 response_model=model if fmt == "json" else None,
-                response_class=Response if fmt == "json" else XMLResponse,
-                responses=errors(codes),
+                response_class=JSONResponse if fmt == "json" else XMLResponse,
+                responses=errors(codes, xml=fmt == "xml"),
                 **extra,
             )
         return endpoint
@@ -233,53 +234,6 @@ def _query_api_key(query_string: bytes) -> str | None:
     return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)).get("api_key")
 
 
-_FORM_FIELDS = {
-    "api_key": "required: the key you were issued",
-    "service_code": "required: a code from services.json",
-    "lat": "WGS84 latitude, decimal degrees (required with long unless an address names a place)",
-    "long": "WGS84 longitude, decimal degrees (required with lat unless an address names a place)",
-    "description": "what is wrong (up to 4000 characters)",
-    "address_string": "the address in words; without lat/long it must be the exact name or"
-    " id of a grid, community or street of the city, whose point is then used",
-    "address_id": "without lat/long: the id of a grid, community or street",
-    "media_url": "an http(s) URL of a photo",
-    "email": "reporter's email",
-    "phone": "reporter's phone",
-    "first_name": "reporter's first name",
-    "last_name": "reporter's last name",
-    "device_id": "reporting device",
-    "account_id": "reporter's account with the client",
-}
-_POST_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["api_key", "service_code", "lat", "long"],
-                    "properties": {
-                        name: {
-                            "type": "number" if name in ("lat", "long") else "string",
-                            "description": text,
-                        }
-                        for name, text in _FORM_FIELDS.items()
-                    },
-                    "patternProperties": {
-                        r"^attribute\[[A-Za-z0-9_-]+\](\[\])?$": {
-                            "type": "string",
-                            "description": "an answer to the category's attribute CODE (see"
-                            " services/{service_code}.json); a multivaluelist repeats"
-                            " attribute[CODE][] once per value",
-                        }
-                    },
-                }
-            }
-        },
-    },
-}
-
-
 @both_formats(
     "/requests",
     method="POST",
@@ -292,7 +246,7 @@ _POST_DOC: dict[str, Any] = {
         503: "not accepted: policy not loaded yet, or the database is unavailable",
     },
     response_description="Stored durably, with its event, before this answer",
-    openapi_extra=_POST_DOC,
+    openapi_extra=POST_DOC,
 )
 async def create_request(request: Request) -> Response:
     # A form-encoded POST is answered by the fast path (entrypoints/fast_post.py) before it
