@@ -375,9 +375,9 @@ def test_token_and_search_endpoints_find_the_request(stack: Stack, catalogue: Ca
         assert bad.status_code == 400
         discovery = client.get(f"{base}/discovery.json").json()
         assert discovery["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
-        xml = client.get(f"{base}/services.xml")
-        assert xml.status_code == 404
-        assert xml.json()[0]["description"].endswith("/open311/v2/services.json")
+        xml = client.get(f"{base}/tokens/{created['token']}.xml")
+        assert xml.status_code == 200 and xml.headers["content-type"].startswith("text/xml")
+        assert f"<service_request_id>{created['service_request_id']}<" in xml.text
         stray = client.get(f"{base}/nothing-here.json")
         assert stray.status_code == 404 and "discovery.json" in stray.json()[0]["description"]
 

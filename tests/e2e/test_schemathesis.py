@@ -81,10 +81,6 @@ def exercise(
     return statuses
 
 
-# On this branch alone the run finds the 500 of a NUL byte in an Open311 form field (e.g.
-# device_id=%00): rejecting control characters is the Open311 part of issue 7. Strict, so
-# that once both parts are merged the passing run fails here until this mark is removed.
-@pytest.mark.xfail(strict=True, reason="NUL in Open311 fields answers 500 until the Open311 fix")
 def test_no_intake_operation_answers_5xx(stack: Stack, catalogue: Catalogue) -> None:
     """Every operation, positive and negative data; every operation runs even when one
     fails, and the failures are listed together with their falsifying requests."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -42,6 +43,7 @@ EXTENT = {
     ],
 }
 URL = "/open311/v2/requests.json"
+URLS = [URL, "/open311/v2/requests.xml"]
 VALID = {
     "api_key": "k",
     "service_code": "exposed-garbage",
@@ -96,10 +98,16 @@ async def client(app: FastAPI) -> Any:
         yield c
 
 
-async def _both(client: httpx.AsyncClient, form: dict[str, str]) -> list[tuple[Any, ...]]:
+Form = dict[str, str] | list[tuple[str, str]]
+
+
+async def _both(client: httpx.AsyncClient, form: Form, url: str = URL) -> list[tuple[Any, ...]]:
     """The answer to the form sent form-encoded (fast path) and multipart (the route)."""
-    fast = await client.post(URL, data=form)
-    route = await client.post(URL, files={k: (None, v) for k, v in form.items()})
+    pairs = list(form.items()) if isinstance(form, dict) else form
+    fast = await client.post(
+        url, content=urlencode(pairs), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    route = await client.post(url, files=[(k, (None, v)) for k, v in pairs])
     assert fast.request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert route.request.headers["content-type"].startswith("multipart/form-data")
     return [
@@ -108,28 +116,56 @@ async def _both(client: httpx.AsyncClient, form: dict[str, str]) -> list[tuple[A
     ]
 
 
+STREETLIGHT = {**VALID, "service_code": "streetlight-out"}
+
+
+@pytest.mark.parametrize("url", URLS)
 @pytest.mark.parametrize(
     "form",
     [
         VALID,
-        {**VALID, "account_id": '账户\t\x01"7\\', "email": "a@b.cn"},
+        {**VALID, "account_id": '账户"7\\<&>', "email": "a@b.cn"},
+        {**VALID, "account_id": "账户\t\x01"},
+        {**VALID, "description": "bad\x00byte"},
         {**VALID, "api_key": "nope"},
         {**VALID, "service_code": "nope"},
         {**VALID, "lat": "10"},
         {k: v for k, v in VALID.items() if k != "long"},
+        [
+            *STREETLIGHT.items(),
+            ("attribute[symptoms][]", "dark"),
+            ("attribute[symptoms][]", "daytime"),
+        ],
+        [*STREETLIGHT.items(), ("attribute[symptoms][]", "purple")],
+        [*STREETLIGHT.items(), ("attribute[colour]", "red")],
     ],
 )
 async def test_a_form_post_gets_the_routes_answer(
-    client: httpx.AsyncClient, service: IntakeService, form: dict[str, str]
+    client: httpx.AsyncClient, service: IntakeService, form: Form, url: str
 ) -> None:
-    fast, route = await _both(client, form)
+    fast, route = await _both(client, form, url)
     assert fast == route
+    content_type = dict(fast[1])["content-type"]
+    assert content_type.startswith("text/xml" if url.endswith(".xml") else "application/json")
+
+
+async def test_a_multivaluelist_answer_keeps_every_value_on_both_paths(
+    client: httpx.AsyncClient, service: IntakeService
+) -> None:
+    form = [
+        *STREETLIGHT.items(),
+        ("attribute[symptoms][]", "dark"),
+        ("attribute[symptoms][]", "daytime"),
+    ]
+    await _both(client, form)
+    stored = cast(Writer, service.submissions).stored
+    assert [a.submission.attributes for a in stored] == [{"symptoms": ["dark", "daytime"]}] * 2
 
 
 async def test_the_answer_is_what_the_response_model_would_send(
     client: httpx.AsyncClient, service: IntakeService
 ) -> None:
-    answer = await client.post(URL, data={**VALID, "account_id": '账户\t\x01"7\\'})
+    answer = await client.post(URL, data={**VALID, "account_id": '账户"7\\'})
     assert answer.status_code == 200
     stored = cast(Writer, service.submissions).stored
     assert [a.request_id for a in stored] == [answer.json()[0]["service_request_id"]]
@@ -142,12 +178,13 @@ async def test_a_database_outage_is_503_on_both_paths_and_counted(
     client: httpx.AsyncClient, service: IntakeService
 ) -> None:
     cast(Writer, service.submissions).failure = ConnectionRefusedError("database away")
-    fast, route = await _both(client, VALID)
-    assert fast == route
-    assert fast[0] == 503 and b"database is unavailable" in fast[2]
-    assert ("retry-after", "5") in fast[1]
+    for url in URLS:
+        fast, route = await _both(client, VALID, url)
+        assert fast == route
+        assert fast[0] == 503 and b"database is unavailable" in fast[2]
+        assert ("retry-after", "5") in fast[1]
     rejected = service.metrics.rejected.labels("503")._value.get()  # type: ignore[attr-defined]
-    assert rejected == 2
+    assert rejected == 4
 
 
 async def test_an_unexpected_error_stays_a_500(app: FastAPI, service: IntakeService) -> None:

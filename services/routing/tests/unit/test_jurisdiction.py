@@ -175,3 +175,50 @@ def test_every_grid_is_found_at_its_own_representative_point() -> None:
         found = JUR.locate(point.x, point.y)
         assert found is not None
         assert found == grid or (found.grid_kind == "special" and found.geometry.covers(point))
+
+
+def test_every_grid_community_and_street_has_a_place_that_locates_in_it() -> None:
+    jurisdiction = parse_jurisdiction(CITY)
+    places = jurisdiction.places()
+    by_level: dict[str, list[dict[str, Any]]] = {}
+    for place in places:
+        by_level.setdefault(place["level"], []).append(place)
+    assert len(by_level["grid"]) == len(jurisdiction.grids)
+    assert {p["id"] for p in by_level["community"]} == {
+        u.unit_id for u in jurisdiction.units_at("community")
+    }
+    assert {p["id"] for p in by_level["street"]} == {
+        u.unit_id for u in jurisdiction.units_at("street")
+    }
+    for place in places:
+        grid = jurisdiction.locate(place["lon"], place["lat"])
+        assert grid is not None, place
+        if place["level"] == "grid":
+            assert grid.grid_id == place["id"] and place["grid_kind"] == grid.grid_kind
+            assert place["name"] == grid.grid_name
+        else:
+            # a community's or street's point is in one of its comprehensive grids
+            assert grid.grid_kind == "comprehensive"
+            assert place["id"] in (grid.community_id, grid.street_id)
+            assert place["name"] == jurisdiction.unit(place["id"]).name
+
+
+def test_a_comprehensive_grid_covered_in_its_middle_still_gets_a_point_of_its_own() -> None:
+    covered = [
+        f
+        for f in CITY["features"]
+        if f["properties"]["grid_kind"] == "comprehensive"
+        and any(
+            g["properties"]["grid_kind"] == "special"
+            and shape(g["geometry"]).contains(shape(f["geometry"]).representative_point())
+            for g in CITY["features"]
+        )
+    ]
+    assert covered, "the demo city has special grids over comprehensive grids' centres"
+    jurisdiction = parse_jurisdiction(CITY)
+    points = {p["id"]: p for p in jurisdiction.places()}
+    for feature in covered:
+        place = points[feature["properties"]["grid_id"]]
+        assert shape(feature["geometry"]).contains(Point(place["lon"], place["lat"]))
+        located = jurisdiction.locate(place["lon"], place["lat"])
+        assert located is not None and located.grid_id == feature["properties"]["grid_id"]

@@ -229,6 +229,19 @@ class DeadlineBreached(EventData):
         return self.work_order_id
 
 
+class Place(BaseModel):
+    """A unit a report may name instead of coordinates (Open311 `address_string`)."""
+
+    id: str = Field(description="The unit id.")
+    level: Literal["grid", "community", "street"]
+    name: str
+    grid_kind: Literal["comprehensive", "special"] | None = Field(
+        default=None, description="For a grid: its kind."
+    )
+    lon: float = Field(description="A point that routing locates in this unit (WGS84).")
+    lat: float = Field(description="For a community or street: inside one of its grids.")
+
+
 class PolicyActivated(EventData):
     TYPE: ClassVar[str] = "gridline.policy.activated.v1"
     TOPIC: ClassVar[str] = "gridline.policy"
@@ -248,6 +261,14 @@ class PolicyActivated(EventData):
     )
     districts: dict[str, str] | None = Field(
         default=None, description="district_id -> district name (kind=jurisdiction)."
+    )
+    places: list[Place] | None = Field(
+        default=None,
+        description=(
+            "Every grid, community and street with a point inside it, for naming a place"
+            " instead of giving coordinates (kind=jurisdiction; added in 2026-11, absent"
+            " from older events)."
+        ),
     )
 
     def key(self) -> str:

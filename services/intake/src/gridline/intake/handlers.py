@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,9 @@ from gridline.common.policy.extent import Extent
 from gridline.intake.adapters import store
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain import duplicates, idempotency, reporters, status, tagging
+from gridline.intake.domain.gazetteer import Gazetteer
 from gridline.intake.domain.idempotency import Claim, Once
+from gridline.intake.domain.inputs import RequestQuery
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -34,10 +36,12 @@ class KeyTaken(Exception):
 
 @dataclass
 class PolicyView:
-    """The catalogue and city extent intake validates against; follows routing's policy."""
+    """The catalogue, city extent and named places intake validates against; follows
+    routing's policy."""
 
     catalogue: Catalogue | None = None
     extent: Extent | None = None
+    places: Gazetteer = field(default_factory=Gazetteer)
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -51,6 +55,8 @@ class PolicyView:
             tagging.tagger_for(self.catalogue)
         else:
             self.extent = Extent.from_geojson(document["extent"])
+            # A jurisdiction announced before places were added names none.
+            self.places = Gazetteer(document.get("places") or [])
         self.versions[kind] = version
 
 
@@ -235,21 +241,9 @@ class Intake:
 
     # -- queries: plain reads, no transaction needed ---------------------------------------
 
-    async def find_requests(
-        self,
-        pool: Pool,
-        *,
-        ids: list[str] | None,
-        codes: list[str] | None,
-        start: datetime | None,
-        end: datetime | None,
-        statuses: list[str] | None,
-        limit: int,
-    ) -> list[Any]:
+    async def find_requests(self, pool: Pool, query: RequestQuery) -> list[Any]:
         async with pool.acquire() as conn:
-            return await store.find_requests(
-                conn, ids=ids, codes=codes, start=start, end=end, statuses=statuses, limit=limit
-            )
+            return await store.find_requests(conn, query)
 
     async def get_request(self, pool: Pool, request_id: str) -> Any:
         async with pool.acquire() as conn:
@@ -325,6 +319,7 @@ def report_submitted(
         address_string=s.address_string,
         media_url=s.media_url,
         photos=list(s.photos),
+        attributes=s.attributes,
         grid_id=s.grid_id,
         source=accepted.source,
         reporter_ref=reporter_ref,

@@ -77,6 +77,7 @@ async def store_jurisdiction(
         activated_at=now,
         extent=jurisdiction.extent_geojson(),
         districts={u.unit_id: u.name for u in jurisdiction.units_at("district")},
+        places=jurisdiction.places(),
     )
     await add_to_outbox(conn, source, [Outgoing(event, now)])
 

@@ -1,4 +1,5 @@
-"""The catalogue: departments, categories, entry tiers and time limits (a YAML file).
+"""The catalogue: departments, categories, entry tiers, time limits and the questions
+(Open311 attributes) a category asks (a YAML file).
 
 docs/catalogue.md documents the format field by field.
 """
@@ -19,6 +20,10 @@ from gridline.common.events import Severity
 from gridline.common.policy.tiers import Tier
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# An attribute's code is sent back as `attribute[CODE]` in a form: keep it bracket-free.
+_ATTRIBUTE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
 
 
 class CatalogueInvalid(ValueError):
@@ -49,6 +54,51 @@ class Targets(_Strict):
         return self
 
 
+class AttributeValue(_Strict):
+    key: str = Field(min_length=1, max_length=100, description="What the client sends.")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+
+
+class Attribute(_Strict):
+    """One question a category asks (Open311 GeoReport v2 service definition attribute)."""
+
+    code: str = Field(description="Sent back as attribute[CODE]; unique in its category.")
+    datatype: Datatype
+    variable: bool = Field(default=True, description="False: information only, no answer.")
+    required: bool = False
+    order: int | None = Field(default=None, ge=1, description="Default: its position.")
+    description_zh: str = Field(min_length=1)
+    description_en: str = Field(min_length=1)
+    datatype_description_zh: str = ""
+    datatype_description_en: str = ""
+    values: list[AttributeValue] = Field(default_factory=list)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _ATTRIBUTE_CODE.match(value):
+            raise ValueError(
+                f"attribute code {value!r} must be 1-64 letters, digits, underscores or dashes"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _values(self) -> Attribute:
+        if self.datatype in LIST_DATATYPES:
+            if not self.values:
+                raise ValueError(f"a {self.datatype} attribute needs values")
+            keys = [v.key for v in self.values]
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise ValueError(f"duplicate value key(s): {', '.join(repeated)}")
+        elif self.values:
+            raise ValueError(f"values are only for list datatypes, not {self.datatype}")
+        if self.required and not self.variable:
+            raise ValueError("an attribute that is not variable cannot be required")
+        return self
+
+
 class Category(_Strict):
     code: str = Field(description="The Open311 service_code.")
     name_zh: str = Field(min_length=1)
@@ -63,6 +113,9 @@ class Category(_Strict):
     keywords: list[str] = Field(default_factory=list)
     description_en: str = ""
     description_zh: str = ""
+    attributes: list[Attribute] = Field(
+        default_factory=list, description="Extra questions; Open311 metadata=true when any."
+    )
 
     @field_validator("code")
     @classmethod
@@ -87,7 +140,15 @@ class Category(_Strict):
         bad = [t.value for t, h in self.time_limits_hours.items() if not h > 0]
         if bad:
             raise ValueError(f"time limits must be positive hours: {', '.join(bad)}")
+        codes = [a.code for a in self.attributes]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"duplicate attribute code(s): {', '.join(repeated)}")
         return self
+
+    def attribute_order(self, attribute: Attribute) -> int:
+        """Its `order`, or its 1-based position when the catalogue gives none."""
+        return attribute.order or self.attributes.index(attribute) + 1
 
 
 # -- tagging: how intake reads category, severity and flags off a report's text ----------

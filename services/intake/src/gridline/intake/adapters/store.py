@@ -10,6 +10,7 @@ from typing import Any
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
 from gridline.intake.domain.duplicates import NewReport, Stored, box
 from gridline.intake.domain.idempotency import Once, Remembered
+from gridline.intake.domain.inputs import RequestQuery
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
 
@@ -28,9 +29,9 @@ REQUEST_COLUMNS = (
 _REPORT_ROWS = (
     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],"
     " $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $13::text[],"
-    " $14::timestamptz[], $15::text[], $16::text[], $21::text[]{claims})"
+    " $14::timestamptz[], $15::text[], $16::text[], $21::text[], $22::text[]{claims})"
     " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
-    " grid, occurred, photos, labels, dup{claim})"
+    " grid, occurred, photos, labels, dup, attributes{claim})"
     # A report merged into an open order (dup) starts with that order's current status.
     " LEFT JOIN LATERAL (SELECT r.status, r.status_notes, r.agency_responsible,"
     "  r.expected_datetime, r.event_version FROM requests r"
@@ -41,12 +42,12 @@ _INSERT_REPORTS = (
     "INSERT INTO requests (service_request_id, work_order_id, duplicate_of, token,"
     " service_code, description, lat, lon, address_string, media_url, source, reporter,"
     " requested_datetime, updated_datetime, status, status_notes, agency_responsible,"
-    " expected_datetime, event_version, grid_id, occurred_at, photos, labels)"
+    " expected_datetime, event_version, grid_id, occurred_at, photos, labels, attributes)"
     " SELECT u.id, coalesce(u.dup, u.id), u.dup, u.token, u.code, u.description, u.lat,"
     " u.lon, u.address, u.media, u.source, u.reporter::jsonb, u.at, u.at,"
     " coalesce(o.status, 'open'), coalesce(o.status_notes, $12), o.agency_responsible,"
     " o.expected_datetime, coalesce(o.event_version, 0), u.grid, u.occurred,"
-    " u.photos::jsonb, u.labels::jsonb FROM "
+    " u.photos::jsonb, u.labels::jsonb, u.attributes::jsonb FROM "
 )
 _OUTBOX = OUTBOX_INSERT.format(ids="$17", topics="$18", keys="$19", payloads="$20")
 # Reports alone (no Idempotency-Key in the batch): the hot path's statement.
@@ -57,13 +58,13 @@ _STORE = f"WITH stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims='', clai
 _STORE_ONCE = (
     "WITH claimed AS (INSERT INTO idempotency_keys (scope, key, fingerprint, status, answer,"
     " created_at, expires_at)"
-    " SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::int[], $27::bytea[],"
-    " $28::timestamptz[], $29::timestamptz[])"
+    " SELECT * FROM unnest($24::text[], $25::text[], $26::text[], $27::int[], $28::bytea[],"
+    " $29::timestamptz[], $30::timestamptz[])"
     " ON CONFLICT (scope, key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,"
     " status=EXCLUDED.status, answer=EXCLUDED.answer, created_at=EXCLUDED.created_at,"
     " expires_at=EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at"
     " RETURNING scope || ' ' || key AS label),"
-    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $22::text[]', claim=', claim')}"
+    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $23::text[]', claim=', claim')}"
     " WHERE u.claim IS NULL OR u.claim IN (SELECT label FROM claimed)"
     " RETURNING work_order_id),"
     f" events AS ({_OUTBOX} AS o(event_id, topic, key, payload)"
@@ -161,6 +162,7 @@ async def insert_requests(
         [json.dumps(a.submission.labels) for a in accepted],
         *events,
         list(joins) if joins is not None else [None] * len(accepted),
+        [json.dumps(a.submission.attributes, ensure_ascii=False) for a in accepted],
     ]
     claims = {a.claim.once.label: a for a in accepted if a.claim is not None}
     if not claims:
@@ -236,33 +238,29 @@ async def request_id_for_token(conn: Connection, token: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def find_requests(
-    conn: Connection,
-    *,
-    ids: list[str] | None,
-    codes: list[str] | None,
-    start: datetime | None,
-    end: datetime | None,
-    statuses: list[str] | None,
-    limit: int,
-) -> list[Any]:
+async def find_requests(conn: Connection, query: RequestQuery) -> list[Any]:
+    """One page of the requests matching every filter given, newest first (the id breaks
+    ties, so pages neither repeat nor skip a request)."""
     where: list[str] = []
     args: list[object] = []
     for column, value, op in (
-        ("service_request_id", ids, "= ANY($%d::text[])"),
-        ("service_code", codes, "= ANY($%d::text[])"),
-        ("requested_datetime", start, ">= $%d"),
-        ("requested_datetime", end, "<= $%d"),
-        ("status", statuses, "= ANY($%d::text[])"),
+        ("service_request_id", query.ids, "= ANY($%d::text[])"),
+        ("service_code", query.codes, "= ANY($%d::text[])"),
+        ("requested_datetime", query.start, ">= $%d"),
+        ("requested_datetime", query.end, "<= $%d"),
+        ("status", query.statuses, "= ANY($%d::text[])"),
     ):
         if value:
             args.append(value)
             where.append(f"{column} {op % len(args)}")
-    args.append(limit)
     sql = f"SELECT {REQUEST_COLUMNS} FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY requested_datetime DESC LIMIT ${len(args)}"
+    args += [query.limit, query.offset]
+    sql += (
+        " ORDER BY requested_datetime DESC, service_request_id DESC"
+        f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
     return list(await conn.fetch(sql, *args))
 
 

@@ -83,8 +83,12 @@ def fingerprint(operation: str, content: bytes) -> str:
 
 
 def form_fingerprint(operation: str, form: Mapping[str, str]) -> str:
-    """A form's fingerprint, whatever its field order or encoding (urlencoded, multipart)."""
-    fields = sorted((k, v) for k, v in form.items() if k != "api_key")
+    """A form's fingerprint, whatever its field order or encoding (urlencoded, multipart);
+    every value of a repeated field counts (a decoded Form keeps them in `lists`)."""
+    lists: Mapping[str, list[str]] = getattr(form, "lists", None) or {
+        k: [v] for k, v in form.items()
+    }
+    fields = sorted((k, v) for k, values in lists.items() for v in values if k != "api_key")
     return fingerprint(operation, json.dumps(fields, ensure_ascii=False).encode())
 
 

@@ -6,13 +6,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gridline.common.http import answer_outages_with_503, describe_validation, service_app
+from gridline.common.http import (
+    UNAVAILABLE,
+    answer_outages_with_503,
+    describe_validation,
+    service_app,
+)
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
-from gridline.intake.entrypoints import open311, v1
+from gridline.intake.entrypoints import open311, open311_schemas, v1
 from gridline.intake.entrypoints.fast_post import ReportFastPath
 from gridline.intake.entrypoints.front_door import WRITES, FrontDoor, route_of, too_large_message
 
@@ -27,26 +32,20 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
 
     @app.exception_handler(RequestValidationError)
-    async def open311_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def open311_validation(request: Request, exc: RequestValidationError) -> Response:
         problems = describe_validation(exc, with_source=False)
         if request.url.path.startswith("/open311/"):
-            return JSONResponse([{"code": 400, "description": problems}], status_code=400)
+            return open311.error(request, 400, problems)
         return JSONResponse({"detail": problems}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def open311_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def open311_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
         if path.startswith("/open311/"):
             description = str(exc.detail)
-            if exc.status_code == 404 and path.endswith(".xml"):
-                description = f"this server speaks JSON only: ask for {path[:-4]}.json"
-            elif exc.status_code == 404:
+            if exc.status_code == 404:
                 description = f"no Open311 resource at {path}; GET /open311/v2/discovery.json"
-            return JSONResponse(
-                [{"code": exc.status_code, "description": description}],
-                status_code=exc.status_code,
-                headers=exc.headers,
-            )
+            return open311.error(request, exc.status_code, description, headers=exc.headers)
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -58,7 +57,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             return [{"code": code, "description": message}]
         return {"detail": message}
 
+    before = dict(app.exception_handlers)
     answer_outages_with_503(app, outage_body, retry_after_s=settings.retry_after_s)
+    _outages_in_xml_too(
+        app, [c for c, h in app.exception_handlers.items() if before.get(c) is not h]
+    )
     app.include_router(open311.router)
     app.include_router(v1.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
@@ -85,14 +88,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                         operation["responses"].pop("422", None)
                 if not path.startswith("/open311/"):
                     continue
+                content = (
+                    {"text/xml": {"schema": open311_schemas.XML_ERRORS}}
+                    if path.endswith(".xml")
+                    else {"application/json": {"schema": problems}}
+                )
                 for operation in operations.values():
                     if operation["responses"].pop("422", None) is not None:
                         operation["responses"].setdefault(
-                            "400",
-                            {
-                                "description": "a malformed parameter",
-                                "content": {"application/json": {"schema": problems}},
-                            },
+                            "400", {"description": "a malformed parameter", "content": content}
                         )
         return schema
 
@@ -141,3 +145,21 @@ def describe_front_door(schema: dict[str, Any]) -> None:
                     "schema": {"type": "integer"},
                 }
             }
+
+
+def _outages_in_xml_too(app: FastAPI, outages: list[Any]) -> None:
+    """The shared outage handlers answer in JSON; an Open311 `.xml` path gets the same
+    503 as the specification's XML errors."""
+    for cls in outages:
+        handler = app.exception_handlers[cls]
+
+        async def in_format(request: Request, exc: Exception, json_handler: Any = handler) -> Any:
+            response = await json_handler(request, exc)
+            path = request.url.path
+            if path.startswith("/open311/") and path.endswith(".xml"):
+                return open311.error(
+                    request, response.status_code, UNAVAILABLE, headers=dict(response.headers)
+                )
+            return response
+
+        app.add_exception_handler(cls, in_format)

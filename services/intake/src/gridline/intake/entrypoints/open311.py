@@ -1,11 +1,12 @@
-"""Open311 GeoReport v2 (JSON) on /open311/v2, as the specification defines it."""
+"""Open311 GeoReport v2 on /open311/v2, as the specification defines it: every resource
+in JSON (`.json`) and XML (`.xml`). Each route maps its resource to dicts once;
+open311_xml renders them in the format the path asks for."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -14,13 +15,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridline.common.http import UNAVAILABLE, retry_after
+from gridline.common.policy.catalogue import Category
 from gridline.intake.bootstrap import IntakeService
-from gridline.intake.domain import idempotency
+from gridline.intake.domain import idempotency, inputs
+from gridline.intake.domain.inputs import Open311Error, check_path_id, parse_request_query
 from gridline.intake.domain.keys import Role, report_source
 from gridline.intake.domain.status import received_notice
-from gridline.intake.domain.submission import Accepted, Open311Error, parse_submission
+from gridline.intake.domain.submission import Accepted, Form, parse_submission
 from gridline.intake.entrypoints.front_door import presented_key, presented_role
 from gridline.intake.entrypoints.open311_schemas import (
+    POST_DOC,
     Created,
     Discovery,
     ServiceDefinition,
@@ -29,11 +33,21 @@ from gridline.intake.entrypoints.open311_schemas import (
     errors,
 )
 from gridline.intake.entrypoints.open311_schemas import Service as ServiceEntry
+from gridline.intake.entrypoints.open311_xml import (
+    FORMATS,
+    MEDIA_TYPES,
+    Format,
+    format_of,
+    render,
+)
+from gridline.intake.entrypoints.open311_xml import errors as error_bytes
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
-MAX_RESULTS = 1000
-_NINETY_DAYS = timedelta(days=90)
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+
+
+class XMLResponse(Response):
+    media_type = "text/xml"  # Starlette adds "; charset=utf-8"
 
 
 async def _service(request: Request) -> IntakeService:
@@ -45,19 +59,57 @@ async def _service(request: Request) -> IntakeService:
 Service = Annotated[IntakeService, Depends(_service)]
 
 
-def error(code: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": code, "description": description}], status_code=code)
+def answer(request: Request, root: str, content: Any, status: int = 200) -> Response:
+    """`content` in the format the path asks for (`.json` or `.xml`)."""
+    fmt = format_of(request.url.path)
+    return Response(render(fmt, root, content), status, media_type=MEDIA_TYPES[fmt])
 
 
-def json_body(content: Any) -> bytes:
-    """JSON as JSONResponse renders it; for these shapes (strings, numbers, null) the same
-    bytes as FastAPI's response_model serialisation too."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+def error(
+    request_or_path: Request | str,
+    code: int,
+    description: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The specification's error answer, in the format of the path."""
+    path = request_or_path if isinstance(request_or_path, str) else request_or_path.url.path
+    fmt = format_of(path)
+    kept = {k: v for k, v in (headers or {}).items() if k.lower() not in _BODY_HEADERS}
+    return Response(
+        error_bytes(fmt, code, description), code, headers=kept, media_type=MEDIA_TYPES[fmt]
+    )
 
 
-def problem(code: int, description: str) -> bytes:
-    """The specification's error body: [{code, description}]."""
-    return json_body([{"code": code, "description": description}])
+# Headers of another rendering of the body, not to be carried over to this one.
+_BODY_HEADERS = {"content-length", "content-type"}
+
+
+def problem(code: int, description: str, fmt: Format = "json") -> bytes:
+    """The specification's error body, [{code, description}] or <errors>."""
+    return error_bytes(fmt, code, description)
+
+
+def both_formats(
+    path: str, *, model: Any, summary: str, codes: dict[int, str], method: str = "GET", **extra: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register one route function at `path.json` (documented with its JSON model) and at
+    `path.xml` (documented as XML); the function answers in the format of the path."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for fmt in FORMATS:
+            router.add_api_route(
+                f"{path}.{fmt}",
+                endpoint,
+                methods=[method],
+                summary=f"{summary} ({fmt.upper()})",
+                response_model=model if fmt == "json" else None,
+                response_class=JSONResponse if fmt == "json" else XMLResponse,
+                responses=errors(codes, xml=fmt == "xml"),
+                **extra,
+            )
+        return endpoint
+
+    return register
 
 
 def _zh(request: Request, locale: str | None) -> bool:
@@ -69,11 +121,16 @@ def _iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat(timespec="seconds") if value else None
 
 
-@router.get("/discovery.json", summary="Service discovery", response_model=Discovery)
-async def discovery(request: Request, svc: Service) -> dict[str, Any]:
+@both_formats(
+    "/discovery",
+    model=Discovery,
+    summary="Service discovery",
+    codes={},
+)
+async def discovery(request: Request, svc: Service) -> Response:
     base = (svc.settings.public_url or str(request.base_url)).rstrip("/") + "/open311/v2/"
     changeset = svc.intake.policy.versions.get("catalogue", "none")
-    return {
+    content = {
         "changeset": changeset,
         "contact": svc.settings.contact,
         "key_service": "Ask the city's Gridline operators for an api_key.",
@@ -83,68 +140,96 @@ async def discovery(request: Request, svc: Service) -> dict[str, Any]:
                 "url": base,
                 "changeset": changeset,
                 "type": "production",
-                "formats": ["application/json"],
+                "formats": ["text/xml", "application/json"],
             }
         ],
     }
+    return answer(request, "discovery", content)
 
 
-def _service_entry(category: Any, zh: bool) -> dict[str, Any]:
+def _service_entry(category: Category, zh: bool) -> dict[str, Any]:
     return {
         "service_code": category.code,
         "service_name": category.name_zh if zh else category.name_en,
         "description": (category.description_zh if zh else category.description_en)
         or f"{category.name_en} / {category.name_zh}",
-        "metadata": False,
+        "metadata": bool(category.attributes),
         "type": "realtime",
         "keywords": ", ".join([category.name_en, category.name_zh, *category.keywords]),
         "group": category.group_zh if zh else category.group_en,
     }
 
 
-@router.get(
-    "/services.json",
+def _definition(category: Category, zh: bool) -> dict[str, Any]:
+    """The service definition: the category's attributes, in their order."""
+    ordered = sorted(category.attributes, key=category.attribute_order)
+    attributes = [
+        {
+            "variable": a.variable,
+            "code": a.code,
+            "datatype": a.datatype,
+            "required": a.required,
+            "datatype_description": (a.datatype_description_zh if zh else a.datatype_description_en)
+            or None,
+            "order": category.attribute_order(a),
+            "description": a.description_zh if zh else a.description_en,
+            "values": [{"key": v.key, "name": v.name_zh if zh else v.name_en} for v in a.values],
+        }
+        for a in ordered
+    ]
+    return {"service_code": category.code, "attributes": attributes}
+
+
+Locale = Annotated[str | None, Query(description="en or zh-CN (else Accept-Language)")]
+
+
+@both_formats(
+    "/services",
+    model=list[ServiceEntry],
     summary="List the categories a report can be filed under",
-    response_model=list[ServiceEntry],
+    codes={},
 )
-async def services(
-    request: Request,
-    svc: Service,
-    locale: Annotated[str | None, Query(description="en or zh-CN")] = None,
-) -> list[dict[str, Any]]:
+async def services(request: Request, svc: Service, locale: Locale = None) -> Response:
     catalogue = svc.intake.policy.catalogue
-    if catalogue is None:
-        return []
     zh = _zh(request, locale)
-    return [_service_entry(c, zh) for c in catalogue.categories]
+    content = [_service_entry(c, zh) for c in catalogue.categories] if catalogue else []
+    return answer(request, "services", content)
 
 
-@router.get(
-    "/services/{service_code}.json",
-    summary="A service definition",
-    response_model=ServiceDefinition,
-    responses=errors({404: "unknown service_code"}),
+@both_formats(
+    "/services/{service_code}",
+    model=ServiceDefinition,
+    summary="A service definition: the category's attributes",
+    codes={400: "a malformed service_code", 404: "unknown service_code"},
 )
-async def service_definition(service_code: str, svc: Service) -> Any:
+async def service_definition(
+    service_code: str, request: Request, svc: Service, locale: Locale = None
+) -> Response:
     catalogue = svc.intake.policy.catalogue
+    try:
+        check_path_id("service_code", service_code)
+    except Open311Error as exc:
+        return error(request, exc.code, exc.description)
     if catalogue is None or service_code not in catalogue.categories_by_code:
         return error(
-            404, f"service_code {service_code!r} not found; GET services.json lists the codes"
+            request,
+            404,
+            f"service_code {service_code!r} not found; GET services.json lists the codes",
         )
-    # No category asks for extra attributes yet (metadata is false for all of them).
-    return {"service_code": service_code, "attributes": []}
+    category = catalogue.category(service_code)
+    return answer(request, "service_definition", _definition(category, _zh(request, locale)))
 
 
-def urlencoded_form(body: bytes) -> dict[str, str]:
+def urlencoded_form(body: bytes) -> Form:
     # GeoReport v2 requires UTF-8 everywhere; decode it as such whatever the client declared.
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Open311Error(400, "the form must be UTF-8 encoded") from None
-    return dict(parse_qsl(text, keep_blank_values=True))
+    return Form(parse_qsl(text, keep_blank_values=True))
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> Form:
     content_type = request.headers.get("content-type", "")
     if content_type and not content_type.startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -152,91 +237,56 @@ async def _form(request: Request) -> dict[str, str]:
         raise Open311Error(400, "send the request form-encoded (application/x-www-form-urlencoded)")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        return Form((k, v) for k, v in form.multi_items() if isinstance(v, str))
     return urlencoded_form(await request.body())
 
 
-_FORM_FIELDS = {
-    "api_key": "required: the key you were issued",
-    "service_code": "required: a code from services.json",
-    "lat": "required: WGS84 latitude, decimal degrees",
-    "long": "required: WGS84 longitude, decimal degrees",
-    "description": "what is wrong (up to 4000 characters)",
-    "address_string": "the address in words (stored, not geocoded)",
-    "address_id": "ignored: addresses are not geocoded",
-    "media_url": "an http(s) URL of a photo",
-    "email": "reporter's email",
-    "phone": "reporter's phone",
-    "first_name": "reporter's first name",
-    "last_name": "reporter's last name",
-    "device_id": "reporting device",
-    "account_id": "reporter's account with the client",
-}
-_POST_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["api_key", "service_code", "lat", "long"],
-                    "properties": {
-                        name: {
-                            "type": "number" if name in ("lat", "long") else "string",
-                            "description": text,
-                        }
-                        for name, text in _FORM_FIELDS.items()
-                    },
-                }
-            }
-        },
-    },
-}
-
-
-@router.post(
-    "/requests.json",
+@both_formats(
+    "/requests",
+    method="POST",
+    model=list[Created],
     summary="Create a service request (form-encoded, api_key required)",
-    response_model=list[Created],
+    codes={
+        400: "a missing or malformed field or attribute, or a point outside the city",
+        403: "api_key missing or not valid",
+        404: "unknown service_code",
+        409: "the Idempotency-Key header was used with another request",
+        503: "not accepted: policy not loaded yet, or the database is unavailable",
+    },
     response_description="Stored durably, with its event, before this answer",
-    responses=errors(
-        {
-            400: "a missing or malformed field, or a point outside the city",
-            403: "api_key missing or not valid",
-            404: "unknown service_code",
-            409: "the Idempotency-Key header was used with another request",
-            503: "not accepted: policy not loaded yet, or the database is unavailable",
-        }
-    ),
-    openapi_extra=_POST_DOC,
+    openapi_extra=POST_DOC,
 )
 async def create_request(request: Request) -> Response:
     # A form-encoded POST is answered by the fast path (entrypoints/fast_post.py) before it
     # reaches this route; this route answers the rest (multipart, a wrong content type) the
     # same way, and documents the operation.
     svc: IntakeService = request.app.state.service
+    fmt = format_of(request.url.path)
     status, body = await answer_report(
         svc,
         lambda: _form(request),
         presented_role(request.scope),
         presented_key(request.scope),
         request.headers.get("idempotency-key"),
+        fmt,
     )
     headers = retry_after(svc.settings.retry_after_s) if status == 503 else None
-    return Response(body, status, headers=headers, media_type="application/json")
+    return Response(body, status, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
 async def answer_report(
     svc: IntakeService,
-    read_form: Callable[[], Awaitable[Mapping[str, str]]],
+    read_form: Callable[[], Awaitable[Form]],
     role: Role | None,
     api_key: str | None,
     idempotency_key: str | None = None,
+    fmt: Format = "json",
 ) -> tuple[int, bytes]:
-    """POST requests.json: the status and JSON body of the answer. Answers 200 only once the
-    report is stored with its event; a database outage is raised (the caller answers 503).
-    `role` is that of the key (`api_key`) the front door checked; without one, the form's
-    api_key. With an Idempotency-Key, a retry gets the first answer (domain/idempotency.py)."""
+    """POST requests.json or .xml: the status and body of the answer. Answers 200 only
+    once the report is stored with its event; a database outage is raised (the caller
+    answers 503). `role` is that of the key (`api_key`) the front door checked; without
+    one, the form's api_key. With an Idempotency-Key, a retry gets the first answer
+    (domain/idempotency.py)."""
     started = time.perf_counter()
     try:
         form = await read_form()
@@ -248,25 +298,26 @@ async def answer_report(
             if role is None:
                 raise Open311Error(403, "api_key is not valid")
         source = report_source(role)
-        once = _once(api_key, idempotency_key, form)
+        once = _once(api_key, idempotency_key, form, fmt)
         status, body, _ = await svc.intake.answer_once(
             svc.runtime.pool if once else None,  # unused without a key
             once,
-            lambda: _accept(svc, form, source, once, started),
+            lambda: _accept(svc, form, source, once, started, fmt),
         )
     except Open311Error as exc:
         svc.metrics.rejected_with(exc.code).inc()
-        return exc.code, problem(exc.code, exc.description)
+        return exc.code, problem(exc.code, exc.description, fmt)
     except idempotency.Conflict as exc:
         svc.metrics.rejected_with(409).inc()
-        return 409, problem(409, str(exc))
+        return 409, problem(409, str(exc), fmt)
     return status, body
 
 
-def _once(api_key: str, raw: str | None, form: Mapping[str, str]) -> idempotency.Once | None:
+def _once(api_key: str, raw: str | None, form: Form, fmt: Format) -> idempotency.Once | None:
     if raw is None:
         return None
-    operation = "POST /open311/v2/requests"
+    # The format is part of the operation: a replay answers in the format first sent.
+    operation = f"POST /open311/v2/requests.{fmt}"
     try:
         return idempotency.once(
             api_key, raw, operation, idempotency.form_fingerprint(operation, form)
@@ -277,10 +328,11 @@ def _once(api_key: str, raw: str | None, form: Mapping[str, str]) -> idempotency
 
 async def _accept(
     svc: IntakeService,
-    form: Mapping[str, str],
+    form: Form,
     source: str,
     once: idempotency.Once | None,
     started: float,
+    fmt: Format,
 ) -> tuple[int, bytes]:
     policy = svc.intake.policy
     if policy.catalogue is None or policy.extent is None:
@@ -292,6 +344,8 @@ async def _accept(
         form,
         known_service=lambda code: code in catalogue.categories_by_code,
         inside_city=extent.contains,
+        attributes=lambda code: catalogue.category(code).attributes,
+        places=policy.places.lookup,
     )
     category = catalogue.category(submission.service_code)
     department = catalogue.department(category.department)
@@ -304,7 +358,7 @@ async def _accept(
             "service_notice": notice,
             "account_id": submission.account_id,
         }
-        return 200, json_body([created])
+        return 200, render(fmt, "service_requests", [created])
 
     accepted = await svc.intake.submit(svc.submissions, submission, source, once, answer)
     svc.metrics.accepted_from(source).inc()
@@ -338,92 +392,83 @@ def _request_view(row: Any, svc: IntakeService, zh: bool) -> dict[str, Any]:
     }
 
 
-def _date(name: str, raw: str | None) -> datetime | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise Open311Error(
-            400, f"{name} must be an ISO 8601 date-time such as 2026-11-01T08:00:00+08:00"
-        ) from None
-    if value.tzinfo is None:
-        raise Open311Error(400, f"{name} must include a time zone (Z or +08:00)")
-    return value
+def _filter(description: str) -> Any:
+    return Query(description=description)
 
 
-@router.get(
-    "/requests.json",
+@both_formats(
+    "/requests",
+    model=list[ServiceRequest],
     summary="Find service requests (defaults to the last 90 days)",
-    response_model=list[ServiceRequest],
-    responses=errors({400: "a malformed filter", 503: UNAVAILABLE}),
+    codes={400: "a malformed filter", 503: UNAVAILABLE},
 )
 async def list_requests(
     request: Request,
     svc: Service,
-    service_request_id: str | None = None,
-    service_code: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
-    status: str | None = None,
-    locale: str | None = None,
-) -> Any:
+    service_request_id: Annotated[
+        str | None,
+        _filter(f"comma list (at most {inputs.MAX_LIST}); overrides every other filter"),
+    ] = None,
+    service_code: Annotated[str | None, _filter(f"comma list (at most {inputs.MAX_LIST})")] = None,
+    start_date: Annotated[str | None, _filter("ISO 8601 date-time with its zone")] = None,
+    end_date: Annotated[str | None, _filter("ISO 8601 date-time with its zone")] = None,
+    status: Annotated[str | None, _filter("open, closed, or both comma-separated")] = None,
+    page: Annotated[str | None, _filter(f"1-based page (at most {inputs.MAX_PAGE})")] = None,
+    page_size: Annotated[
+        str | None,
+        _filter(f"requests per page: default {inputs.PAGE_SIZE}, at most {inputs.MAX_PAGE_SIZE}"),
+    ] = None,
+    locale: Locale = None,
+) -> Response:
     try:
-        ids = (
-            [s.strip() for s in service_request_id.split(",") if s.strip()]
-            if service_request_id
-            else None
+        query = parse_request_query(
+            service_request_id=service_request_id,
+            service_code=service_code,
+            start_date=start_date,
+            end_date=end_date,
+            status=status,
+            page=page,
+            page_size=page_size,
+            now=svc.runtime.clock.now(),
         )
-        codes = [s.strip() for s in service_code.split(",") if s.strip()] if service_code else None
-        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-        bad = [s for s in statuses or [] if s not in ("open", "closed")]
-        if bad:
-            raise Open311Error(400, f"status must be open or closed, got {', '.join(bad)}")
-        start, end = _date("start_date", start_date), _date("end_date", end_date)
-        if start and end and start > end:
-            raise Open311Error(400, "start_date must not be after end_date")
-        if ids is None and start is None and end is None:
-            start = svc.runtime.clock.now().replace(microsecond=0) - _NINETY_DAYS
     except Open311Error as exc:
-        return error(exc.code, exc.description)
-    if ids:  # the specification: listed ids override every other argument
-        codes = statuses = start = end = None
-    rows = await svc.intake.find_requests(
-        svc.runtime.pool,
-        ids=ids,
-        codes=codes,
-        start=start,
-        end=end,
-        statuses=statuses,
-        limit=MAX_RESULTS,
-    )
+        return error(request, exc.code, exc.description)
+    rows = await svc.intake.find_requests(svc.runtime.pool, query)
     zh = _zh(request, locale)
-    return [_request_view(r, svc, zh) for r in rows]
+    return answer(request, "service_requests", [_request_view(r, svc, zh) for r in rows])
 
 
-@router.get(
-    "/requests/{service_request_id}.json",
+@both_formats(
+    "/requests/{service_request_id}",
+    model=list[ServiceRequest],
     summary="One service request",
-    response_model=list[ServiceRequest],
-    responses=errors({404: "unknown service_request_id", 503: UNAVAILABLE}),
+    codes={400: "a malformed id", 404: "unknown service_request_id", 503: UNAVAILABLE},
 )
 async def get_request(
-    service_request_id: str, request: Request, svc: Service, locale: str | None = None
-) -> Any:
+    service_request_id: str, request: Request, svc: Service, locale: Locale = None
+) -> Response:
+    try:
+        check_path_id("service_request_id", service_request_id)
+    except Open311Error as exc:
+        return error(request, exc.code, exc.description)
     row = await svc.intake.get_request(svc.runtime.pool, service_request_id)
     if row is None:
-        return error(404, f"service_request_id {service_request_id} not found")
-    return [_request_view(row, svc, _zh(request, locale))]
+        return error(request, 404, f"service_request_id {service_request_id} not found")
+    return answer(request, "service_requests", [_request_view(row, svc, _zh(request, locale))])
 
 
-@router.get(
-    "/tokens/{token}.json",
+@both_formats(
+    "/tokens/{token}",
+    model=list[Token],
     summary="The service_request_id behind a token",
-    response_model=list[Token],
-    responses=errors({404: "unknown token", 503: UNAVAILABLE}),
+    codes={400: "a malformed token", 404: "unknown token", 503: UNAVAILABLE},
 )
-async def get_token(token: str, svc: Service) -> Any:
+async def get_token(token: str, request: Request, svc: Service) -> Response:
+    try:
+        check_path_id("token", token)
+    except Open311Error as exc:
+        return error(request, exc.code, exc.description)
     request_id = await svc.intake.request_id_for_token(svc.runtime.pool, token)
     if request_id is None:
-        return error(404, f"token {token} not found")
-    return [{"service_request_id": request_id, "token": token}]
+        return error(request, 404, f"token {token} not found")
+    return answer(request, "service_requests", [{"service_request_id": request_id, "token": token}])

@@ -149,6 +149,65 @@ class Jurisdiction:
     def extent_geojson(self) -> dict[str, Any]:
         return self.extent.to_geojson()
 
+    def places(self) -> list[dict[str, Any]]:
+        """Every grid, community and street with a point that `locate` puts in it, for
+        reports that name a place instead of giving coordinates (the gazetteer intake
+        keeps). A community's or street's point lies in its first comprehensive grid, so
+        the report is routed like one made there."""
+        result: list[dict[str, Any]] = []
+        first: dict[str, tuple[float, float]] = {}  # community or street -> a grid's point
+        for grid in sorted(self.grids.values(), key=lambda g: g.grid_id):
+            point = self._point_in(grid)
+            if point is None:
+                continue
+            result.append(_place(grid.grid_id, "grid", grid.grid_name, point, grid.grid_kind))
+            if grid.grid_kind == "comprehensive":
+                first.setdefault(grid.community_id, point)
+                first.setdefault(grid.street_id, point)
+        for level in ("community", "street"):
+            for unit in sorted(self.units_at(level), key=lambda u: u.unit_id):
+                if unit.unit_id in first:
+                    result.append(_place(unit.unit_id, level, unit.name, first[unit.unit_id]))
+        return result
+
+    def _point_in(self, grid: Grid) -> tuple[float, float] | None:
+        """A point inside the grid that `locate` maps to it: a comprehensive grid's
+        representative point may fall in a special grid lying over it, then one outside
+        the special grids is taken."""
+        candidates = [grid.geometry]
+        overlays = [
+            self._indexed[int(i)].geometry
+            for i in self._tree.query(grid.geometry, predicate="intersects")
+            if self._indexed[int(i)].grid_kind == "special" and self._indexed[int(i)] is not grid
+        ]
+        if overlays:
+            candidates.append(grid.geometry.difference(unary_union(overlays)))
+        for area in candidates:
+            if area.is_empty:
+                continue
+            point = area.representative_point()
+            lon, lat = round(point.x, 7), round(point.y, 7)
+            if self.locate(lon, lat) is grid:
+                return lon, lat
+        return None
+
+
+def _place(
+    unit_id: str,
+    level: str,
+    name: str,
+    point: tuple[float, float],
+    grid_kind: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": unit_id,
+        "level": level,
+        "name": name,
+        "grid_kind": grid_kind,
+        "lon": point[0],
+        "lat": point[1],
+    }
+
 
 def _geometry(
     raw: Any, index: int, gid: str | None, problems: list[Problem]
