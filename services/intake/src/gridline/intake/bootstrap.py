@@ -10,8 +10,10 @@ from importlib import resources
 
 from gridline.common.events import (
     PolicyActivated,
+    ReportSubmitted,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 from gridline.common.runtime import Runtime, open_runtime
@@ -50,8 +52,9 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
             observe=metrics.group_commit_rows.observe,
         )
         runtime.background("group-commit", submissions.run)
-        # One handler for the three work-order events, so that it receives them mixed,
-        # in one call per poll (the consumer groups events by handler).
+        # One handler for the work-order events, so that it receives them mixed, in one
+        # call per poll (the consumer groups events by handler). Intake reads its own
+        # reports back for their timelines' received and tagged entries.
         on_work_order = intake.on_work_order
         runtime.consume(
             "intake",
@@ -60,6 +63,8 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                 WorkOrderAssigned: on_work_order,
                 WorkOrderEscalated: on_work_order,
                 WorkOrderResolved: on_work_order,
+                WorkOrderReopened: on_work_order,
+                ReportSubmitted: intake.on_reports_submitted,
             },
         )
 

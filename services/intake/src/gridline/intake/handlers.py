@@ -14,9 +14,9 @@ from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
-from gridline.intake.adapters import store
+from gridline.intake.adapters import reports, store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import reporters, status
+from gridline.intake.domain import reporters, status, timeline
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -136,11 +136,22 @@ class Intake:
     async def on_work_order(
         self, conn: Connection, events: list[Incoming[status.WorkOrderEvent]]
     ) -> None:
-        """Assigned, escalated and resolved, mixed: each sets the view of its request; an
-        older or repeated version changes nothing."""
+        """Assigned, escalated, resolved and reopened, mixed: each sets the view of its
+        request (an older or repeated version changes nothing) and adds to its timeline."""
         tz = self.policy.tz
         changes = [status.change_of(e.data, e.envelope.time, tz) for e in events]
         await store.apply_statuses(conn, status.newest(changes))
+        await reports.add_entries(
+            conn, [timeline.of_work_order(e.data, e.envelope.id, e.envelope.time) for e in events]
+        )
+
+    async def on_reports_submitted(
+        self, conn: Connection, events: list[Incoming[ReportSubmitted]]
+    ) -> None:
+        """The received and tagged entries of each report's timeline, from its own event."""
+        await reports.add_entries(
+            conn, [entry for e in events for entry in timeline.of_report(e.data, e.envelope.id)]
+        )
 
 
 def contact_details(submission: Submission) -> dict[str, str]:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gridline.common.http import answer_outages_with_503, describe_validation, service_app
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
-from gridline.intake.entrypoints import open311
+from gridline.intake.entrypoints import open311, v1_reports
 from gridline.intake.entrypoints.fast_post import ReportFastPath
 
 
@@ -55,6 +55,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     answer_outages_with_503(app, outage_body)
     app.include_router(open311.router)
+    app.include_router(v1_reports.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
 
