@@ -101,6 +101,14 @@ def test_a_rejected_resolution_reopens_the_order_and_the_timeline_tells_it(
         wanted = ["received", "assigned", "resolved", "feedback", "reopened"]
         assert [k for k in kinds if k in wanted][:5] == wanted, kinds
 
+        bad = client.post(
+            f"{intake}/{request_id}/feedback",
+            json={"outcome": "reject", "satisfaction": 6, "comment": "a\u0000b"},
+            headers=by_key,
+        )
+        assert bad.status_code == 400, bad.text
+        assert "satisfaction" in bad.text and "comment" in bad.text
+        assert client.get(f"{intake}/a%00b", headers=by_key).status_code == 400
         assert client.get(f"{intake}/{request_id}").status_code == 401
         assert (
             client.get(f"{intake}/{request_id}", headers={"x-api-key": "nope"}).status_code == 403

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gridline.common.http import UNAVAILABLE
@@ -28,6 +28,16 @@ async def _service(request: Request) -> IntakeService:
 
 
 Service = Annotated[IntakeService, Depends(_service)]
+# Report ids are printable (PostgreSQL text cannot hold NUL): anything else is a 400.
+ReportId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The report's id (Open311 service_request_id).",
+    ),
+]
 
 
 async def _credential(
@@ -137,7 +147,7 @@ async def _read(svc: IntakeService, report_id: str, credential: str) -> report_c
     response_model=ReportStatus,
     responses=_ERRORS,
 )
-async def get_report(report_id: str, svc: Service, credential: Credential) -> ReportStatus:
+async def get_report(report_id: ReportId, svc: Service, credential: Credential) -> ReportStatus:
     view = await _read(svc, report_id, credential)
     row, summary, tz = view.row, view.summary, svc.intake.policy.tz
     return ReportStatus(
@@ -163,7 +173,7 @@ async def get_report(report_id: str, svc: Service, credential: Credential) -> Re
     response_model=Timeline,
     responses=_ERRORS,
 )
-async def get_timeline(report_id: str, svc: Service, credential: Credential) -> Timeline:
+async def get_timeline(report_id: ReportId, svc: Service, credential: Credential) -> Timeline:
     view = await _read(svc, report_id, credential)
     tz = svc.intake.policy.tz
     return Timeline(
@@ -191,7 +201,7 @@ async def get_timeline(report_id: str, svc: Service, credential: Credential) -> 
     },
 )
 async def post_feedback(
-    report_id: str, body: FeedbackIn, svc: Service, credential: Credential
+    report_id: ReportId, body: FeedbackIn, svc: Service, credential: Credential
 ) -> FeedbackOut:
     try:
         taken = await report_cases.give_feedback(
