@@ -19,7 +19,6 @@ from gridline.common.events import (
     Assignment,
     EventData,
     FeedbackGiven,
-    ReportSubmitted,
     ReportTags,
     WorkOrderAssigned,
     WorkOrderReopened,
@@ -57,19 +56,6 @@ def assignment(seq: int, at: datetime) -> Assignment:
         unit_level="grid",
         assigned_at=at,
         due_at=at + timedelta(hours=8),
-    )
-
-
-def submitted(order: str) -> ReportSubmitted:
-    return ReportSubmitted(
-        report_id=order,
-        work_order_id=order,
-        service_code="exposed-garbage",
-        lat=31.78,
-        lon=119.95,
-        source="citizen",
-        submitted_at=AT,
-        tags=ReportTags(severity="urgent", flags=["safety_hazard"], labels=["night"]),
     )
 
 
@@ -144,14 +130,9 @@ async def file_reports(pool: Pool, intake: Intake, n: int) -> list[Accepted]:
 
 
 async def apply(pool: Pool, intake: Intake, *events: Incoming[Any]) -> None:
-    """As the consumer does: one transaction, work-order events and reports to their handlers."""
+    """As the consumer does: one transaction, one call for the mixed work-order events."""
     async with pool.acquire() as conn, conn.transaction():
-        reports = [e for e in events if isinstance(e.data, ReportSubmitted)]
-        if reports:
-            await intake.on_reports_submitted(conn, reports)
-        others = [e for e in events if not isinstance(e.data, ReportSubmitted)]
-        if others:
-            await intake.on_work_order(conn, others)
+        await intake.on_work_order(conn, list(events))
 
 
 async def timeline(pool: Pool, report_id: str, credential: str = "client-key") -> list[str]:
@@ -190,7 +171,6 @@ async def test_the_timeline_is_kept_from_events_and_a_redelivery_adds_nothing(po
     rid = report.request_id
     later = AT + timedelta(minutes=30)
     events = [
-        incoming("s1", submitted(rid), AT),
         incoming("a1", assigned(rid), AT + timedelta(minutes=1)),
         incoming("r1", resolved(rid, 2, later), later),
         incoming("x1", assigned("elsewhere"), AT),  # an order not reported here
@@ -202,13 +182,20 @@ async def test_the_timeline_is_kept_from_events_and_a_redelivery_adds_nothing(po
     assert await timeline(pool, rid) == ["received", "tagged", "assigned", "resolved"]
     assert await pool.fetchval("SELECT count(*) FROM timeline") == 4
     view = await report_cases.read(pool, rid, "client-key", KEYS)
+    # Received and tagged were written with the report, at acceptance, from its event.
+    received, tagged = view.entries[:2]
+    assert (received.at, received.detail) == (
+        report.requested_at,
+        {"source": "citizen", "service_code": "exposed-garbage"},
+    )
+    submitted_id = await pool.fetchval(
+        "SELECT event_id FROM outbox WHERE key = $1 AND topic = 'gridline.reports'", rid
+    )
+    assert received.entry_id == f"{submitted_id}:received"
+    assert tagged.detail == ReportTags().model_dump(mode="json")
     assert view.summary.state == "resolved"
     assert view.summary.tier == "grid"
-    assert view.summary.tags is not None
-    assert (view.summary.tags["severity"], view.summary.tags["flags"]) == (
-        "urgent",
-        ["safety_hazard"],
-    )
+    assert view.summary.tags == tagged.detail
     assert view.summary.counts == {
         "escalations": 0,
         "resolutions": 1,
@@ -223,7 +210,7 @@ async def test_the_timeline_is_kept_from_events_and_a_redelivery_adds_nothing(po
 async def test_a_report_is_read_with_a_client_key_or_its_own_token_only(pool: Pool) -> None:
     intake = Intake(ManualClock(AT), "/gridline/intake")
     mine, other = await file_reports(pool, intake, 2)
-    assert await timeline(pool, mine.request_id, credential=mine.token) == []
+    assert await timeline(pool, mine.request_id, credential=mine.token) == ["received", "tagged"]
     with pytest.raises(report_cases.NotAllowed):
         await report_cases.read(pool, mine.request_id, other.token, KEYS)
     with pytest.raises(report_cases.NotAllowed):
@@ -285,6 +272,8 @@ async def test_feedback_waits_for_the_resolution_and_is_taken_once_per_resolutio
     assert confirmed.reopens is False
     assert [e.resolved_version for _, e in await feedback_events(pool)] == [2, 4]
     assert await timeline(pool, rid) == [
+        "received",
+        "tagged",
         "assigned",
         "resolved",
         "feedback",

@@ -10,7 +10,6 @@ from importlib import resources
 
 from gridline.common.events import (
     PolicyActivated,
-    ReportSubmitted,
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderReopened,
@@ -53,8 +52,7 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
         )
         runtime.background("group-commit", submissions.run)
         # One handler for the work-order events, so that it receives them mixed, in one
-        # call per poll (the consumer groups events by handler). Intake reads its own
-        # reports back for their timelines' received and tagged entries.
+        # call per poll (the consumer groups events by handler).
         on_work_order = intake.on_work_order
         runtime.consume(
             "intake",
@@ -64,7 +62,6 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                 WorkOrderEscalated: on_work_order,
                 WorkOrderResolved: on_work_order,
                 WorkOrderReopened: on_work_order,
-                ReportSubmitted: intake.on_reports_submitted,
             },
         )
 

@@ -68,12 +68,24 @@ class Intake:
         """Store reports and their ReportSubmitted events in ONE statement, atomic on its
         own: nothing durable is left unpublished, and a group commit costs one round trip
         (no BEGIN and COMMIT)."""
+        submitted = [report_submitted(a, self.reporter_ref(a)) for a in batch]
         events = outbox_rows(
             self.source,
-            [Outgoing(report_submitted(a, self.reporter_ref(a)), a.requested_at) for a in batch],
+            [Outgoing(e, a.requested_at) for e, a in zip(submitted, batch, strict=True)],
         )
+        # Each timeline starts at acceptance: received and tagged, named by the event's id.
+        entries = [
+            entry
+            for event, event_id in zip(submitted, events[0], strict=True)
+            for entry in timeline.of_report(event, event_id)
+        ]
         await store.insert_requests(
-            conn, batch, [contact_details(a.submission) for a in batch], RECEIVED_NOTES, events
+            conn,
+            batch,
+            [contact_details(a.submission) for a in batch],
+            RECEIVED_NOTES,
+            events,
+            entries,
         )
 
     def reporter_ref(self, accepted: Accepted) -> str | None:
@@ -143,14 +155,6 @@ class Intake:
         await store.apply_statuses(conn, status.newest(changes))
         await reports.add_entries(
             conn, [timeline.of_work_order(e.data, e.envelope.id, e.envelope.time) for e in events]
-        )
-
-    async def on_reports_submitted(
-        self, conn: Connection, events: list[Incoming[ReportSubmitted]]
-    ) -> None:
-        """The received and tagged entries of each report's timeline, from its own event."""
-        await reports.add_entries(
-            conn, [entry for e in events for entry in timeline.of_report(e.data, e.envelope.id)]
         )
 
 

@@ -20,7 +20,7 @@ PRODUCERS = {
     "gridline.policy.activated.v1": "routing",
 }
 CONSUMERS = {
-    "gridline.report.submitted.v1": ["routing", "intake"],
+    "gridline.report.submitted.v1": ["routing"],
     "gridline.workorder.assigned.v1": ["intake", "sla", "notify"],
     "gridline.workorder.escalated.v1": ["intake", "sla", "notify"],
     "gridline.workorder.resolved.v1": ["intake", "sla", "notify"],

@@ -10,22 +10,21 @@ from typing import Any
 from gridline.common.pg import Connection
 from gridline.intake.domain.timeline import Entry
 
+# The insert of timeline entries from seven arrays, placeholders `{0}`..`{6}` to fill in:
+# a statement of its own (add_entries), or a writable CTE beside the reports it records
+# (intake's group commit writes the received and tagged entries at acceptance).
+TIMELINE_INSERT = (
+    "INSERT INTO timeline (entry_id, work_order_id, report_id, kind, rank, at, detail)"
+    " SELECT u.entry_id, u.work_order_id, u.report_id, u.kind, u.rank, u.at, u.detail::jsonb"
+    " FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[], {4}::int[],"
+    " {5}::timestamptz[], {6}::text[])"
+    " AS u(entry_id, work_order_id, report_id, kind, rank, at, detail)"
+)
 
-async def add_entries(conn: Connection, entries: Sequence[Entry]) -> int:
-    """Add timeline entries in one statement. An entry already stored (a redelivered
-    event) or one of an order not reported here adds nothing. Returns how many were new."""
-    if not entries:
-        return 0
-    result = await conn.execute(
-        "INSERT INTO timeline (entry_id, work_order_id, report_id, kind, rank, at, detail)"
-        " SELECT u.entry_id, u.work_order_id, u.report_id, u.kind, u.rank, u.at, u.detail::jsonb"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
-        " $6::timestamptz[], $7::text[])"
-        " AS u(entry_id, work_order_id, report_id, kind, rank, at, detail)"
-        " WHERE CASE WHEN u.report_id IS NULL"
-        "  THEN EXISTS (SELECT 1 FROM requests r WHERE r.work_order_id = u.work_order_id)"
-        "  ELSE EXISTS (SELECT 1 FROM requests r WHERE r.service_request_id = u.report_id) END"
-        " ON CONFLICT (entry_id) DO NOTHING",
+
+def entry_columns(entries: Sequence[Entry]) -> list[list[Any]]:
+    """The entries column by column, in TIMELINE_INSERT's order."""
+    return [
         [e.entry_id for e in entries],
         [e.work_order_id for e in entries],
         [e.report_id for e in entries],
@@ -33,6 +32,21 @@ async def add_entries(conn: Connection, entries: Sequence[Entry]) -> int:
         [e.rank for e in entries],
         [e.at for e in entries],
         [json.dumps(e.detail, ensure_ascii=False) for e in entries],
+    ]
+
+
+async def add_entries(conn: Connection, entries: Sequence[Entry]) -> int:
+    """Add timeline entries in one statement. An entry already stored (a redelivered
+    event) or one of an order not reported here adds nothing. Returns how many were new."""
+    if not entries:
+        return 0
+    result = await conn.execute(
+        TIMELINE_INSERT.format(*(f"${i}" for i in range(1, 8)))
+        + " WHERE CASE WHEN u.report_id IS NULL"
+        "  THEN EXISTS (SELECT 1 FROM requests r WHERE r.work_order_id = u.work_order_id)"
+        "  ELSE EXISTS (SELECT 1 FROM requests r WHERE r.service_request_id = u.report_id) END"
+        " ON CONFLICT (entry_id) DO NOTHING",
+        *entry_columns(entries),
     )
     return int(result.rsplit(" ", 1)[-1])
 

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.intake.adapters.reports import TIMELINE_INSERT, entry_columns
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
+from gridline.intake.domain.timeline import Entry
 
 REQUEST_COLUMNS = (
     "service_request_id, work_order_id, token, service_code, description, lat, lon,"
@@ -24,9 +26,11 @@ async def insert_requests(
     reporters: Sequence[dict[str, Any]],
     status_notes: str,
     events: OutboxRows,
+    entries: Sequence[Entry],
 ) -> None:
-    """Store accepted reports and their events' outbox rows in one statement (a writable
-    CTE), atomic without a transaction block. A report's id is also its work order's."""
+    """Store accepted reports, their events' outbox rows and their timelines' first
+    entries in one statement (writable CTEs), atomic without a transaction block. A
+    report's id is also its work order's."""
     await conn.execute(
         "WITH stored AS (INSERT INTO requests (service_request_id, work_order_id, token,"
         " service_code, description, lat, lon, address_string, media_url, source, reporter,"
@@ -35,7 +39,8 @@ async def insert_requests(
         " reporter::jsonb, at, at, $12"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],"
         " $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])"
-        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at))"
+        " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at)),"
+        f" entries AS ({TIMELINE_INSERT.format(*(f'${i}' for i in range(17, 24)))})"
         f" {OUTBOX_INSERT.format(ids='$13', topics='$14', keys='$15', payloads='$16')}",
         [a.request_id for a in accepted],
         [a.token for a in accepted],
@@ -50,6 +55,7 @@ async def insert_requests(
         [a.requested_at for a in accepted],
         status_notes,
         *events,
+        *entry_columns(entries),
     )
 
 
