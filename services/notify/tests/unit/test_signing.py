@@ -10,6 +10,7 @@ import pytest
 from gridline.common.events import (
     Assignment,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
     envelope_for,
 )
@@ -37,6 +38,38 @@ def test_signature_verifies_and_any_change_breaks_it() -> None:
     assert not verify("s" * 32, "n2", 1_700_000_000, b'{"a":1}', sig)
     assert not verify("t" * 32, "n1", 1_700_000_000, b'{"a":1}', sig)
     assert not verify("s" * 32, "n1", 1_700_000_000, b'{"a":2}', sig)
+
+
+def test_reopened_message_names_the_new_holder_and_due_time() -> None:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    event = WorkOrderReopened(
+        **REF,
+        version=3,
+        category="exposed-garbage",
+        category_name_en="Exposed garbage",
+        category_name_zh="暴露垃圾",
+        time_zone="Asia/Shanghai",
+        feedback_id="fb1",
+        resolved_tier="grid",
+        resolved_at=at,
+        source="citizen",
+        opened_at=at,
+        assignment=Assignment(
+            seq=2,
+            tier="grid",
+            unit_id="g1",
+            unit_name="网格7",
+            unit_name_en="Grid 7",
+            unit_level="grid",
+            assigned_at=at,
+            due_at=at,
+        ),
+    )
+    text = render(event)
+    assert kind(event) == "workorder.reopened"
+    assert "重新打开" in text["zh-CN"] and "网格7" in text["zh-CN"]
+    assert "reopened" in text["en"] and "Grid 7" in text["en"]
+    assert "2026-11-02T17:00+08:00" in text["en"]
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

@@ -17,11 +17,13 @@ from gridline.common.consumer import Incoming, Rejected
 from gridline.common.events import (
     DeadlineBreached,
     EventData,
+    FeedbackGiven,
     ReportSubmitted,
     ReportTags,
     TierName,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
     envelope_for,
 )
@@ -426,3 +428,83 @@ async def test_severity_shortens_the_entry_tiers_time_limit(routing: Routing) ->
     assert due["wo1"].due_at < due["wo3"].due_at
     ((_, _, detail),) = await routing.history("wo1")
     assert (detail["severity"], detail["flags"]) == ("urgent", ["safety_hazard"])
+
+
+def rejection(feedback_id: str, resolved_version: int, *, reopen: bool = True) -> FeedbackGiven:
+    return FeedbackGiven(
+        feedback_id=feedback_id,
+        report_id="r1",
+        work_order_id="wo1",
+        resolved_version=resolved_version,
+        outcome="reject",
+        satisfaction=1,
+        reopen=reopen,
+        given_at=AT + timedelta(hours=2),
+    )
+
+
+async def test_a_rejection_in_time_reopens_the_order_once_at_the_tier_that_resolved_it(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)))
+    grid = await bind(routing, "grid-key", GRIDS[1].grid_id)
+    routing.clock.advance(timedelta(hours=1))
+    await routing.commands.resolve("wo1", grid, "swept")
+    routing.clock.advance(timedelta(hours=1))
+
+    async def feedback(*items: tuple[str, FeedbackGiven]) -> None:
+        async with routing.pool.acquire() as conn, conn.transaction():
+            await routing.events.feedback_given(conn, incoming(items))
+
+    # A rejection outside the window (reopen false) changes nothing.
+    await feedback(("f0", rejection("fb0", 2, reopen=False)))
+    assert (await routing.order("wo1"))["state"] == "resolved"
+    assert len(await routing.outbox()) == 2
+
+    # The same rejection twice in one batch (another event id) and again later.
+    await feedback(("f1", rejection("fb1", 2)), ("f1-again", rejection("fb1", 2)))
+    await feedback(("f1-later", rejection("fb1", 2)))
+
+    order = await routing.order("wo1")
+    now = AT + timedelta(hours=2)
+    assert (order["state"], order["tier"], order["unit_id"]) == (
+        "open",
+        "grid",
+        GRIDS[1].grid_id,
+    )
+    assert (order["assignment_seq"], order["version"], order["resolved_at"]) == (2, 3, None)
+    assert order["assigned_at"] == now
+    assert order["due_at"] == now + CATALOGUE.time_limit(GARBAGE, Tier.GRID)
+    events = await routing.outbox()
+    assert [env["type"] for _, _, env in events] == [
+        WorkOrderAssigned.TYPE,
+        WorkOrderResolved.TYPE,
+        WorkOrderReopened.TYPE,
+    ]
+    topic, key, env = events[-1]
+    assert (topic, key) == ("gridline.workorders", "wo1")
+    reopened = WorkOrderReopened.model_validate(env["data"])
+    assert (reopened.version, reopened.feedback_id, reopened.resolved_tier) == (3, "fb1", "grid")
+    assert reopened.resolved_at == AT + timedelta(hours=1)
+    assert (reopened.assignment.seq, reopened.assignment.unit_id) == (2, GRIDS[1].grid_id)
+    assert reopened.assignment.due_at == order["due_at"]
+    assert (await routing.history("wo1"))[-1] == (
+        3,
+        WorkOrderReopened.TYPE,
+        {
+            "reason": "feedback",
+            "feedback_id": "fb1",
+            "from": GRIDS[1].grid_id,
+            "unit_id": GRIDS[1].grid_id,
+        },
+    )
+    # Open again: the holder can resolve it anew.
+    again = await routing.commands.resolve("wo1", grid, "swept properly")
+    assert (again.state.value, again.version) == ("resolved", 4)
+
+
+async def test_feedback_on_an_unknown_order_is_rejected(routing: Routing) -> None:
+    with pytest.raises(Rejected):
+        async with routing.pool.acquire() as conn, conn.transaction():
+            await routing.events.feedback_given(conn, incoming((("f9", rejection("fb9", 2)),)))
+    assert await routing.outbox() == []

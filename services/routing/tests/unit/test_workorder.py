@@ -19,6 +19,8 @@ from gridline.routing.domain.workorder import (
     breach_applies,
     escalate,
     open_order,
+    reopen,
+    reopen_applies,
     resolve,
 )
 
@@ -168,3 +170,24 @@ def test_triage_puts_the_order_into_the_chosen_grid_at_its_entry_tier() -> None:
             time_limit=LIMITS,
             now=NOW,
         )
+
+
+def test_a_reopened_order_is_open_again_at_the_tier_that_resolved_it_with_a_new_assignment() -> (
+    None
+):
+    moved = escalate(new(), time_limit=LIMITS, now=NOW)  # held by the community
+    done = resolve(moved, now=NOW + timedelta(hours=1))
+    later = NOW + timedelta(hours=2)
+    assert reopen_applies(done, done.version)
+    again = reopen(done, time_limit=LIMITS, now=later)
+    assert (again.state, again.tier, again.unit_id) == (State.OPEN, Tier.COMMUNITY, "c1")
+    assert (again.assignment_seq, again.version) == (3, done.version + 1)
+    assert (again.assigned_at, again.due_at, again.resolved_at) == (
+        later,
+        later + LIMITS[Tier.COMMUNITY],
+        None,
+    )
+    # The same feedback again finds the order moved on; an open order cannot reopen.
+    assert not reopen_applies(again, done.version)
+    with pytest.raises(TransitionRefused, match="only resolved orders reopen"):
+        reopen(again, time_limit=LIMITS, now=later)

@@ -20,6 +20,7 @@ from gridline.common.events import (
     EventData,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
     envelope_for,
 )
@@ -271,6 +272,51 @@ async def test_an_older_assignment_does_not_replace_a_newer_deadline(pool: Pool,
         await sla.on_assignments(conn, incoming(escalated("o1", 2, 2, "whistle", 8)))
         await sla.on_assignments(conn, incoming(assigned("o1", version=3)))  # seq 1, late
     assert await deadlines(pool) == {"o1": (2, "community", AT + timedelta(hours=8), None)}
+
+
+def reopened(order: str, version: int, due_in: float) -> WorkOrderReopened:
+    return WorkOrderReopened(
+        **ref(order, version),
+        feedback_id="fb1",
+        resolved_tier="grid",
+        resolved_at=AT + timedelta(hours=1),
+        source="citizen",
+        opened_at=AT,
+        assignment=assignment(2, "grid", due_in),
+    )
+
+
+async def test_a_reopened_order_gets_a_new_deadline_and_its_new_resolution_counts_again(
+    pool: Pool, sla: Sla
+) -> None:
+    """Reopening restarts the clock of the new assignment and counts as rework; the order's
+    second resolution counts once more and replaces the first for attainment."""
+    steps = [
+        (sla.on_assignments, assigned("o1")),
+        (sla.on_resolutions, resolved("o1", 2, "grid", 1)),
+        (sla.on_assignments, reopened("o1", 3, 10)),
+    ]
+    for handler, event in steps:
+        async with pool.acquire() as conn, conn.transaction():
+            await handler(conn, incoming(event))
+    assert await deadlines(pool) == {"o1": (2, "grid", AT + timedelta(hours=10), None)}
+
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_resolutions(conn, incoming(resolved("o1", 4, "community", 3)))
+    async with pool.acquire() as conn, conn.transaction():
+        # The first resolution again, under another event id, and the second again.
+        await sla.on_resolutions(conn, incoming(resolved("o1", 2, "grid", 1)))
+        await sla.on_resolutions(conn, incoming(resolved("o1", 4, "community", 3)))
+
+    assert await deadlines(pool) == {}
+    got = await counters(pool)
+    labels = {"street_id": "s1", "category": "garbage"}
+    assert got[key("gridline_workorders_reopened_total", tier="grid", **labels)] == 1
+    assert got[key("gridline_workorders_resolved_total", tier="grid", **labels)] == 1
+    assert got[key("gridline_workorders_resolved_total", tier="community", **labels)] == 1
+    assert got[key(f"{HIST}_count", tier="community")] == 1
+    row = await pool.fetchrow("SELECT tier, version, resolution_seconds FROM resolutions")
+    assert dict(row) == {"tier": "community", "version": 4, "resolution_seconds": 3 * HOUR}
 
 
 async def outbox(pool: Pool) -> list[tuple[str, str, str, Envelope]]:

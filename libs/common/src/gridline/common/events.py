@@ -211,6 +211,49 @@ class WorkOrderResolved(WorkOrderRef):
     note: str | None = None
 
 
+class WorkOrderReopened(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.reopened.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "The reporter rejected a resolution within the catalogue's window: the work order is "
+        "open again, assigned anew to the tier that resolved it (a new assignment, due time "
+        "and deadline)."
+    )
+
+    reason: Literal["feedback"] = "feedback"
+    feedback_id: str = Field(description="The FeedbackGiven that reopened the order.")
+    resolved_tier: TierName = Field(description="The tier that had resolved the order.")
+    resolved_at: AwareDatetime = Field(description="When the rejected resolution happened.")
+    source: ReportSource
+    opened_at: AwareDatetime
+    assignment: Assignment
+
+
+class FeedbackGiven(EventData):
+    TYPE: ClassVar[str] = "gridline.report.feedback_given.v1"
+    TOPIC: ClassVar[str] = "gridline.reports"
+    SUMMARY: ClassVar[str] = (
+        "A reporter confirmed or rejected the resolution of their report; a rejection within "
+        "the catalogue's window (`reopen`) asks routing to reopen the work order."
+    )
+
+    feedback_id: str
+    report_id: str
+    work_order_id: str
+    resolved_version: int = Field(
+        ge=1, description="The version of the WorkOrderResolved this feedback is about."
+    )
+    outcome: Literal["confirm", "reject"]
+    satisfaction: int = Field(ge=1, le=5)
+    reopen: bool = Field(
+        description="A rejection within the catalogue's feedback.reopen_window_hours."
+    )
+    given_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
 class DeadlineBreached(EventData):
     TYPE: ClassVar[str] = "gridline.sla.deadline_breached.v1"
     TOPIC: ClassVar[str] = "gridline.sla"
@@ -282,12 +325,14 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         WorkOrderAssigned,
         WorkOrderEscalated,
         WorkOrderResolved,
+        WorkOrderReopened,
+        FeedbackGiven,
         DeadlineBreached,
         PolicyActivated,
     )
 }
 
-WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved
+WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved | WorkOrderReopened
 
 
 def envelope_for(

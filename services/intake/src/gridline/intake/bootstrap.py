@@ -13,6 +13,7 @@ from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 from gridline.common.runtime import Runtime, open_runtime
@@ -65,8 +66,8 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
             observe=metrics.group_commit_rows.observe,
         )
         runtime.background("group-commit", submissions.run)
-        # One handler for the three work-order events, so that it receives them mixed,
-        # in one call per poll (the consumer groups events by handler).
+        # One handler for the work-order events, so that it receives them mixed, in one
+        # call per poll (the consumer groups events by handler).
         on_work_order = intake.on_work_order
         runtime.consume(
             "intake",
@@ -75,6 +76,7 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                 WorkOrderAssigned: on_work_order,
                 WorkOrderEscalated: on_work_order,
                 WorkOrderResolved: on_work_order,
+                WorkOrderReopened: on_work_order,
             },
         )
 

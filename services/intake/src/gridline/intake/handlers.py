@@ -15,9 +15,9 @@ from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
-from gridline.intake.adapters import store
+from gridline.intake.adapters import reports, store
 from gridline.intake.adapters.group_commit import GroupCommit
-from gridline.intake.domain import duplicates, idempotency, reporters, status, tagging
+from gridline.intake.domain import duplicates, idempotency, reporters, status, tagging, timeline
 from gridline.intake.domain.gazetteer import Gazetteer
 from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.inputs import RequestQuery
@@ -177,13 +177,20 @@ class Intake:
         joins: list[str | None],
         repeated: list[bool],
     ) -> set[str]:
+        submitted = [
+            report_submitted(a, self.reporter_ref(a), joined, again)
+            for a, joined, again in zip(batch, joins, repeated, strict=True)
+        ]
         events = outbox_rows(
             self.source,
-            [
-                Outgoing(report_submitted(a, self.reporter_ref(a), joined, again), a.requested_at)
-                for a, joined, again in zip(batch, joins, repeated, strict=True)
-            ],
+            [Outgoing(e, a.requested_at) for e, a in zip(submitted, batch, strict=True)],
         )
+        # Each timeline starts at acceptance: received and tagged, named by the event's id.
+        entries = [
+            entry
+            for event, event_id in zip(submitted, events[0], strict=True)
+            for entry in timeline.of_report(event, event_id)
+        ]
         return await store.insert_requests(
             conn,
             batch,
@@ -192,6 +199,7 @@ class Intake:
             events,
             joins,
             self.key_ttl,
+            entries,
         )
 
     async def answer_once(
@@ -276,11 +284,14 @@ class Intake:
     async def on_work_order(
         self, conn: Connection, events: list[Incoming[status.WorkOrderEvent]]
     ) -> None:
-        """Assigned, escalated and resolved, mixed: each sets the view of its request; an
-        older or repeated version changes nothing."""
+        """Assigned, escalated, resolved and reopened, mixed: each sets the view of its
+        request (an older or repeated version changes nothing) and adds to its timeline."""
         tz = self.policy.tz
         changes = [status.change_of(e.data, e.envelope.time, tz) for e in events]
         await store.apply_statuses(conn, status.newest(changes))
+        await reports.add_entries(
+            conn, [timeline.of_work_order(e.data, e.envelope.id, e.envelope.time) for e in events]
+        )
 
 
 def contact_details(submission: Submission) -> dict[str, str]:

@@ -9,7 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
+from gridline.common.events import (
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderReopened,
+    WorkOrderResolved,
+)
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.notify.adapters import webhook
 from gridline.notify.config import NotifySettings
@@ -49,7 +54,12 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
         handler = notify.on_workorder_events
         runtime.consume(
             "notify",
-            {WorkOrderAssigned: handler, WorkOrderEscalated: handler, WorkOrderResolved: handler},
+            {
+                WorkOrderAssigned: handler,
+                WorkOrderEscalated: handler,
+                WorkOrderResolved: handler,
+                WorkOrderReopened: handler,
+            },
         )
         dispatcher = Dispatcher(
             runtime.pool,

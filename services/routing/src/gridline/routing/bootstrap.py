@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
-from gridline.common.events import DeadlineBreached, ReportSubmitted
+from gridline.common.events import DeadlineBreached, FeedbackGiven, ReportSubmitted
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.routing.commands import Commands
 from gridline.routing.config import RoutingSettings
@@ -44,6 +44,7 @@ async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
             {
                 ReportSubmitted: events.reports_submitted,
                 DeadlineBreached: events.deadlines_breached,
+                FeedbackGiven: events.feedback_given,
             },
         )
 

@@ -8,12 +8,23 @@ from datetime import datetime
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import AfterCommit, Incoming, Rejected
-from gridline.common.events import DeadlineBreached, ReportSubmitted, WorkOrderEscalated
+from gridline.common.events import (
+    DeadlineBreached,
+    FeedbackGiven,
+    ReportSubmitted,
+    WorkOrderEscalated,
+)
 from gridline.common.pg import Connection
 from gridline.routing.adapters import store
-from gridline.routing.adapters.events import Change, assigned, escalated, record
+from gridline.routing.adapters.events import Change, assigned, escalated, record, reopened
 from gridline.routing.domain.placement import Report, open_for_report
-from gridline.routing.domain.workorder import WorkOrder, breach_applies, escalate
+from gridline.routing.domain.workorder import (
+    WorkOrder,
+    breach_applies,
+    escalate,
+    reopen,
+    reopen_applies,
+)
 from gridline.routing.metrics import RoutingMetrics
 from gridline.routing.policy_cache import PolicyHolder
 
@@ -97,6 +108,34 @@ class EventHandlers:
         return lambda: self.metrics.count_escalations(
             c.event for c in changes if isinstance(c.event, WorkOrderEscalated)
         )
+
+    async def feedback_given(
+        self, conn: Connection, events: list[Incoming[FeedbackGiven]]
+    ) -> AfterCommit | None:
+        """Reopen every order whose resolution a reporter rejected within the window: the
+        orders locked in one statement, one update, one outbox write, one history insert.
+        Feedback on a resolution the order has moved past (a redelivery under another
+        event id, a second reporter of a merged order) changes nothing."""
+        wanted = [e.data for e in events if e.data.reopen]
+        if not wanted:
+            return None
+        orders = await store.lock(conn, sorted({f.work_order_id for f in wanted}))
+        for f in wanted:
+            if f.work_order_id not in orders:
+                raise Rejected(f"feedback for unknown work order {f.work_order_id}")
+        policy = self.policy.require()
+        now = self.clock.now()
+        changes: list[Change] = []
+        for f in wanted:
+            order = orders[f.work_order_id]
+            if not reopen_applies(order, f.resolved_version):
+                continue
+            again = reopen(order, time_limit=policy.time_limits(order.category), now=now)
+            orders[order.id] = again
+            changes.append(reopened(order, again, policy, feedback_id=f.feedback_id))
+        await store.update(conn, [c.order for c in changes])
+        await record(conn, self.source, changes)
+        return lambda: self.metrics.reopened.inc(len(changes))
 
 
 def report_of(event: ReportSubmitted) -> Report:

@@ -35,6 +35,12 @@ class RoutingMetrics:
             registry=registry,
         )
 
+        self.reopened = Counter(
+            "gridline_routing_reopened_total",
+            "Work orders reopened by this routing process after a reporter's rejection.",
+            registry=registry,
+        )
+
     def count_escalations(self, events: Iterable[WorkOrderEscalated]) -> None:
         for event in events:
             self.escalated.labels(event.from_tier, event.assignment.tier, event.reason).inc()

@@ -12,6 +12,7 @@ from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 from gridline.common.runtime import Runtime, open_runtime
@@ -39,9 +40,10 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
         runtime.consume(
             "sla",
             {
-                # One handler for both: an order's assignments are applied in one upsert.
+                # One handler for all three: an order's assignments are applied in one upsert.
                 WorkOrderAssigned: on_assignments,
                 WorkOrderEscalated: on_assignments,
+                WorkOrderReopened: on_assignments,
                 WorkOrderResolved: sla.on_resolutions,
                 PolicyActivated: sla.on_policies,
             },

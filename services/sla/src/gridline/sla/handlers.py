@@ -13,6 +13,7 @@ from gridline.common.events import (
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 from gridline.common.ids import stable_id
@@ -24,6 +25,8 @@ from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
 from gridline.sla.domain.counts import Tally
 
 SCHEMA = "sla"
+# The events that start an assignment's clock.
+AssignmentEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderReopened
 
 WINDOWS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
@@ -57,9 +60,10 @@ class Sla:
         await store.set_targets(conn, latest.version, targets.model_dump())
 
     async def on_assignments(
-        self, conn: Connection, events: list[Incoming[WorkOrderAssigned | WorkOrderEscalated]]
+        self, conn: Connection, events: list[Incoming[AssignmentEvent]]
     ) -> None:
-        """Arm each new assignment's deadline; count openings and escalations."""
+        """Arm each new assignment's deadline (a reopened order's too: its clock restarts);
+        count openings, escalations and reopenings."""
         deadlines: dict[str, store.Deadline] = {}
         tally = Tally()
         for incoming in events:
@@ -67,6 +71,9 @@ class Sla:
             if isinstance(event, WorkOrderEscalated):
                 a: Assignment | None = event.assignment
                 tally.escalated(event.from_tier, event.assignment.tier, event.reason)
+            elif isinstance(event, WorkOrderReopened):
+                a = event.assignment
+                tally.reopened(event.street_id, event.resolved_tier, event.category)
             else:
                 a = event.assignment
                 if event.version <= 1:  # assigned after triage: opened already counted
@@ -86,8 +93,9 @@ class Sla:
     async def on_resolutions(
         self, conn: Connection, events: list[Incoming[WorkOrderResolved]]
     ) -> None:
-        """Disarm the deadlines; count each work order's resolution once, however often its
-        resolution is delivered."""
+        """Disarm the deadlines; count each resolution once, however often it is delivered.
+        A reopened order resolved again counts once more (its latest resolution is the one
+        attainment sees); the reopening itself is counted as rework."""
         resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
         await store.clear_deadlines(conn, list(resolved))
         fresh = await store.record_resolutions(
@@ -101,6 +109,7 @@ class Sla:
                     r.district_id,
                     r.opened_at,
                     r.resolved_at,
+                    r.version,
                 )
                 for r in resolved.values()
             ],

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from gridline.common.policy.catalogue import Targets
 from gridline.sla.domain.attainment import Attainment
-from gridline.sla.domain.counts import ESCALATIONS, HISTOGRAM, OPENED, RESOLVED, le
+from gridline.sla.domain.counts import ESCALATIONS, HISTOGRAM, OPENED, REOPENED, RESOLVED, le
 
 COUNTERS = {
     OPENED: (
@@ -24,6 +24,11 @@ COUNTERS = {
     ),
     RESOLVED: (
         "Work orders resolved, by street, the tier that resolved them, and category.",
+        ["street_id", "tier", "category"],
+    ),
+    REOPENED: (
+        "Resolutions rejected by the reporter in time (the order reopened), by street, the "
+        "tier that had resolved it, and category: rework.",
         ["street_id", "tier", "category"],
     ),
     ESCALATIONS: (

@@ -14,6 +14,8 @@ PRODUCERS = {
     "gridline.workorder.assigned.v1": "routing",
     "gridline.workorder.escalated.v1": "routing",
     "gridline.workorder.resolved.v1": "routing",
+    "gridline.workorder.reopened.v1": "routing",
+    "gridline.report.feedback_given.v1": "intake",
     "gridline.sla.deadline_breached.v1": "sla",
     "gridline.policy.activated.v1": "routing",
 }
@@ -22,6 +24,8 @@ CONSUMERS = {
     "gridline.workorder.assigned.v1": ["intake", "sla", "notify"],
     "gridline.workorder.escalated.v1": ["intake", "sla", "notify"],
     "gridline.workorder.resolved.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.reopened.v1": ["intake", "sla", "notify"],
+    "gridline.report.feedback_given.v1": ["routing"],
     "gridline.sla.deadline_breached.v1": ["routing"],
     "gridline.policy.activated.v1": ["intake", "sla"],
 }

@@ -99,6 +99,16 @@ class Attribute(_Strict):
         return self
 
 
+class FeedbackRules(_Strict):
+    """What a reporter's feedback on a resolution may do."""
+
+    reopen_window_hours: float = Field(
+        default=72,
+        gt=0,
+        description="A rejection this many hours after the resolution at most reopens the order.",
+    )
+
+
 class Category(_Strict):
     code: str = Field(description="The Open311 service_code.")
     name_zh: str = Field(min_length=1)
@@ -221,6 +231,7 @@ class CatalogueModel(_Strict):
     version: str = Field(min_length=1, description="The operators' label for this edition.")
     timezone: str = "Asia/Shanghai"
     targets: Targets = Field(default_factory=Targets)
+    feedback: FeedbackRules = Field(default_factory=FeedbackRules)
     departments: list[Department] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
     tagging: Tagging = Field(default_factory=Tagging)

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.intake.adapters.reports import TIMELINE_INSERT, entry_columns
 from gridline.intake.domain.duplicates import NewReport, Stored, box
 from gridline.intake.domain.idempotency import Once, Remembered
 from gridline.intake.domain.inputs import RequestQuery
 from gridline.intake.domain.status import StatusChange
 from gridline.intake.domain.submission import Accepted
+from gridline.intake.domain.timeline import Entry
 
 # status_notes says how many reports share the work order once duplicates were merged.
 MERGED_NOTES = (
@@ -50,23 +52,28 @@ _INSERT_REPORTS = (
     " u.photos::jsonb, u.labels::jsonb, u.attributes::jsonb FROM "
 )
 _OUTBOX = OUTBOX_INSERT.format(ids="$17", topics="$18", keys="$19", payloads="$20")
+_TIMELINE = TIMELINE_INSERT.format(*(f"${i}" for i in range(23, 30)))
 # Reports alone (no Idempotency-Key in the batch): the hot path's statement.
-_STORE = f"WITH stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims='', claim='')}) {_OUTBOX}"
+_STORE = (
+    f"WITH stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims='', claim='')}),"
+    f" entries AS ({_TIMELINE}) {_OUTBOX}"
+)
 # With keys: a report (and its event) is stored only if its key is claimed in the same
 # statement. A key held by another request, unexpired, is not claimed: ON CONFLICT waits
 # for a concurrent claimer's commit, so of two requests with one key exactly one wins.
 _STORE_ONCE = (
     "WITH claimed AS (INSERT INTO idempotency_keys (scope, key, fingerprint, status, answer,"
     " created_at, expires_at)"
-    " SELECT * FROM unnest($24::text[], $25::text[], $26::text[], $27::int[], $28::bytea[],"
-    " $29::timestamptz[], $30::timestamptz[])"
+    " SELECT * FROM unnest($31::text[], $32::text[], $33::text[], $34::int[], $35::bytea[],"
+    " $36::timestamptz[], $37::timestamptz[])"
     " ON CONFLICT (scope, key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,"
     " status=EXCLUDED.status, answer=EXCLUDED.answer, created_at=EXCLUDED.created_at,"
     " expires_at=EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at"
     " RETURNING scope || ' ' || key AS label),"
-    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $23::text[]', claim=', claim')}"
+    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $30::text[]', claim=', claim')}"
     " WHERE u.claim IS NULL OR u.claim IN (SELECT label FROM claimed)"
-    " RETURNING work_order_id),"
+    " RETURNING service_request_id, work_order_id),"
+    f" entries AS ({_TIMELINE} WHERE u.report_id IN (SELECT service_request_id FROM stored)),"
     f" events AS ({_OUTBOX} AS o(event_id, topic, key, payload)"
     " WHERE o.key IN (SELECT work_order_id FROM stored))"
     " SELECT label FROM claimed"
@@ -134,10 +141,12 @@ async def insert_requests(
     events: OutboxRows,
     joins: Sequence[str | None] | None = None,
     key_ttl: timedelta = timedelta(hours=24),
+    entries: Sequence[Entry] = (),
 ) -> set[str]:
     """Store accepted reports and their events' outbox rows in one statement (a writable
     CTE), atomic without a transaction block. A report's id is also its work order's,
-    unless `joins` names the open order it was merged into (并单).
+    unless `joins` names the open order it was merged into (并单). Each stored report's
+    timeline starts in the same statement (`entries`: received and tagged).
 
     Reports that carry an idempotency claim are stored only if their key is claimed in the
     same statement (one key row per distinct key: the caller picks one request per key).
@@ -163,6 +172,7 @@ async def insert_requests(
         *events,
         list(joins) if joins is not None else [None] * len(accepted),
         [json.dumps(a.submission.attributes, ensure_ascii=False) for a in accepted],
+        *entry_columns(entries),
     ]
     claims = {a.claim.once.label: a for a in accepted if a.claim is not None}
     if not claims:

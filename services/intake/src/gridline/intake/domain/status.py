@@ -7,9 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from gridline.common.events import WorkOrderAssigned, WorkOrderEscalated, WorkOrderResolved
+from gridline.common.events import (
+    WorkOrderAssigned,
+    WorkOrderEscalated,
+    WorkOrderReopened,
+    WorkOrderResolved,
+)
 
-WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved
+WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved | WorkOrderReopened
 
 TIER_WORDS = {
     "grid": "grid (网格)",
@@ -68,6 +73,16 @@ def escalated(
     )
 
 
+def reopened(unit_name: str, tier: str, due_at: datetime, tz: ZoneInfo) -> RequestStatus:
+    return RequestStatus(
+        "open",
+        unit_name,
+        due_at,
+        f"Reopened: the reporter rejected the resolution. Assigned again at tier "
+        f"{TIER_WORDS[tier]} to {unit_name}; due {local(due_at, tz)}.",
+    )
+
+
 def resolved(unit_name: str, tier: str, note: str | None, due_at: datetime) -> RequestStatus:
     extra = f" Note: {note}" if note else ""
     return RequestStatus(
@@ -98,6 +113,9 @@ def view_of(event: WorkOrderEvent, tz: ZoneInfo) -> RequestStatus:
     if isinstance(event, WorkOrderEscalated):
         a = event.assignment
         return escalated(a.unit_name, event.from_tier, a.tier, event.reason, a.due_at, tz)
+    if isinstance(event, WorkOrderReopened):
+        a = event.assignment
+        return reopened(a.unit_name, a.tier, a.due_at, tz)
     return resolved(event.unit_name, event.tier, event.note, event.due_at)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
@@ -29,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.keys import Role
+from gridline.intake.entrypoints.open311_xml import MEDIA_TYPES, errors, format_of
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -41,12 +41,16 @@ class WriteRoute:
     prefix: str  # the paths it covers; the longest matching prefix wins
     limit: int  # bytes of request body
     key_in_body: bool = False  # Open311 lets api_key travel in the form
+    # A report's own token is a credential here (feedback): a header that is no key is left
+    # to the route to check.
+    token_allowed: bool = False
 
 
 # The documented limits (docs/api.md "Keys, limits and errors"), one row per kind of write.
 LIMITS: tuple[WriteRoute, ...] = (
     WriteRoute("/open311/v2/requests", 64 * KiB, key_in_body=True),
     WriteRoute("/v1/reports/batch", 8 * MiB),  # up to 500 reports in one request
+    WriteRoute("/v1/reports/", 64 * KiB, token_allowed=True),  # {id}/feedback
     WriteRoute("", 64 * KiB),  # every other write: one report, feedback, ...
 )
 
@@ -144,10 +148,10 @@ class FrontDoor:
         key = presented_key(scope)
         if key is not None:
             role = svc.keys.role_of(key)
-            if role is None:
+            if role is None and not route.token_allowed:
                 return await self._refuse(svc, scope, send, 403, "api_key is not valid")
             scope[_ROLE] = role
-        elif not route.key_in_body:
+        elif not (route.key_in_body or route.token_allowed):
             return await self._refuse(
                 svc,
                 scope,
@@ -207,13 +211,17 @@ class FrontDoor:
     async def _answer(
         self, svc: IntakeService, scope: Scope, send: Send, status: int, message: str
     ) -> None:
-        body: Any = (
-            [{"code": status, "description": message}]
-            if scope["path"].startswith("/open311/")
-            else {"detail": message}
-        )
-        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+        path: str = scope["path"]
+        if path.startswith("/open311/"):  # the specification's errors, in the path's format
+            fmt = format_of(path)
+            raw, media_type = errors(fmt, status, message), MEDIA_TYPES[fmt]
+        else:
+            raw = json.dumps({"detail": message}, ensure_ascii=False).encode()
+            media_type = "application/json"
+        headers = [
+            (b"content-type", media_type.encode()),
+            (b"content-length", b"%d" % len(raw)),
+        ]
         if status == 503:
             headers.append((b"retry-after", str(svc.settings.retry_after_s).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -14,6 +14,7 @@ from gridline.common.events import (
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderEvent,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 
@@ -39,6 +40,7 @@ def kind(event: WorkOrderEvent) -> str:
         WorkOrderAssigned: "workorder.assigned",
         WorkOrderEscalated: "workorder.escalated",
         WorkOrderResolved: "workorder.resolved",
+        WorkOrderReopened: "workorder.reopened",
     }[type(event)]
 
 
@@ -67,6 +69,14 @@ def render(event: WorkOrderEvent) -> dict[str, str]:
         return {
             "zh-CN": f"工单 {wo}（{cat_zh}）因{why_zh}，由{TIER_ZH[event.from_tier]}升级至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
             "en": f"Work order {wo} ({cat_en}) escalated from {event.from_tier} to {a.tier}, {en}, because {why_en}; due {due}.",
+        }
+    if isinstance(event, WorkOrderReopened):
+        a = event.assignment
+        due = local(a.due_at, event.time_zone)
+        zh, en = a.unit_name_zh or a.unit_name, a.unit_name_en or a.unit_name
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）的办结结果未获报告人认可，已重新打开并派至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
+            "en": f"Work order {wo} ({cat_en}) reopened: the reporter rejected its resolution; assigned again to {en} ({a.tier}); due {due}.",
         }
     zh, en = event.unit_name_zh or event.unit_name, event.unit_name_en or event.unit_name
     return {

@@ -17,6 +17,7 @@ from gridline.common.events import (
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderEvent,
+    WorkOrderReopened,
     WorkOrderResolved,
 )
 from gridline.common.pg import Connection, Outgoing, add_to_outbox
@@ -171,3 +172,30 @@ def resolved(
         note=note,
     )
     return Change(after, event, after.resolved_at, {"by": by_unit, "note": note})
+
+
+def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id: str) -> Change:
+    """`before`, resolved, reopened by the reporter's rejection `feedback_id`: the event
+    carries the new assignment, so sla arms its deadline and notify tells its holder."""
+    assert before.resolved_at is not None
+    names = _Names.of(after, policy)
+    event = WorkOrderReopened(
+        work_order_id=after.id,
+        report_id=after.report_id,
+        version=after.version,
+        category=after.category,
+        category_name_en=names.category_en,
+        category_name_zh=names.category_zh,
+        street_id=after.place.street_id,
+        district_id=after.place.district_id,
+        policy_version=after.policy_version,
+        time_zone=names.time_zone,
+        feedback_id=feedback_id,
+        resolved_tier=_tier(before),
+        resolved_at=before.resolved_at,
+        source=cast(ReportSource, after.source),
+        opened_at=after.opened_at,
+        assignment=_assignment(after, policy),
+    )
+    detail = {"reason": "feedback", "feedback_id": feedback_id, "from": before.unit_id}
+    return Change(after, event, after.assigned_at, detail)

@@ -1,4 +1,4 @@
-"""The work order and its lifecycle as pure functions: open, escalate, resolve, breach.
+"""The work order and its lifecycle as pure functions: open, escalate, resolve, reopen, breach.
 
 Each function takes the current state and returns the new state (and raises when the move
 is not allowed); adapters persist the state and turn transitions into events.
@@ -182,6 +182,22 @@ def resolve(order: WorkOrder, *, now: datetime) -> WorkOrder:
     if order.state is State.TRIAGE:
         raise TransitionRefused("work order is held for triage; assign it to a unit first")
     return replace(order, state=State.RESOLVED, resolved_at=now, version=order.version + 1)
+
+
+def reopen(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: datetime) -> WorkOrder:
+    """The reporter rejected the resolution: open again, assigned anew to the tier that
+    resolved it (its holder knows the case; a timeout escalates it as usual), with a new
+    assignment number and a fresh due time."""
+    if order.state is not State.RESOLVED or order.tier is None:
+        raise TransitionRefused(f"work order is {order.state.value}; only resolved orders reopen")
+    again = replace(order, state=State.OPEN, resolved_at=None)
+    return _assigned_again(again, order.tier, time_limit=time_limit, now=now)
+
+
+def reopen_applies(order: WorkOrder, resolved_version: int) -> bool:
+    """Feedback reopens only the resolution it was given on: once the order moved on
+    (reopened already, by this feedback or another reporter's), it changes nothing."""
+    return order.state is State.RESOLVED and order.version == resolved_version
 
 
 def breach_applies(order: WorkOrder, assignment_seq: int) -> bool:

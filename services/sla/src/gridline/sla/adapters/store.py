@@ -26,6 +26,7 @@ class Resolution(NamedTuple):
     district_id: str | None
     opened_at: datetime
     resolved_at: datetime
+    version: int
 
 
 async def set_deadlines(conn: Connection, deadlines: Sequence[Deadline]) -> None:
@@ -67,18 +68,23 @@ async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> N
 
 
 async def record_resolutions(conn: Connection, resolutions: Sequence[Resolution]) -> set[str]:
-    """Store resolutions not stored before; returns the work orders that were new (a
-    resolution redelivered under another event id is not new)."""
+    """Store resolutions newer than the order's stored one (a reopened order resolved
+    again replaces it); returns the work orders whose resolution was new (one redelivered
+    under another event id is not)."""
     if not resolutions:
         return set()
-    columns = _columns(resolutions, 7)
+    columns = _columns(resolutions, 8)
     seconds = [(r.resolved_at - r.opened_at).total_seconds() for r in resolutions]
     rows = await conn.fetch(
         "INSERT INTO resolutions (work_order_id, tier, category, street_id, district_id,"
-        " opened_at, resolved_at, resolution_seconds)"
+        " opened_at, resolved_at, version, resolution_seconds)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-        "  $6::timestamptz[], $7::timestamptz[], $8::float8[])"
-        " ON CONFLICT (work_order_id) DO NOTHING RETURNING work_order_id",
+        "  $6::timestamptz[], $7::timestamptz[], $8::int[], $9::float8[])"
+        " ON CONFLICT (work_order_id) DO UPDATE SET tier = EXCLUDED.tier,"
+        " category = EXCLUDED.category, street_id = EXCLUDED.street_id,"
+        " district_id = EXCLUDED.district_id, resolved_at = EXCLUDED.resolved_at,"
+        " version = EXCLUDED.version, resolution_seconds = EXCLUDED.resolution_seconds"
+        " WHERE resolutions.version < EXCLUDED.version RETURNING work_order_id",
         *columns,
         seconds,
     )

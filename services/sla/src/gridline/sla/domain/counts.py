@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 OPENED = "gridline_workorders_opened_total"
 RESOLVED = "gridline_workorders_resolved_total"
 ESCALATIONS = "gridline_escalations_total"
+REOPENED = "gridline_workorders_reopened_total"
 HISTOGRAM = "gridline_workorder_resolution_seconds"
 NONE = "none"  # label value where an order has no street (held for triage)
 
@@ -39,6 +40,10 @@ class Tally:
 
     def escalated(self, from_tier: str, to_tier: str, reason: str) -> None:
         self.add(ESCALATIONS, {"from_tier": from_tier, "to_tier": to_tier, "reason": reason})
+
+    def reopened(self, street_id: str | None, tier: str, category: str) -> None:
+        """A resolution the reporter rejected in time; `tier` resolved it (rework)."""
+        self.add(REOPENED, {"street_id": street_id or NONE, "tier": tier, "category": category})
 
     def resolved(
         self,
