@@ -161,7 +161,9 @@ def test_filling_the_gap_with_a_new_grid_routes_there_without_restart(
 
 def test_catalogue_targets_become_the_published_sla_targets(stack: Stack) -> None:
     creds = str(stack.workdir / "credentials.json")
-    original = REPO / "config" / "catalogue.yaml"
+    # The session's catalogue (the demo's with merging off, conftest.no_merging), so that
+    # the tests after this one find the policy they started with.
+    original = stack.workdir / "catalogue-no-merging.yaml"
     doc = yaml.safe_load(original.read_text(encoding="utf-8"))
     doc["targets"] = {"grid": 0.6, "community": 0.75, "street": 0.9}
     doc["version"] = "e2e-targets"

@@ -25,6 +25,7 @@ from gridline.common.settings import PostgresSettings
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
+from gridline.intake.domain.gazetteer import Gazetteer
 from gridline.intake.domain.keys import KeyRing, Role
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.entrypoints.api import create_app
@@ -61,6 +62,10 @@ REPORT: dict[str, Any] = {
 }
 
 
+# A grid of the jurisdiction as PolicyActivated names it: its point lies inside it.
+GRID_7 = {"id": "g-7", "level": "grid", "name": "青龙第7网格", "lon": 119.951, "lat": 31.781}
+
+
 @pytest.fixture
 async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
     async with open_pool(pg_settings, scratch_schema) as pool:
@@ -75,6 +80,7 @@ async def client(pool: Pool) -> AsyncIterator[httpx.AsyncClient]:
         await intake.load_reporter_key(conn)
     intake.policy.catalogue = load_catalogue_text(CATALOGUE.read_text())
     intake.policy.extent = Extent.from_geojson(EXTENT)
+    intake.policy.places = Gazetteer([GRID_7])
     writer: GroupCommit[Accepted] = GroupCommit(
         pool, intake.store_accepted, wait=0.002, max_rows=256
     )
@@ -131,6 +137,20 @@ async def test_a_report_with_every_field_is_stored_with_its_event(
     assert b"r@b.cn" not in payload and b"13900000000" not in payload and b"u-42" not in payload
 
 
+async def test_the_category_is_inferred_and_a_grid_id_alone_places_the_report(
+    client: httpx.AsyncClient, pool: Pool
+) -> None:
+    report = {k: v for k, v in REPORT.items() if k not in ("service_code", "lat", "long")}
+    answer = await client.post("/v1/reports", json=report, headers=CITIZEN)
+    assert answer.status_code == 201, answer.text
+    data = json.loads(await pool.fetchval("SELECT payload FROM outbox"))["data"]
+    # 垃圾堆 names the exposed-garbage category; the grid's own point stands for the place.
+    assert data["service_code"] == "exposed-garbage"
+    assert data["tags"]["category_source"] == "inferred"
+    assert data["tags"]["candidates"][0] == "exposed-garbage"
+    assert (data["grid_id"], data["lat"], data["lon"]) == ("g-7", GRID_7["lat"], GRID_7["lon"])
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -143,10 +163,11 @@ async def test_a_report_with_every_field_is_stored_with_its_event(
         ({"occurred_at": (NOW - timedelta(days=31)).isoformat()}, "occurred_at"),
         ({"occurred_at": "2026-11-02T08:00:00"}, "occurred_at"),
         ({"long": None}, "request"),
-        ({"lat": None, "long": None}, "grid_id"),
+        ({"lat": None, "long": None, "grid_id": "g-404"}, "grid_id"),
         ({"lat": 10.0}, "lat, long"),
         ({"service_code": "nope"}, "service_code"),
-        ({"service_code": None}, "service_code"),
+        ({"service_code": None, "description": "something is wrong"}, "service_code"),
+        ({"grid_id": "g-404"}, "grid_id"),
         ({"reporter": {"email": "not-an-email"}}, "reporter.email"),
         ({"colour": "red"}, "colour"),
     ],
@@ -220,7 +241,7 @@ async def test_a_batch_answers_each_item_in_order_and_stores_only_the_accepted(
         REPORT,
         {**REPORT, "lat": 10.0},
         {**REPORT, "source": "sensor"},
-        {"description": "no code"},
+        {**REPORT, "service_code": None, "description": "xyzzy"},
         # 1.1 km from the first: not merged into its order (并单 within 250 m)
         {**REPORT, "lat": 31.79, "reporter": {"id": "u-43"}},
     ]

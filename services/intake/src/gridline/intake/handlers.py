@@ -94,11 +94,13 @@ class Intake:
         source: str,
         once: Once | None = None,
         answer: Callable[[Accepted], tuple[int, bytes]] | None = None,
+        tags: ReportTags | None = None,
     ) -> Accepted:
         """Accept the report and return once it is stored with its event (group commit):
         nothing is acknowledged that is not durable. With `once`, `answer` is the answer to
-        remember with the key; raises KeyTaken if another request holds the key."""
-        accepted = self.accept(submission, source)
+        remember with the key; raises KeyTaken if another request holds the key. `tags`:
+        the caller's (an inferred category); by default read off the submission."""
+        accepted = self.accept(submission, source, tags)
         if once is not None and answer is not None:
             accepted = replace(accepted, claim=Claim(once, accepted.request_id, *answer(accepted)))
         if not await writer.write(accepted):

@@ -35,6 +35,9 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def place(self, unit_id: str) -> Place | None:
+        return self._by_id.get(unit_id)
+
     def lookup(self, text: str) -> list[Place]:
         """The places the text names: one, several (a name two units share) or none."""
         key = text.strip()

@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
+from gridline.common.events import ReportTags
 from gridline.common.http import answers
 from gridline.intake.bootstrap import IntakeService
-from gridline.intake.domain import idempotency
+from gridline.intake.domain import idempotency, tagging
 from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.keys import Role, SourceNotAllowed, report_source
 from gridline.intake.domain.submission import Accepted, Submission
@@ -36,7 +37,7 @@ from gridline.intake.entrypoints.v1_schemas import (
     ReportCreated,
     describe,
 )
-from gridline.intake.handlers import PolicyView
+from gridline.intake.handlers import Intake, PolicyView
 
 router = APIRouter(prefix="/v1", tags=["Native API (v1)"])
 
@@ -104,35 +105,53 @@ def _loaded(policy: PolicyView) -> None:
         )
 
 
-def to_submission(report: NewReport, policy: PolicyView, now: datetime) -> Submission:
-    """Check a well-formed report against the city: its category, place and time."""
+def to_submission(
+    report: NewReport, intake: Intake, now: datetime
+) -> tuple[Submission, ReportTags]:
+    """Check a well-formed report against the city: its category (inferred from the text
+    when not given), place and time. Returns it with its tags."""
+    policy = intake.policy
     _loaded(policy)
     assert policy.catalogue is not None and policy.extent is not None
-    if report.service_code not in policy.catalogue.categories_by_code:
+    code = report.service_code
+    labels = tuple(report.tags)
+    if code is None:
+        tags = intake.tags(report.description, None, labels)
+        code = tagging.inferred_category(tags)
+        if code is None:
+            raise Refused(
+                400,
+                "service_code: none given and none could be inferred from the description; "
+                "send one of the codes GET /open311/v2/services.json lists",
+            )
+    elif code not in policy.catalogue.categories_by_code:
         raise Refused(
             400,
-            f"service_code: {report.service_code!r} is not a category here; "
+            f"service_code: {code!r} is not a category here; "
             "GET /open311/v2/services.json lists the codes",
         )
-    if report.lat is None or report.long is None:
-        # intake does not yet know where each grid lies (the jurisdiction's gazetteer).
-        raise Refused(
-            400, f"grid_id: {report.grid_id!r} cannot be located here yet; send lat and long too"
-        )
-    if not policy.extent.contains(report.long, report.lat):
-        raise Refused(
-            400, f"lat, long: {report.lat}, {report.long} is outside the city served here"
-        )
+    else:
+        tags = intake.tags(report.description, code, labels)
+    lat, lon = report.lat, report.long
+    if report.grid_id is not None:
+        grid = policy.places.place(report.grid_id)
+        if grid is None or grid.level != "grid":
+            raise Refused(400, f"grid_id: {report.grid_id!r} is not a grid of the city served here")
+        if lat is None or lon is None:  # the grid's own point: routing finds the grid again
+            lat, lon = grid.lat, grid.lon
+    assert lat is not None and lon is not None  # NewReport: lat + long, or grid_id
+    if not policy.extent.contains(lon, lat):
+        raise Refused(400, f"lat, long: {lat}, {lon} is outside the city served here")
     if report.occurred_at is not None:
         if report.occurred_at > now + CLOCK_SKEW:
             raise Refused(400, "occurred_at: is in the future")
         if report.occurred_at < now - OLDEST:
             raise Refused(400, f"occurred_at: is more than {OLDEST.days} days ago")
     who = report.reporter
-    return Submission(
-        service_code=report.service_code,
-        lat=report.lat,
-        lon=report.long,
+    submission = Submission(
+        service_code=code,
+        lat=lat,
+        lon=lon,
         description=report.description,
         address_string=report.address,
         media_url=report.photos[0] if report.photos else None,
@@ -145,8 +164,9 @@ def to_submission(report: NewReport, policy: PolicyView, now: datetime) -> Submi
         grid_id=report.grid_id,
         occurred_at=report.occurred_at,
         photos=tuple(report.photos),
-        labels=tuple(report.tags),
+        labels=labels,
     )
+    return submission, tags
 
 
 def _links(accepted: Accepted) -> Links:
@@ -216,9 +236,9 @@ async def create_report(
 
     async def attempt() -> tuple[int, bytes]:
         source = source_for(client, report.source)
-        submission = to_submission(report, svc.intake.policy, svc.intake.clock.now())
+        submission, tags = to_submission(report, svc.intake, svc.intake.clock.now())
         accepted = await svc.intake.submit(
-            svc.submissions, submission, source, once, lambda a: (201, created(a))
+            svc.submissions, submission, source, once, lambda a: (201, created(a)), tags=tags
         )
         svc.metrics.accepted_from(source).inc()
         return 201, created(accepted)
@@ -290,7 +310,8 @@ async def create_batch(
             try:
                 report = NewReport.model_validate(item)
                 source = source_for(client, report.source)
-                a = svc.intake.accept(to_submission(report, policy, now), source)
+                submission, tags = to_submission(report, svc.intake, now)
+                a = svc.intake.accept(submission, source, tags)
             except ValidationError as exc:
                 results.append(ItemResult(index=index, status=400, detail=describe(exc)))
                 continue

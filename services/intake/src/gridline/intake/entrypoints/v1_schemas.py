@@ -78,8 +78,12 @@ class NewReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Required until categories are inferred from the text; then `Line100 | None = None`.
-    service_code: Line100 = Field(description="A code from /open311/v2/services.json.")
+    service_code: Line100 | None = Field(
+        default=None,
+        description="A code from /open311/v2/services.json. Leave it out to have the "
+        "category inferred from the description (Chinese or English); an uncertain "
+        "inference is held for triage with its candidates.",
+    )
     description: Annotated[str, Field(max_length=4000), AfterValidator(_text)] = ""
     lat: float | None = Field(default=None, ge=-90, le=90, description="WGS84 latitude.")
     long: float | None = Field(default=None, ge=-180, le=180, description="WGS84 longitude.")
