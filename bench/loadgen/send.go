@@ -30,6 +30,7 @@ type point struct{ code, lat, lon string }
 type sender struct {
 	kind, target, apiKey, idPrefix string
 	points                         []point
+	first                          int // the index of the first point this run sends
 	client                         *http.Client
 }
 
@@ -53,14 +54,14 @@ func readPoints(path string) ([]point, error) {
 	return pts, sc.Err()
 }
 
-// request builds request number seq: reports cycle through the points (many grids, so
-// work orders differ); each alert carries a unique id label, its own group.
+// request builds request number seq: reports cycle through the points from the first
+// (many grids, so work orders differ); each alert carries a unique id label, its own group.
 func (s *sender) request(ctx context.Context, seq int) (*http.Request, string, error) {
 	var body []byte
 	var ctype, id string
 	switch s.kind {
 	case "open311":
-		p := s.points[seq%len(s.points)]
+		p := s.points[(s.first+seq)%len(s.points)]
 		body = []byte(url.Values{
 			"api_key": {s.apiKey}, "service_code": {p.code}, "lat": {p.lat}, "long": {p.lon},
 			"description": {"bench: 路边垃圾 rubbish by the road"},
@@ -121,6 +122,7 @@ func send(argv []string) error {
 	concurrency := fs.Int("concurrency", 128, "closed loop: requests kept in flight")
 	maxInflight := fs.Int("max-inflight", 1024, "open loop: requests waiting at once; a request due beyond that is not sent, and counted")
 	pointsPath := fs.String("points", "", "open311: file of 'service_code lat lon' lines")
+	first := fs.Int("first", 0, "open311: the index of the first point (a run continues where the last stopped)")
 	idPrefix := fs.String("id-prefix", "bench", "alertmanager: prefix of the alerts' id label")
 	timeout := fs.Duration("timeout", 30*time.Second, "per request")
 	grace := fs.Duration("grace", 30*time.Second, "after the last send, how long to wait for answers")
@@ -141,7 +143,7 @@ func send(argv []string) error {
 	if *rate == 0 {
 		conns = *concurrency
 	}
-	s := &sender{kind: *kind, target: *target, apiKey: os.Getenv("BENCH_API_KEY"), idPrefix: *idPrefix}
+	s := &sender{kind: *kind, target: *target, apiKey: os.Getenv("BENCH_API_KEY"), idPrefix: *idPrefix, first: *first}
 	if *kind == "open311" {
 		if s.points, err = readPoints(*pointsPath); err != nil {
 			return err

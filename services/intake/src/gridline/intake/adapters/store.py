@@ -35,10 +35,9 @@ _REPORT_ROWS = (
     " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
     " grid, occurred, photos, labels, dup, attributes{claim})"
     # A report merged into an open order (dup) starts with that order's current status.
-    " LEFT JOIN LATERAL (SELECT r.status, r.status_notes, r.agency_responsible,"
-    "  r.expected_datetime, r.event_version FROM requests r"
-    "  WHERE u.dup IS NOT NULL AND r.work_order_id = u.dup"
-    "  ORDER BY r.event_version DESC LIMIT 1) o ON true"
+    # The order's first report has the order's id and is kept current with every report of
+    # the order: one primary-key look-up, however many reports were merged.
+    " LEFT JOIN requests o ON u.dup IS NOT NULL AND o.service_request_id = u.dup"
 )
 _INSERT_REPORTS = (
     "INSERT INTO requests (service_request_id, work_order_id, duplicate_of, token,"
@@ -106,18 +105,21 @@ async def earlier_reports(
     window: timedelta,
     repeat_window: timedelta,
 ) -> list[Stored]:
-    """For each new report, in one statement: the earliest open report of its category
-    within `radius_m` received within `window` (its work order), and whether another order
-    was reported there within `repeat_window` (a repeated complaint)."""
+    """For each new report, in one statement: the earliest open order of its category whose
+    first report lies within `radius_m` and was received within `window`, and whether
+    another order was first reported there within `repeat_window` (a repeated complaint).
+    Only the reports that opened an order are looked at (the partial index): the reports
+    merged into it add nothing to find."""
     boxes = [box(r.lat, radius_m) for r in reports]
     rows = await conn.fetch(
         "SELECT d.work_order_id AS open_order, EXISTS (SELECT 1 FROM requests r"
-        f"  WHERE {_NEAR} AND r.requested_datetime >= u.at - $9::interval"
+        f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.requested_datetime >= u.at - $9::interval"
         "   AND r.work_order_id IS DISTINCT FROM d.work_order_id) AS repeated"
         " FROM unnest($1::text[], $2::float8[], $3::float8[], $4::timestamptz[],"
         " $5::float8[], $6::float8[]) WITH ORDINALITY AS u(code, lat, lon, at, dlat, dlon, n)"
         " LEFT JOIN LATERAL (SELECT r.work_order_id FROM requests r"
-        f"  WHERE {_NEAR} AND r.status = 'open' AND r.requested_datetime >= u.at - $8::interval"
+        f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.status = 'open'"
+        "   AND r.requested_datetime >= u.at - $8::interval"
         "  ORDER BY r.requested_datetime, r.service_request_id LIMIT 1) d ON true"
         " ORDER BY u.n",
         [r.service_code for r in reports],
