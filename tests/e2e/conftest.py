@@ -21,6 +21,7 @@ from .stack import SERVICES, Stack, write_json
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "config" / "catalogue.yaml"
 CLOCK_SPEED = 1800.0
+KAFKA_OUTAGE_GRACE_S = 8.0
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +82,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
         "NOTIFY_BACKOFF_MAX": "1",
         "SLA_METRICS_REFRESH": "0.5",
         "SLA_SCAN_INTERVAL": "0.2",
+        # Wall-clock seconds: short, so the broker test sees writes refused within it.
+        "INTAKE_KAFKA_OUTAGE_GRACE_S": str(KAFKA_OUTAGE_GRACE_S),
     }
     s = Stack(workdir, env, creds, city)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 
 import httpx
 import pytest
@@ -141,8 +142,37 @@ def test_broker_killed_during_traffic_loses_no_accepted_report(
                 lambda: not ready(client, stack, "intake"),
                 what="intake to report itself unready without the broker",
             )
+            # Past the grace, reports are refused rather than piled up unpublished: 503
+            # with Retry-After, nothing stored.
+            refused: list[httpx.Response] = []
+
+            def refuses() -> bool:
+                r = stack.post_report(
+                    client, service_code=code, lat=lat, long=lon, description="broker gone"
+                )
+                if r.status_code == 200:  # still within the grace: stored, so it counts
+                    accepted.append(r.json()[0]["service_request_id"])
+                    time.sleep(1)
+                    return False
+                refused.append(r)
+                return True
+
+            wait_until(refuses, timeout=120, what="intake to refuse reports past the grace")
+            assert refused[-1].status_code == 503, refused[-1].text
+            assert int(refused[-1].headers["retry-after"]) > 0
+            assert "Kafka" in refused[-1].json()[0]["description"]
         finally:
             kafka.up()
+        wait_until(
+            lambda: (
+                stack.post_report(
+                    client, service_code=code, lat=lat, long=lon, description="broker back"
+                ).status_code
+                == 200
+            ),
+            timeout=120,
+            what="intake to accept reports again once the relay publishes",
+        )
         for rid in accepted:
             wait_until(
                 lambda r=rid: stack.request(client, r)["expected_datetime"],

@@ -54,9 +54,10 @@ class OutboxRelay:
         )
 
     def stalled_for(self) -> float:
-        """Seconds since the relay last failed to publish without succeeding since; 0 while
-        it keeps up."""
-        since = self.stalled_since
+        """Seconds since the relay last failed to publish without succeeding since, or since
+        the round in flight began (a send to a vanished broker may hang for its whole
+        delivery timeout before it fails); 0 while it keeps up."""
+        since = self.stalled_since if self.stalled_since is not None else self._round_started
         return 0.0 if since is None else time.monotonic() - since
 
     async def relay_once(self, conn: Connection | None = None) -> int:
