@@ -152,7 +152,7 @@ def main() -> int:
     creds = json.loads((run_dir / "credentials.json").read_text())
     database_url = os.environ["DATABASE_URL"]
     # Enough points that one comes round again only well after the catalogue's duplicate
-    # window (scripts/bench.sh: 1 m, 5 s), even when intake, saturated, accepts reports
+    # window (scripts/bench.sh: 5 cm, 5 s), even when intake, saturated, accepts reports
     # bunched up: at 2,000/s a cycle of 36,000 points takes 18 s.
     pts = points(run_dir / "city.geojson", run_dir / "points.txt", per_grid=300)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -281,7 +281,7 @@ def main() -> int:
             "that Kafka's JVM has compiled its hot paths",
             "services: one uvicorn process each, uvloop + httptools, default settings (notify: NOTIFY_WEBHOOK_URLS = the receiver)",
             "catalogue: the demo's, with tagging and duplicate detection on; the duplicate radius "
-            "is 1 m and the window 5 s (scripts/bench.sh), so every group commit runs the "
+            "is 5 cm and the window 5 s (scripts/bench.sh), so every group commit runs the "
             "look-up while the random points, which come round again only after the window, "
             "each open their own work order",
         ],
