@@ -5,19 +5,16 @@ takes the order's status; the merged count shows in status_notes."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gridline.common.clock import ManualClock
-from gridline.common.pg import Pool, migrate, open_pool
+from gridline.common.pg import Pool
 from gridline.common.policy.catalogue import load_catalogue_text
-from gridline.common.settings import PostgresSettings
 from gridline.intake.adapters import store
 from gridline.intake.domain.duplicates import METRES_PER_DEGREE
 from gridline.intake.domain.status import RequestStatus, StatusChange
@@ -45,13 +42,6 @@ HERE = Submission(
     device_id=None,
     account_id=None,
 )
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 @pytest.fixture

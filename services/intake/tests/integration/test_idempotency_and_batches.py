@@ -9,14 +9,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 
 import asyncpg
 import pytest
 
 from gridline.common.clock import ManualClock
-from gridline.common.pg import Pool, is_transient, migrate, open_pool
-from gridline.common.settings import PostgresSettings
+from gridline.common.pg import Pool, is_transient
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain import idempotency
 from gridline.intake.domain.idempotency import Claim, Once
@@ -44,13 +42,6 @@ SUBMISSION = Submission(
     photos=("https://img.example/1.jpg",),
     labels=("night", "smell"),
 )
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -19,9 +18,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gridline.common.clock import ManualClock
-from gridline.common.pg import Pool, migrate, open_pool
+from gridline.common.pg import Pool
 from gridline.common.policy.catalogue import load_catalogue_text
-from gridline.common.settings import PostgresSettings
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
@@ -57,13 +55,6 @@ JURISDICTION = {
 }  # fmt: skip
 BASE = "/open311/v2"
 POINT = {"api_key": "k", "lat": "31.78", "long": "119.95"}
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ of mixed events applies the newest version of each order and ignores an older on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -21,8 +19,7 @@ from gridline.common.events import (
     WorkOrderResolved,
     envelope_for,
 )
-from gridline.common.pg import Pool, migrate, open_pool
-from gridline.common.settings import PostgresSettings
+from gridline.common.pg import Pool
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain.submission import Accepted, Submission
 from gridline.intake.handlers import Intake
@@ -103,13 +100,6 @@ def incoming(event: EventData, minutes: int) -> Incoming[Any]:
     return Incoming(
         event, envelope_for(event, source="/test", time=AT + timedelta(minutes=minutes))
     )
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 async def reports(pool: Pool, intake: Intake, n: int) -> list[str]:

@@ -9,14 +9,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import resources
 
 import asyncpg
 import pytest
 
 from gridline.common.clock import ManualClock
-from gridline.common.pg import Pool, is_transient, migrate, open_pool
-from gridline.common.settings import PostgresSettings
+from gridline.common.pg import Pool, is_transient
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain.submission import Accepted, Submission
 from gridline.intake.handlers import Intake
@@ -38,13 +36,6 @@ SUBMISSION = Submission(
     device_id=None,
     account_id="acct-7",
 )
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 @pytest.fixture

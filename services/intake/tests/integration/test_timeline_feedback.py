@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -25,8 +23,7 @@ from gridline.common.events import (
     WorkOrderResolved,
     envelope_for,
 )
-from gridline.common.pg import Pool, migrate, open_pool
-from gridline.common.settings import PostgresSettings
+from gridline.common.pg import Pool
 from gridline.intake import report_cases
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain.feedback import FeedbackRefused
@@ -109,13 +106,6 @@ def reopened(order: str, version: int, at: datetime) -> WorkOrderReopened:
 
 def incoming(event_id: str, event: EventData, at: datetime) -> Incoming[Any]:
     return Incoming(event, envelope_for(event, source="/test", time=at, event_id=event_id))
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 async def file_reports(pool: Pool, intake: Intake, n: int) -> list[Accepted]:

@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,10 +17,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from gridline.common.clock import ManualClock
-from gridline.common.pg import Pool, migrate, open_pool
+from gridline.common.pg import Pool
 from gridline.common.policy.catalogue import load_catalogue_text
 from gridline.common.policy.extent import Extent
-from gridline.common.settings import PostgresSettings
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.config import IntakeSettings
@@ -64,13 +62,6 @@ REPORT: dict[str, Any] = {
 
 # A grid of the jurisdiction as PolicyActivated names it: its point lies inside it.
 GRID_7 = {"id": "g-7", "level": "grid", "name": "青龙第7网格", "lon": 119.951, "lat": 31.781}
-
-
-@pytest.fixture
-async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncIterator[Pool]:
-    async with open_pool(pg_settings, scratch_schema) as pool:
-        await migrate(pool, scratch_schema, [resources.files("gridline.intake") / "migrations"])
-        yield pool
 
 
 @pytest.fixture
