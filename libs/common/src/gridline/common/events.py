@@ -254,6 +254,66 @@ class FeedbackGiven(EventData):
         return self.work_order_id
 
 
+class PartnerUpdated(EventData):
+    TYPE: ClassVar[str] = "gridline.partner.updated.v1"
+    TOPIC: ClassVar[str] = "gridline.partners"
+    SUMMARY: ClassVar[str] = (
+        "An operator registered, changed or revoked a partner, or the partner set its "
+        "callback URL; notify follows it for the partner's status callbacks. No secret "
+        "travels: notify derives the signing secret from `secret_versions`."
+    )
+
+    partner_id: str
+    name: str
+    active: bool = Field(description="False once revoked: no requests, no callbacks.")
+    callback_url: str | None = Field(
+        default=None, description="Where notify sends the status of this partner's tips."
+    )
+    secret_versions: list[int] = Field(
+        min_length=1,
+        description="Versions of the signing secret in force, newest first (two during a "
+        "rotation's overlap: callbacks then carry a signature under each).",
+    )
+    updated_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.partner_id
+
+
+TipStatus = Literal["assigned", "triage", "escalated", "resolved", "reopened"]
+
+
+class TipStatusChanged(EventData):
+    TYPE: ClassVar[str] = "gridline.tip.status_changed.v1"
+    TOPIC: ClassVar[str] = "gridline.tips"
+    SUMMARY: ClassVar[str] = (
+        "The work order of a partner's tip changed status; notify calls the partner back. "
+        "Intake emits one per tip (the report that opened the order and every one merged "
+        "into it) for each work-order event."
+    )
+
+    partner_id: str
+    report_id: str = Field(description="The tip: the report the partner submitted.")
+    rider_id: str | None = Field(
+        default=None, description="The partner's own opaque rider id, as sent with the tip."
+    )
+    work_order_id: str
+    version: int = Field(ge=1, description="The work-order event's version (order per order).")
+    status: TipStatus
+    duplicate: bool = Field(description="The tip was merged into an order another report opened.")
+    category: str
+    tier: TierName | None = Field(default=None, description="The tier holding or resolving it.")
+    unit_name: str | None = None
+    due_at: AwareDatetime | None = None
+    points: int = Field(
+        default=0, ge=0, description="Points credited to the rider with this change."
+    )
+    changed_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
 class DeadlineBreached(EventData):
     TYPE: ClassVar[str] = "gridline.sla.deadline_breached.v1"
     TOPIC: ClassVar[str] = "gridline.sla"
@@ -329,6 +389,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FeedbackGiven,
         DeadlineBreached,
         PolicyActivated,
+        PartnerUpdated,
+        TipStatusChanged,
     )
 }
 

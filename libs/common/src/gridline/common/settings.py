@@ -96,6 +96,11 @@ class ServiceSettings(BaseSettings):
     admin_key: str | None = Field(
         default=None, validation_alias="GRIDLINE_ADMIN_KEY", min_length=16
     )
+    # Partners' signing secrets derive from it (gridline.common.partners): intake verifies
+    # partners' requests with it, notify signs their callbacks.
+    partner_secret_key: str | None = Field(
+        default=None, validation_alias="GRIDLINE_PARTNER_SECRET_KEY", min_length=32
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)

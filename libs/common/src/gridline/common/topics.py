@@ -26,6 +26,10 @@ POLICY = TopicSpec(
     partitions=1,
     config={"cleanup.policy": "compact", "max.message.bytes": "16777216"},
 )
+# Partners' registrations (callback URL, secret version, active), compacted per partner.
+PARTNERS = TopicSpec("gridline.partners", partitions=1, config={"cleanup.policy": "compact"})
+# Status changes of partners' tips, keyed by work order like the orders' own events.
+TIPS = TopicSpec("gridline.tips")
 DEADLETTER = TopicSpec("gridline.deadletter", partitions=1, config={"retention.ms": "-1"})
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (REPORTS, WORKORDERS, SLA, POLICY, DEADLETTER)
+ALL_TOPICS: tuple[TopicSpec, ...] = (REPORTS, WORKORDERS, SLA, POLICY, PARTNERS, TIPS, DEADLETTER)

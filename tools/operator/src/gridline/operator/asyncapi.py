@@ -18,6 +18,8 @@ PRODUCERS = {
     "gridline.report.feedback_given.v1": "intake",
     "gridline.sla.deadline_breached.v1": "sla",
     "gridline.policy.activated.v1": "routing",
+    "gridline.partner.updated.v1": "intake",
+    "gridline.tip.status_changed.v1": "intake",
 }
 CONSUMERS = {
     "gridline.report.submitted.v1": ["routing"],
@@ -28,6 +30,8 @@ CONSUMERS = {
     "gridline.report.feedback_given.v1": ["routing"],
     "gridline.sla.deadline_breached.v1": ["routing"],
     "gridline.policy.activated.v1": ["intake", "sla"],
+    "gridline.partner.updated.v1": ["notify"],
+    "gridline.tip.status_changed.v1": ["notify"],
 }
 
 

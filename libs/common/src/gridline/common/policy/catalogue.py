@@ -126,6 +126,13 @@ class Category(_Strict):
     attributes: list[Attribute] = Field(
         default_factory=list, description="Extra questions; Open311 metadata=true when any."
     )
+    points: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Points credited to a partner's rider whose tip of this category led to"
+        " a resolved work order (none for duplicates).",
+    )
 
     @field_validator("code")
     @classmethod
