@@ -34,6 +34,7 @@ KiB = 1024
 MiB = 1024 * KiB
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ROLE = "gridline.intake.role"
+_PARTNER = "gridline.intake.partner"
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,13 @@ def presented_role(scope: Scope) -> Role | None:
     """The role of the key the front door checked, None when the key is left to the body."""
     role: Role | None = scope.get(_ROLE)
     return role
+
+
+def presented_partner(scope: Scope) -> str | None:
+    """The partner id of a request the front door verified as a partner's (key, signature
+    and rate limit), None for any other request."""
+    partner: str | None = scope.get(_PARTNER)
+    return partner
 
 
 def _content_length(scope: Scope) -> int | None:
