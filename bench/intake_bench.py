@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
+from gridline.common.partners import request_signature
+
 HERE = Path(__file__).resolve().parent
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -41,7 +43,15 @@ def _ms(text: str) -> float:
     return float(value) * UNITS[unit]
 
 
-def wrk(url: str, form: str, seconds: int, connections: int, threads: int) -> Round:
+def wrk(
+    url: str,
+    form: str,
+    seconds: int,
+    connections: int,
+    threads: int,
+    script: str = "post_form.lua",
+    env: dict[str, str] | None = None,
+) -> Round:
     out = subprocess.run(
         [
             "wrk",
@@ -50,13 +60,13 @@ def wrk(url: str, form: str, seconds: int, connections: int, threads: int) -> Ro
             f"-d{seconds}s",
             "--latency",
             "-s",
-            str(HERE / "post_form.lua"),
+            str(HERE / script),
             url,
         ],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "BENCH_FORM": form},
+        env={**os.environ, "BENCH_FORM": form, **(env or {})},
     ).stdout
     total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
     assert total, out
@@ -115,6 +125,30 @@ def batch_intake(
     return BatchIntake(size, batches, accepted, seconds)
 
 
+@dataclass(frozen=True)
+class Partner:
+    """A partner registered for the benchmark (a rate limit far above what it sends)."""
+
+    key: str
+    secret: str
+    tips_file: Path
+
+
+def write_signed_tips(
+    path: Path, secret: str, code: str, points: list[tuple[float, float]], riders: int = 1000
+) -> None:
+    """One signed /v1/reports request per point, as a partner's client would sign it: the
+    timestamp now, so every request stays inside the replay window for a few minutes."""
+    now = str(int(time.time()))
+    with path.open("w") as out:
+        for i, (lat, lon) in enumerate(points):
+            body = (
+                f'{{"service_code":"{code}","lat":{lat},"long":{lon},'
+                f'"rider_id":"rider-{i % riders}","description":"bench: 井盖缺失 tip on the way"}}'
+            )
+            out.write(f"{now}\t{request_signature(secret, now, body.encode())}\t{body}\n")
+
+
 @dataclass
 class IntakeVsBare:
     rounds: dict[str, list[Round]]
@@ -141,18 +175,34 @@ def intake_vs_bare(
     connections: int = 32,
     threads: int = 1,
     rounds: int = 3,
+    partner: Partner | None = None,
 ) -> IntakeVsBare:
-    """Rounds alternate between the two servers so machine noise hits both alike."""
+    """Rounds alternate between the servers so machine noise hits them alike; with a
+    partner, signed tip-offs to /v1/reports take a turn too (signature check and rate
+    limiter on the path)."""
     body = urlencode(form)
     intake_url = f"{intake}/open311/v2/requests.json"
     bare_url = f"{bare}/open311/v2/requests.json"
+    tips_env = {"BENCH_TIPS": str(partner.tips_file), "BENCH_KEY": partner.key} if partner else {}
+
+    def tips(duration: int) -> Round:
+        return wrk(intake, "", duration, connections, threads, "signed_tips.lua", tips_env)
+
     wrk(intake_url, body, 3, connections, threads)  # warm-up, not counted
     wrk(bare_url, body, 3, connections, threads)
+    if partner:
+        tips(3)
     before = asyncio.run(stored_reports(database_url))
     result: dict[str, list[Round]] = {"intake": [], "bare": []}
+    if partner:
+        result["partner"] = []
     for _ in range(rounds):
         result["intake"].append(wrk(intake_url, body, seconds, connections, threads))
         result["bare"].append(wrk(bare_url, body, seconds, connections, threads))
+        if partner:
+            result["partner"].append(tips(seconds))
     stored = asyncio.run(stored_reports(database_url)) - before
-    acknowledged = sum(r.requests - r.non_2xx for r in result["intake"])
+    acknowledged = sum(
+        r.requests - r.non_2xx for name in ("intake", "partner") for r in result.get(name, [])
+    )
     return IntakeVsBare(result, acknowledged, stored, connections, seconds)

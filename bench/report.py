@@ -175,6 +175,16 @@ def intake_section(x: IntakeVsBare) -> list[str]:
         f"| {m('bare', 'p50_ms'):.1f} | {m('bare', 'p99_ms'):.1f} | {sum(r.non_2xx for r in x.rounds['bare'])} |",
         *(
             [
+                f"| intake `POST /v1/reports`, signed partner tip-offs: key, rate limiter, "
+                f"HMAC-SHA256 signature over the body, rider id, stored with its outbox event "
+                f"| {m('partner', 'ok_per_second'):.0f} | {m('partner', 'p50_ms'):.1f} "
+                f"| {m('partner', 'p99_ms'):.1f} | {sum(r.non_2xx for r in x.rounds['partner'])} |"
+            ]
+            if "partner" in x.rounds
+            else []
+        ),
+        *(
+            [
                 f"| intake `POST /v1/reports/batch`: {x.batch.size} reports a request, one client, "
                 f"{x.batch.batches} requests one after another, each batch one transaction "
                 f"| {x.batch.reports_per_second:.0f} | | | |"
@@ -195,6 +205,11 @@ def intake_section(x: IntakeVsBare) -> list[str]:
         + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["intake"])
         + "; bare "
         + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["bare"])
+        + "".join(
+            "; signed tip-offs " + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["partner"])
+            for _ in [0]
+            if "partner" in x.rounds
+        )
         + ".",
     ]
 
