@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from e2e import Run
 from floors import Floor
-from intake_bench import IntakeVsBare
+from intake_bench import IntakeVsBare, Round
 
 GRIDLINE_PROCS = ("intake", "routing", "sla", "notify", "kafka", "postgres")
 
@@ -158,6 +158,10 @@ def floors_table(floors: Sequence[Floor], intake: IntakeVsBare | None) -> list[s
     return rows
 
 
+def _rounds(label: str, rounds: Sequence[Round]) -> str:
+    return label + ", ".join(f"{r.ok_per_second:.0f}" for r in rounds) if rounds else ""
+
+
 def intake_section(x: IntakeVsBare) -> list[str]:
     def m(name: str, attr: str) -> float:
         return x.median(name, attr)
@@ -205,11 +209,7 @@ def intake_section(x: IntakeVsBare) -> list[str]:
         + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["intake"])
         + "; bare "
         + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["bare"])
-        + "".join(
-            "; signed tip-offs " + ", ".join(f"{r.ok_per_second:.0f}" for r in x.rounds["partner"])
-            for _ in [0]
-            if "partner" in x.rounds
-        )
+        + _rounds("; signed tip-offs ", x.rounds.get("partner", []))
         + ".",
     ]
 
