@@ -20,7 +20,8 @@ _OUTBOX_ONCE = (
 
 async def tips_of(conn: Connection, work_order_ids: Sequence[str]) -> list[Tip]:
     """The partners' reports on these work orders, in one look-up. Only partners' reports
-    are in the partial index requests_by_partner: orders without tips cost next to nothing."""
+    are in the partial index it probes (requests_tips_by_order, 0009_points.sql): orders
+    without tips cost next to nothing."""
     if not work_order_ids:
         return []
     rows = await conn.fetch(
