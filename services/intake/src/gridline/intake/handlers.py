@@ -15,6 +15,7 @@ from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
 from gridline.common.policy.extent import Extent
+from gridline.intake import tips
 from gridline.intake.adapters import reports, store
 from gridline.intake.adapters.group_commit import GroupCommit
 from gridline.intake.domain import duplicates, idempotency, reporters, status, tagging, timeline
@@ -294,6 +295,8 @@ class Intake:
         await reports.add_entries(
             conn, [timeline.of_work_order(e.data, e.envelope.id, e.envelope.time) for e in events]
         )
+        # Partners' tips on these orders: status events and points (tips.py).
+        await tips.follow(conn, events, self.policy.catalogue, tz, self.source)
 
 
 def contact_details(submission: Submission) -> dict[str, str]:
