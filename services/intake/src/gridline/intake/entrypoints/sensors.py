@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,7 @@ from gridline.intake.domain.idempotency import Once
 from gridline.intake.domain.keys import Role
 from gridline.intake.entrypoints.v1 import (
     Caller,
+    Client,
     IdempotencyKey,
     Refused,
     _answer,
@@ -28,6 +29,16 @@ from gridline.intake.entrypoints.v1_schemas import Line100, NewReport, Reporter,
 
 router = APIRouter(prefix="/v1", tags=["Sensors"])
 OPERATION = "POST /v1/sensor-events"
+
+
+async def sensor_client(client: Caller) -> Client:
+    """A sensor key or the admin key; any other role is refused before the body is read."""
+    if client.role not in (Role.SENSOR, Role.ADMIN):
+        raise HTTPException(403, f"a sensor key is required, not a {client.role.value} key")
+    return client
+
+
+Sensor = Annotated[Client, Depends(sensor_client)]
 
 
 class SensorEvent(BaseModel):
@@ -106,7 +117,7 @@ class SensorAnswer(BaseModel):
     },
 )
 async def post_sensor_event(
-    request: Request, event: SensorEvent, client: Caller, idempotency_key: IdempotencyKey = None
+    request: Request, event: SensorEvent, client: Sensor, idempotency_key: IdempotencyKey = None
 ) -> Response:
     svc: IntakeService = request.app.state.service
     body = await request.body()  # read already, to parse `event`
@@ -118,8 +129,6 @@ async def post_sensor_event(
         return once
 
     async def attempt() -> tuple[int, bytes]:
-        if client.role not in (Role.SENSOR, Role.ADMIN):
-            raise Refused(403, f"a sensor key is required, not a {client.role.value} key")
         intake, now = svc.intake, svc.intake.clock.now()
         _loaded(intake.policy)
         assert intake.policy.catalogue is not None
