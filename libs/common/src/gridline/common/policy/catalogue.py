@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import timedelta
 from typing import Any, Literal
@@ -234,6 +235,50 @@ class Tagging(_Strict):
         return self.severity_factors.get(severity, 1.0)
 
 
+# -- sensors: the metrics whose threshold breaches open work orders (intake) ------------
+
+_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+class SensorMetric(_Strict):
+    """A metric sensors report (crowd density, water depth): a reading at or over
+    `threshold` is a breach, which opens a work order of `category` with `severity`."""
+
+    code: str = Field(description="What a sensor event names as its metric, e.g. crowd_density.")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    unit: str = Field(
+        min_length=1, max_length=40, description="As English reads it, e.g. persons/m²."
+    )
+    unit_zh: str = Field(
+        default="", max_length=40, description="As Chinese reads it, e.g. 人/㎡; default: unit."
+    )
+    threshold: float = Field(description="A reading at or over this is a breach.")
+    category: str = Field(description="The category code of the work order a breach opens.")
+    severity: Literal["urgent", "critical"] = "urgent"
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _METRIC.match(value):
+            raise ValueError(
+                f"metric code {value!r} must be 1-48 lowercase letters, digits and"
+                " underscores, starting with a letter"
+            )
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("threshold must be a finite number")
+        return value
+
+    @property
+    def unit_in_zh(self) -> str:
+        return self.unit_zh or self.unit
+
+
 class CatalogueModel(_Strict):
     version: str = Field(min_length=1, description="The operators' label for this edition.")
     timezone: str = "Asia/Shanghai"
@@ -242,6 +287,9 @@ class CatalogueModel(_Strict):
     departments: list[Department] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
     tagging: Tagging = Field(default_factory=Tagging)
+    sensors: list[SensorMetric] = Field(
+        default_factory=list, description="Metrics whose breaches open work orders."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -268,6 +316,7 @@ class Catalogue:
         self.departments_by_id = {d.id: d for d in model.departments}
         self.categories_by_code = {c.code: c for c in model.categories}
         self.tagging = model.tagging
+        self.sensor_metrics = {m.code: m for m in model.sensors}
         self.version_hash = hashlib.sha256(
             json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:16]
@@ -324,6 +373,33 @@ def _cross_references(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _sensor_references(doc: dict[str, Any]) -> list[str]:
+    """Duplicate metric codes, and metrics naming a category the catalogue lacks."""
+    sensors, categories = doc.get("sensors"), doc.get("categories")
+    if not isinstance(sensors, list):
+        return []
+    codes = (
+        {c.get("code") for c in categories if isinstance(c, dict)}
+        if isinstance(categories, list)
+        else None
+    )
+    problems: list[str] = []
+    seen: dict[Any, int] = {}
+    for i, m in enumerate(sensors):
+        if not isinstance(m, dict):
+            continue
+        code = m.get("code")
+        if code is not None and code in seen:
+            problems.append(
+                f"sensors[{i}].code: duplicate metric {code!r} (also sensors[{seen[code]}])"
+            )
+        seen.setdefault(code, i)
+        category = m.get("category")
+        if codes is not None and category is not None and category not in codes:
+            problems.append(f"sensors[{i}].category: unknown category {category!r}")
+    return problems
+
+
 def parse_catalogue(doc: Any) -> Catalogue:
     """Validate a parsed catalogue; CatalogueInvalid lists each problem with its path."""
     if not isinstance(doc, dict):
@@ -337,6 +413,7 @@ def parse_catalogue(doc: Any) -> Catalogue:
     except ValidationError as exc:
         problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
     problems += _cross_references(doc)
+    problems += _sensor_references(doc)
     if problems or model is None:
         raise CatalogueInvalid(problems)
     return Catalogue(model)

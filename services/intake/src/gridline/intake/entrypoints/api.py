@@ -17,7 +17,14 @@ from gridline.common.http import (
 )
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
-from gridline.intake.entrypoints import open311, open311_schemas, partner_points, v1, v1_reports
+from gridline.intake.entrypoints import (
+    open311,
+    open311_schemas,
+    partner_points,
+    sensors,
+    v1,
+    v1_reports,
+)
 from gridline.intake.entrypoints.fast_post import ReportFastPath
 from gridline.intake.entrypoints.front_door import WRITES, FrontDoor, route_of, too_large_message
 
@@ -66,6 +73,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(v1_reports.router)
     app.include_router(partner_points.router)
+    app.include_router(sensors.router)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
     # Outside the fast path: every write's key, size and Kafka check (entrypoints/front_door.py).
