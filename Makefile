@@ -50,6 +50,7 @@ up: venv
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) jurisdiction load --if-none $(CITY) --credentials $(CREDS)
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load --if-none $(CATALOGUE) --credentials $(CREDS)
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --skip-unknown --credentials $(CREDS)
+	GRIDLINE_INTAKE_URL=http://127.0.0.1:$${INTAKE_PORT:-8000} $(GL) partners demo --credentials $(CREDS)
 	@$(DEV) status
 	@echo "credentials: $(CREDS)"
 	@echo "Open311:     http://127.0.0.1:$${INTAKE_PORT:-8000}/open311/v2/discovery.json"

@@ -75,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
         "GRIDLINE_CLOCK_EPOCH": str(time.time()),
         "GRIDLINE_ADMIN_KEY": creds["admin_key"],
         "INTAKE_OPEN311_API_KEYS": creds["open311_api_key"],
-        "INTAKE_PARTNER_KEYS": creds["partner_key"],
+        "GRIDLINE_PARTNER_SECRET_KEY": creds["partner_secret_key"],
         "NOTIFY_WEBHOOK_URLS": receiver.url,
         "NOTIFY_WEBHOOK_SECRET": creds["webhook_secret"],
         "NOTIFY_BACKOFF_BASE": "0.2",
@@ -91,6 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
             s.start(service)
         s.wait_ready()
         s.load_policy(no_merging(workdir))
+        s.register_demo_partner()
         yield s
     finally:
         s.stop()

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from gridline.common.partners import request_signature
 from gridline.devstack.services import ServiceProcess
 from gridline.operator.cli import main as gridline
 
@@ -58,7 +59,30 @@ class Stack:
         assert gridline(["catalogue", "load", str(catalogue), "--credentials", creds]) == 0
         assert gridline(["handler-keys", "load", "--credentials", creds]) == 0
 
+    def register_demo_partner(self) -> None:
+        """What make up does once intake is up: the demo partner's id, key and signing
+        secret into the credentials file."""
+        os.environ["GRIDLINE_INTAKE_URL"] = self.url("intake")
+        creds = self.workdir / "credentials.json"
+        assert gridline(["partners", "demo", "--credentials", str(creds)]) == 0
+        self.credentials = json.loads(creds.read_text())
+
     # -- clients -----------------------------------------------------------------------
+
+    def partner_headers(
+        self, body: bytes = b"", key: str | None = None, secret: str | None = None
+    ) -> dict[str, str]:
+        """A partner's signed request's headers (docs/api.md "Partners"); the demo partner's
+        by default."""
+        timestamp = str(int(time.time()))
+        return {
+            "X-Api-Key": key or self.credentials["partner_key"],
+            "X-Gridline-Timestamp": timestamp,
+            "X-Gridline-Signature": request_signature(
+                secret or self.credentials["partner_secret"], timestamp, body
+            ),
+            "Content-Type": "application/json",
+        }
 
     def post_report(self, client: httpx.Client, **form: Any) -> httpx.Response:
         data = {"api_key": self.credentials["open311_api_key"], **form}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import uuid
 from typing import Any
@@ -101,10 +102,11 @@ def test_a_mixed_batch_opens_a_work_order_per_accepted_item_only(
     bad = [{**good[0], "lat": 39.9, "long": 116.4}, {**good[1], "photos": ["file:///x"]}]
     items = [good[0], bad[0], good[1], bad[1], good[2]]
     with httpx.Client(timeout=30) as client:
+        body = json.dumps({"reports": items}).encode()
         answer = client.post(
             f"{stack.url('intake')}/v1/reports/batch",
-            json={"reports": items},
-            headers={"Authorization": f"Bearer {stack.credentials['partner_key']}"},
+            content=body,
+            headers=stack.partner_headers(body),
         )
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
@@ -122,13 +124,14 @@ def test_concurrent_requests_with_one_key_open_one_work_order(
     stack: Stack, catalogue: Catalogue
 ) -> None:
     report = _report(stack, catalogue)
-    headers = {"X-Api-Key": stack.credentials["partner_key"], "Idempotency-Key": str(uuid.uuid4())}
+    body = json.dumps(report).encode()
+    headers = {**stack.partner_headers(body), "Idempotency-Key": str(uuid.uuid4())}
 
     async def race() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
             return await asyncio.gather(
                 *(
-                    client.post(f"{stack.url('intake')}/v1/reports", json=report, headers=headers)
+                    client.post(f"{stack.url('intake')}/v1/reports", content=body, headers=headers)
                     for _ in range(8)
                 )
             )

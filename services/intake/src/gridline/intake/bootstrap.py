@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 
@@ -24,6 +24,7 @@ from gridline.intake.domain.keys import KeyRing
 from gridline.intake.domain.submission import Accepted
 from gridline.intake.handlers import SCHEMA, Intake
 from gridline.intake.metrics import IntakeMetrics
+from gridline.intake.partner_cases import PartnerRegistry
 
 
 @dataclass
@@ -35,6 +36,8 @@ class IntakeService:
     keys: KeyRing
     # The one writer of accepted reports: concurrent POSTs share its transactions.
     submissions: GroupCommit[Accepted]
+    # Partners' keys, secrets and rate limits (partner_cases.py), read by the front door.
+    partners: PartnerRegistry = field(default_factory=PartnerRegistry)
 
     def kafka_stalled_for(self) -> float | None:
         """Seconds the outbox relay has failed to publish, once that is longer than the
@@ -96,4 +99,18 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                 await intake.forget_expired_keys(runtime.pool)
 
         runtime.background("idempotency-sweeper", forget_expired_keys)
-        yield IntakeService(runtime, intake, settings, metrics, settings.key_ring(), submissions)
+
+        partners = PartnerRegistry(settings.partner_secret_key)
+        await partners.refresh(runtime.pool)
+
+        async def follow_partners() -> None:
+            # Another instance's admin change (or a key's expiry) reaches this one within
+            # a refresh; this instance's own changes refresh it at once.
+            while True:
+                await asyncio.sleep(settings.partner_refresh_s)
+                await partners.refresh(runtime.pool)
+
+        runtime.background("partner-directory", follow_partners)
+        yield IntakeService(
+            runtime, intake, settings, metrics, settings.key_ring(), submissions, partners
+        )

@@ -14,11 +14,10 @@ class IntakeSettings(ServiceSettings):
 
     port: int = Field(default=8000, ge=1, le=65535)
     # Comma-separated keys, one setting per role (domain/keys.py): citizen apps (Open311
-    # clients, source=citizen), partner apps (delivery riders' employers, source=partner),
-    # sensors (source=sensor) and handlers' tools (source=grid_worker). GRIDLINE_ADMIN_KEY
-    # is the admin role's key.
+    # clients, source=citizen), sensors (source=sensor) and handlers' tools
+    # (source=grid_worker). GRIDLINE_ADMIN_KEY is the admin role's key. Partners' keys
+    # come from the partner registry (`gridline partners add`), not from settings.
     open311_api_keys: str = ""
-    partner_keys: str = ""
     sensor_keys: str = ""
     handler_keys: str = ""
     # Where clients reach this service, for discovery.json.
@@ -37,12 +36,13 @@ class IntakeSettings(ServiceSettings):
     retry_after_s: int = Field(default=5, ge=1, le=3600)
     # How long an Idempotency-Key is remembered (its answer replayed), on the service clock.
     idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # How often the partner directory (keys, limits, secrets' versions) is re-read.
+    partner_refresh_s: float = Field(default=1.0, gt=0, le=60)
 
     def key_ring(self) -> KeyRing:
         return KeyRing.of(
             {
                 Role.OPEN311_CLIENT: split_keys(self.open311_api_keys),
-                Role.PARTNER: split_keys(self.partner_keys),
                 Role.SENSOR: split_keys(self.sensor_keys),
                 Role.HANDLER: split_keys(self.handler_keys),
                 Role.ADMIN: split_keys(self.admin_key),

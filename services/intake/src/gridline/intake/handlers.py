@@ -72,15 +72,31 @@ class Intake:
     key_ttl: timedelta = timedelta(hours=24)
 
     def accept(
-        self, submission: Submission, source: str, tags: ReportTags | None = None
+        self,
+        submission: Submission,
+        source: str,
+        tags: ReportTags | None = None,
+        *,
+        partner_id: str | None = None,
+        rider_id: str | None = None,
     ) -> Accepted:
         """Give a valid submission its identity, the time it was received and its tags
         (severity and flags from the text; the category is the client's service_code
-        unless `tags` were inferred by the caller)."""
+        unless `tags` were inferred by the caller). A partner's tip names the partner and
+        its rider."""
         request_id = new_id()
         if tags is None:
             tags = self.tags(submission.description, submission.service_code, submission.labels)
-        return Accepted(request_id, new_id(), submission, source, self.clock.now(), tags=tags)
+        return Accepted(
+            request_id,
+            new_id(),
+            submission,
+            source,
+            self.clock.now(),
+            tags=tags,
+            partner_id=partner_id,
+            rider_id=rider_id,
+        )
 
     def tags(self, text: str, service_code: str | None, labels: Sequence[str] = ()) -> ReportTags:
         catalogue = self.policy.catalogue
@@ -96,12 +112,15 @@ class Intake:
         once: Once | None = None,
         answer: Callable[[Accepted], tuple[int, bytes]] | None = None,
         tags: ReportTags | None = None,
+        *,
+        partner_id: str | None = None,
+        rider_id: str | None = None,
     ) -> Accepted:
         """Accept the report and return once it is stored with its event (group commit):
         nothing is acknowledged that is not durable. With `once`, `answer` is the answer to
         remember with the key; raises KeyTaken if another request holds the key. `tags`:
         the caller's (an inferred category); by default read off the submission."""
-        accepted = self.accept(submission, source, tags)
+        accepted = self.accept(submission, source, tags, partner_id=partner_id, rider_id=rider_id)
         if once is not None and answer is not None:
             accepted = replace(accepted, claim=Claim(once, accepted.request_id, *answer(accepted)))
         if not await writer.write(accepted):
@@ -247,6 +266,8 @@ class Intake:
             device_id=s.device_id,
             account_id=s.account_id,
             client=accepted.source,
+            partner_id=accepted.partner_id,
+            rider_id=accepted.rider_id,
         )
         return reporters.reference(self.reporter_key, who)
 

@@ -177,13 +177,22 @@ def _pick_units(city: dict[str, Any], catalogue_file: str) -> dict[str, str]:
 def cmd_credentials_init(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
+        creds = _read_json(str(out))
+        if "partner_secret_key" not in creds:  # a file from before partners signed
+            creds["partner_secret_key"] = secrets.token_urlsafe(32)
+            creds.pop("partner_key", None)  # partners' keys come from the registry now
+            out.write_text(json.dumps(creds, indent=2, ensure_ascii=False) + "\n")
+            out.chmod(0o600)
+            print(f"{out}: added partner_secret_key", file=sys.stderr)
         print(f"{out} exists; keeping it (use --force to replace)", file=sys.stderr)
         return 0
     units = _pick_units(_read_json(args.city), args.catalogue)
     creds = {
         "open311_api_key": secrets.token_urlsafe(24),
-        "partner_key": secrets.token_urlsafe(24),
         "admin_key": secrets.token_urlsafe(32),
+        # Partners' signing secrets derive from it (every service: intake verifies, notify
+        # signs callbacks); the demo partner's key and secret are added once intake is up.
+        "partner_secret_key": secrets.token_urlsafe(32),
         "webhook_secret": secrets.token_urlsafe(32),
         "handlers": {
             units[level]: secrets.token_urlsafe(24)
@@ -203,7 +212,7 @@ def cmd_credentials_env(args: argparse.Namespace) -> int:
     creds = _read_json(args.credentials)
     print(f"GRIDLINE_ADMIN_KEY={creds['admin_key']}")
     print(f"INTAKE_OPEN311_API_KEYS={creds['open311_api_key']}")
-    print(f"INTAKE_PARTNER_KEYS={creds['partner_key']}")
+    print(f"GRIDLINE_PARTNER_SECRET_KEY={creds['partner_secret_key']}")
     print(f"NOTIFY_WEBHOOK_SECRET={creds['webhook_secret']}")
     return 0
 
@@ -344,6 +353,10 @@ def parser() -> argparse.ArgumentParser:
     topics.add_parser("ensure", help="create the stack's topics if missing").set_defaults(
         func=cmd_topics_ensure
     )
+
+    from gridline.operator import partners  # it uses this module's helpers
+
+    partners.add_parser(sub)
 
     docs = sub.add_parser("docs", help="generated docs").add_subparsers(
         dest="command", required=True

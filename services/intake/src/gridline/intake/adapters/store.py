@@ -31,9 +31,10 @@ REQUEST_COLUMNS = (
 _REPORT_ROWS = (
     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],"
     " $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $13::text[],"
-    " $14::timestamptz[], $15::text[], $16::text[], $21::text[], $22::text[]{claims})"
+    " $14::timestamptz[], $15::text[], $16::text[], $21::text[], $22::text[], $30::text[],"
+    " $31::text[]{claims})"
     " AS u(id, token, code, description, lat, lon, address, media, source, reporter, at,"
-    " grid, occurred, photos, labels, dup, attributes{claim})"
+    " grid, occurred, photos, labels, dup, attributes, partner, rider{claim})"
     # A report merged into an open order (dup) starts with that order's current status.
     # The order's first report has the order's id and is kept current with every report of
     # the order: one primary-key look-up, however many reports were merged.
@@ -43,12 +44,13 @@ _INSERT_REPORTS = (
     "INSERT INTO requests (service_request_id, work_order_id, duplicate_of, token,"
     " service_code, description, lat, lon, address_string, media_url, source, reporter,"
     " requested_datetime, updated_datetime, status, status_notes, agency_responsible,"
-    " expected_datetime, event_version, grid_id, occurred_at, photos, labels, attributes)"
+    " expected_datetime, event_version, grid_id, occurred_at, photos, labels, attributes,"
+    " partner_id, rider_id)"
     " SELECT u.id, coalesce(u.dup, u.id), u.dup, u.token, u.code, u.description, u.lat,"
     " u.lon, u.address, u.media, u.source, u.reporter::jsonb, u.at, u.at,"
     " coalesce(o.status, 'open'), coalesce(o.status_notes, $12), o.agency_responsible,"
     " o.expected_datetime, coalesce(o.event_version, 0), u.grid, u.occurred,"
-    " u.photos::jsonb, u.labels::jsonb, u.attributes::jsonb FROM "
+    " u.photos::jsonb, u.labels::jsonb, u.attributes::jsonb, u.partner, u.rider FROM "
 )
 _OUTBOX = OUTBOX_INSERT.format(ids="$17", topics="$18", keys="$19", payloads="$20")
 _TIMELINE = TIMELINE_INSERT.format(*(f"${i}" for i in range(23, 30)))
@@ -63,13 +65,13 @@ _STORE = (
 _STORE_ONCE = (
     "WITH claimed AS (INSERT INTO idempotency_keys (scope, key, fingerprint, status, answer,"
     " created_at, expires_at)"
-    " SELECT * FROM unnest($31::text[], $32::text[], $33::text[], $34::int[], $35::bytea[],"
-    " $36::timestamptz[], $37::timestamptz[])"
+    " SELECT * FROM unnest($33::text[], $34::text[], $35::text[], $36::int[], $37::bytea[],"
+    " $38::timestamptz[], $39::timestamptz[])"
     " ON CONFLICT (scope, key) DO UPDATE SET fingerprint=EXCLUDED.fingerprint,"
     " status=EXCLUDED.status, answer=EXCLUDED.answer, created_at=EXCLUDED.created_at,"
     " expires_at=EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at"
     " RETURNING scope || ' ' || key AS label),"
-    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $30::text[]', claim=', claim')}"
+    f" stored AS ({_INSERT_REPORTS}{_REPORT_ROWS.format(claims=', $32::text[]', claim=', claim')}"
     " WHERE u.claim IS NULL OR u.claim IN (SELECT label FROM claimed)"
     " RETURNING service_request_id, work_order_id),"
     f" entries AS ({_TIMELINE} WHERE u.report_id IN (SELECT service_request_id FROM stored)),"
@@ -175,6 +177,8 @@ async def insert_requests(
         list(joins) if joins is not None else [None] * len(accepted),
         [json.dumps(a.submission.attributes, ensure_ascii=False) for a in accepted],
         *entry_columns(entries),
+        [a.partner_id for a in accepted],
+        [a.rider_id for a in accepted],
     ]
     claims = {a.claim.once.label: a for a in accepted if a.claim is not None}
     if not claims:

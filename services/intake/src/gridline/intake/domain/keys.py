@@ -84,5 +84,10 @@ class KeyRing:
             return None
         return self._roles.get(_digest(key.strip()))
 
+    def role_of_digest(self, digest: bytes) -> Role | None:
+        """role_of for a key already hashed (the front door hashes once for both look-ups:
+        these keys, and partners' keys)."""
+        return self._roles.get(digest)
+
     def __len__(self) -> int:
         return len(self._roles)

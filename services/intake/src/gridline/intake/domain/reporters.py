@@ -18,9 +18,14 @@ def identity(
     device_id: str | None,
     account_id: str | None,
     client: str,
+    partner_id: str | None = None,
+    rider_id: str | None = None,
 ) -> str | None:
     """The most stable thing that names the reporter, or None for an anonymous report.
-    An account id is the client's own, so it is namespaced by the client."""
+    An account id is the client's own, so it is namespaced by the client; a partner's
+    rider id by the partner (and it wins: it is what the partner knows the rider by)."""
+    if partner_id and rider_id:
+        return f"rider:{partner_id}:{rider_id}"
     if email:
         return "email:" + email.strip().lower()
     if phone:

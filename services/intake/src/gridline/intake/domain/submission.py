@@ -72,6 +72,9 @@ class Accepted:
     # Set for a request with an Idempotency-Key: stored in the same statement as the report.
     claim: Claim | None = None
     tags: ReportTags = field(default_factory=ReportTags)  # domain/tagging.py
+    # A partner's tip: the partner verified at the front door, and its opaque rider id.
+    partner_id: str | None = None
+    rider_id: str | None = None
 
 
 def _text(form: Mapping[str, str], name: str, limit: int = 200) -> str | None:

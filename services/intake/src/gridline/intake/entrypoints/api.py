@@ -21,12 +21,19 @@ from gridline.intake.entrypoints import (
     open311,
     open311_schemas,
     partner_points,
+    partners,
     sensors,
     v1,
     v1_reports,
 )
 from gridline.intake.entrypoints.fast_post import ReportFastPath
-from gridline.intake.entrypoints.front_door import WRITES, FrontDoor, route_of, too_large_message
+from gridline.intake.entrypoints.front_door import (
+    PARTNER_PATHS,
+    WRITES,
+    FrontDoor,
+    route_of,
+    too_large_message,
+)
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -74,6 +81,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(v1_reports.router)
     app.include_router(partner_points.router)
     app.include_router(sensors.router)
+    partners.include(app)
     # Form-encoded report POSTs skip the router (entrypoints/fast_post.py): same answers.
     app.add_middleware(ReportFastPath)
     # Outside the fast path: every write's key, size and Kafka check (entrypoints/front_door.py).
@@ -114,6 +122,26 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     return app
 
 
+# What a partner sends with every request (docs/api.md "Partners").
+SIGNATURE_HEADERS = [
+    {
+        "name": "X-Gridline-Timestamp",
+        "in": "header",
+        "required": True,
+        "description": "Unix seconds when signed; within ±300 s of the server's clock.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "X-Gridline-Signature",
+        "in": "header",
+        "required": True,
+        "description": "v1=<hex HMAC-SHA256 under your signing secret of"
+        " '<timestamp>.' followed by the exact body bytes (empty for a GET)>",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def describe_front_door(schema: dict[str, Any]) -> None:
     """Every write's key schemes and the answers the front door gives before the route."""
     schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
@@ -125,7 +153,7 @@ def describe_front_door(schema: dict[str, Any]) -> None:
     )
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            if method.upper() not in WRITES:
+            if method.upper() not in WRITES and not path.startswith(PARTNER_PATHS):
                 continue
             route = route_of(path)
             schemes: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"Bearer": []}]
@@ -133,6 +161,8 @@ def describe_front_door(schema: dict[str, Any]) -> None:
             if route.key_in_body:
                 schemes.append({})  # or api_key in the form
             operation["security"] = schemes
+            if path.startswith(PARTNER_PATHS):
+                operation.setdefault("parameters", []).extend(SIGNATURE_HEADERS)
             if path.startswith("/open311/"):
                 shape: dict[str, Any] = {
                     "type": "array",
@@ -141,7 +171,13 @@ def describe_front_door(schema: dict[str, Any]) -> None:
             else:
                 shape = {"$ref": "#/components/schemas/Problem"}
             for code, text in (
+                (
+                    401,
+                    "a partner key's request: the X-Gridline-Signature is missing or wrong,"
+                    " or X-Gridline-Timestamp is outside ±5 minutes (docs/api.md Partners)",
+                ),
                 (403, "the key is missing or not valid (checked before the body is read)"),
+                (429, "a partner key's request over the partner's rate limit; see Retry-After"),
                 (413, too_large_message(route.limit)),
                 (503, "not accepted: the database or Kafka is unavailable; see Retry-After"),
             ):
@@ -149,12 +185,13 @@ def describe_front_door(schema: dict[str, Any]) -> None:
                     str(code),
                     {"description": text, "content": {"application/json": {"schema": shape}}},
                 )
-            operation["responses"]["503"]["headers"] = {
-                "Retry-After": {
-                    "description": "seconds to wait before trying again",
-                    "schema": {"type": "integer"},
+            for waits in ("429", "503"):
+                operation["responses"][waits]["headers"] = {
+                    "Retry-After": {
+                        "description": "seconds to wait before trying again",
+                        "schema": {"type": "integer"},
+                    }
                 }
-            }
 
 
 def _outages_in_xml_too(app: FastAPI, outages: list[Any]) -> None:

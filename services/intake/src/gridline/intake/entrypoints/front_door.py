@@ -13,11 +13,21 @@ Open311 POST give the same answers. For a write it decides, without reading the 
 3. Kafka: once the outbox relay has failed to publish for longer than the grace, 503 with
    Retry-After. Reports accepted before then are safe in the outbox.
 The role of a key checked here is left in the scope for the route (`presented_role`).
+
+A partner's key (looked up by digest in the registry's directory, refreshed from the
+database every second; a rotated-out or revoked key is 403 saying so) is also checked
+on reads under /v1/partner/, and then, in this order: the partner's token bucket (429
+with Retry-After, before the body is read), the body (read within the limit) and its
+signature (401, gridline.common.partners.check_request on the wall clock); the body is
+then replayed to the app and the partner's id left in the scope (`presented_partner`).
+Other keys pay one hash and a dictionary look-up, as before.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -26,13 +36,23 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridline.common.partners import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureProblem,
+    check_request,
+)
 from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain.keys import Role
+from gridline.intake.domain.partners import Partner, Refused, key_digest, limit_message
 from gridline.intake.entrypoints.open311_xml import MEDIA_TYPES, errors, format_of
+from gridline.intake.partner_cases import NoSecretKey
 
 KiB = 1024
 MiB = 1024 * KiB
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Partners' own endpoints: every method is guarded here (signed and rate-limited).
+PARTNER_PATHS = "/v1/partner/"
 _ROLE = "gridline.intake.role"
 _PARTNER = "gridline.intake.partner"
 
@@ -45,6 +65,7 @@ class WriteRoute:
     # A report's own token is a credential here (feedback): a header that is no key is left
     # to the route to check.
     token_allowed: bool = False
+    partners_only: bool = False  # a partner's key, signed, is required
 
 
 # The documented limits (docs/api.md "Keys, limits and errors"), one row per kind of write.
@@ -52,6 +73,7 @@ LIMITS: tuple[WriteRoute, ...] = (
     WriteRoute("/open311/v2/requests", 64 * KiB, key_in_body=True),
     WriteRoute("/v1/reports/batch", 8 * MiB),  # up to 500 reports in one request
     WriteRoute("/v1/reports/", 64 * KiB, token_allowed=True),  # {id}/feedback
+    WriteRoute(PARTNER_PATHS, 64 * KiB, partners_only=True),  # callback, points, ...
     WriteRoute("", 64 * KiB),  # every other write: one report, feedback, ...
 )
 
@@ -111,6 +133,18 @@ def presented_partner(scope: Scope) -> str | None:
     return partner
 
 
+_TIMESTAMP = TIMESTAMP_HEADER.encode()
+_SIGNATURE = SIGNATURE_HEADER.encode()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -137,7 +171,9 @@ class FrontDoor:
         self._routes: dict[tuple[str, str], bool] = {}
 
     def _guards(self, scope: Scope) -> bool:
-        if scope["type"] != "http" or scope["method"] not in WRITES:
+        if scope["type"] != "http":
+            return False
+        if scope["method"] not in WRITES and not scope["path"].startswith(PARTNER_PATHS):
             return False
         known = (scope["method"], scope["path"])
         guarded = self._routes.get(known)
@@ -154,8 +190,16 @@ class FrontDoor:
         svc: IntakeService = scope["app"].state.service
         route = route_of(scope["path"])
         key = presented_key(scope)
+        partner: Partner | None = None
         if key is not None:
-            role = svc.keys.role_of(key)
+            digest = key_digest(key)
+            role = svc.keys.role_of_digest(digest)
+            if role is None:
+                found = svc.partners.directory.admit(digest, svc.intake.clock.now())
+                if isinstance(found, Refused):
+                    return await self._refuse(svc, scope, send, 403, found.message)
+                if found is not None:
+                    partner, role = found.partner, Role.PARTNER
             if role is None and not route.token_allowed:
                 return await self._refuse(svc, scope, send, 403, "api_key is not valid")
             scope[_ROLE] = role
@@ -167,10 +211,21 @@ class FrontDoor:
                 403,
                 "an api key is required: send it as X-Api-Key or Authorization: Bearer",
             )
+        if route.partners_only and partner is None:
+            return await self._refuse(
+                svc, scope, send, 403, "this endpoint is for partners: send your partner key"
+            )
         length = _content_length(scope)
         if length is not None and length > route.limit:
             return await self._refuse(svc, scope, send, 413, too_large_message(route.limit))
-        stalled = svc.kafka_stalled_for()
+        if partner is not None:
+            wait = svc.partners.limiter.take(partner, time.monotonic())
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                return await self._refuse(
+                    svc, scope, send, 429, limit_message(partner, seconds), retry_after=seconds
+                )
+        stalled = svc.kafka_stalled_for() if scope["method"] in WRITES else None
         if stalled is not None:
             return await self._refuse(
                 svc,
@@ -180,7 +235,60 @@ class FrontDoor:
                 f"reports cannot be passed on (Kafka unreachable for {stalled:.0f} s), so"
                 " nothing was stored; try again shortly",
             )
+        if partner is not None:
+            await self._signed(svc, partner, scope, receive, send, route.limit)
+            return
         await self._pass(svc, scope, receive, send, route.limit)
+
+    async def _signed(
+        self,
+        svc: IntakeService,
+        partner: Partner,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit: int,
+    ) -> None:
+        """Read the body (within the limit), check the partner's signature of it, then let
+        the app read it again."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # nobody to answer; nothing was done
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return await self._refuse(svc, scope, send, 413, too_large_message(limit))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            secrets = svc.partners.secrets(partner, svc.intake.clock.now())
+            check_request(
+                secrets,
+                _header(scope, _TIMESTAMP),
+                _header(scope, _SIGNATURE),
+                body,
+                time.time(),  # the replay window is on the wall clock, as the partner's is
+            )
+        except SignatureProblem as problem:
+            return await self._refuse(svc, scope, send, 401, str(problem))
+        except NoSecretKey as exc:
+            return await self._refuse(svc, scope, send, 503, str(exc))
+        scope[_PARTNER] = partner.partner_id
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a disconnect, when the client goes away
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _pass(
         self, svc: IntakeService, scope: Scope, receive: Receive, send: Send, limit: int
@@ -211,13 +319,25 @@ class FrontDoor:
             await self._answer(svc, scope, send, 413, str(exc.detail))
 
     async def _refuse(
-        self, svc: IntakeService, scope: Scope, send: Send, status: int, message: str
+        self,
+        svc: IntakeService,
+        scope: Scope,
+        send: Send,
+        status: int,
+        message: str,
+        retry_after: int | None = None,
     ) -> None:
         svc.metrics.rejected_with(status).inc()
-        await self._answer(svc, scope, send, status, message)
+        await self._answer(svc, scope, send, status, message, retry_after)
 
     async def _answer(
-        self, svc: IntakeService, scope: Scope, send: Send, status: int, message: str
+        self,
+        svc: IntakeService,
+        scope: Scope,
+        send: Send,
+        status: int,
+        message: str,
+        retry_after: int | None = None,
     ) -> None:
         path: str = scope["path"]
         if path.startswith("/open311/"):  # the specification's errors, in the path's format
@@ -230,7 +350,9 @@ class FrontDoor:
             (b"content-type", media_type.encode()),
             (b"content-length", b"%d" % len(raw)),
         ]
-        if status == 503:
-            headers.append((b"retry-after", str(svc.settings.retry_after_s).encode()))
+        if status == 503 and retry_after is None:
+            retry_after = svc.settings.retry_after_s
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})

@@ -26,7 +26,9 @@ from gridline.intake.bootstrap import IntakeService
 from gridline.intake.domain import idempotency, tagging
 from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.keys import Role, SourceNotAllowed, report_source
+from gridline.intake.domain.partners import PartnerProblem, check_rider_id
 from gridline.intake.domain.submission import Accepted, Submission
+from gridline.intake.entrypoints.front_door import presented_partner
 from gridline.intake.entrypoints.v1_schemas import (
     BATCH_BODY,
     MAX_BATCH,
@@ -54,6 +56,12 @@ IDEMPOTENCY_DOC = (
 class Client:
     api_key: str
     role: Role  # what the key was issued for (domain/keys.py)
+    partner_id: str | None = None  # a partner verified by the front door
+
+    @property
+    def scope(self) -> str:
+        """Whose Idempotency-Keys these are: a partner's survive its key's rotation."""
+        return f"partner:{self.partner_id}" if self.partner_id else self.api_key
 
 
 class Refused(Exception):
@@ -77,6 +85,9 @@ async def v1_client(
     are checked here the same way, with the same 403."""
     svc: IntakeService = request.app.state.service
     key = (api_key or "").strip() or (bearer.credentials.strip() if bearer else "")
+    partner_id = presented_partner(request.scope)
+    if partner_id is not None:  # key, signature and rate limit checked at the front door
+        return Client(key, Role.PARTNER, partner_id)
     if not key:
         raise HTTPException(
             403, "an api key is required: send it as X-Api-Key or Authorization: Bearer"
@@ -96,6 +107,18 @@ def source_for(client: Client, wanted: str | None) -> str:
         return report_source(client.role, wanted)
     except SourceNotAllowed as exc:
         raise Refused(403, f"source: {exc}") from None
+
+
+def rider_of(client: Client, report: NewReport) -> str | None:
+    """The partner's opaque rider id of a tip; only a partner's key may send one."""
+    if report.rider_id is None:
+        return None
+    if client.partner_id is None:
+        raise Refused(400, "rider_id: only a partner's (signed) request may name a rider")
+    try:
+        return check_rider_id(report.rider_id)
+    except PartnerProblem as exc:
+        raise Refused(400, str(exc)) from None
 
 
 def _loaded(policy: PolicyView) -> None:
@@ -188,7 +211,7 @@ def _once(client: Client, raw: str | None, operation: str, body: bytes) -> Once 
         return None
     try:
         return idempotency.once(
-            client.api_key, raw, operation, idempotency.fingerprint(operation, body)
+            client.scope, raw, operation, idempotency.fingerprint(operation, body)
         )
     except idempotency.KeyProblem as exc:
         raise Refused(400, f"Idempotency-Key: {exc}") from None
@@ -236,9 +259,17 @@ async def create_report(
 
     async def attempt() -> tuple[int, bytes]:
         source = source_for(client, report.source)
+        rider = rider_of(client, report)
         submission, tags = to_submission(report, svc.intake, svc.intake.clock.now())
         accepted = await svc.intake.submit(
-            svc.submissions, submission, source, once, lambda a: (201, created(a)), tags=tags
+            svc.submissions,
+            submission,
+            source,
+            once,
+            lambda a: (201, created(a)),
+            tags=tags,
+            partner_id=client.partner_id,
+            rider_id=rider,
         )
         svc.metrics.accepted_from(source).inc()
         return 201, created(accepted)
@@ -310,8 +341,11 @@ async def create_batch(
             try:
                 report = NewReport.model_validate(item)
                 source = source_for(client, report.source)
+                rider = rider_of(client, report)
                 submission, tags = to_submission(report, svc.intake, now)
-                a = svc.intake.accept(submission, source, tags)
+                a = svc.intake.accept(
+                    submission, source, tags, partner_id=client.partner_id, rider_id=rider
+                )
             except ValidationError as exc:
                 results.append(ItemResult(index=index, status=400, detail=describe(exc)))
                 continue

@@ -97,6 +97,13 @@ class NewReport(BaseModel):
         "the sources it is issued for (a citizen app's key cannot claim grid_worker).",
     )
     reporter: Reporter | None = None
+    rider_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A partner's tip only: your own opaque id of the rider (1-64 of"
+        " A-Z a-z 0-9 _ . : -), never a phone number or an email. Points and the status"
+        " callbacks name the rider by it.",
+    )
     occurred_at: AwareDatetime | None = Field(
         default=None,
         description="When it was seen, with a time zone; not in the future (beyond 5 "
