@@ -149,6 +149,24 @@ def write_signed_tips(
             out.write(f"{now}\t{request_signature(secret, now, body.encode())}\t{body}\n")
 
 
+def register_partner(
+    intake: str, admin_key: str, tips_file: Path, code: str, points: list[tuple[str, float, float]]
+) -> Partner:
+    """A partner for the benchmark, registered as an operator would (its rate limit far
+    above what the benchmark sends, so the limiter is on the path but never refuses), and
+    its tip-offs signed in advance."""
+    answer = httpx.post(
+        f"{intake}/admin/partners",
+        json={"name": f"bench-{int(time.time())}", "rate_per_s": 10_000, "burst": 100_000},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    issued = answer.json()
+    write_signed_tips(tips_file, issued["secret"], code, [(lat, lon) for _, lat, lon in points])
+    return Partner(issued["key"], issued["secret"], tips_file)
+
+
 @dataclass
 class IntakeVsBare:
     rounds: dict[str, list[Round]]

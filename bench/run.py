@@ -251,9 +251,13 @@ def main() -> int:
                 "api_key": creds["open311_api_key"], "service_code": code, "lat": str(lat), "long": str(lon),
                 "description": "bench: 路边垃圾 rubbish by the road",
             }  # fmt: skip
-            intake_result = intake_bench.intake_vs_bare(
-                args.intake, args.bare, form, database_url, args.wrk_seconds, rounds=args.rounds
+            partner = intake_bench.register_partner(
+                args.intake, creds["admin_key"], run_dir / "signed_tips.txt", code, pts
             )
+            intake_result = intake_bench.intake_vs_bare(
+                args.intake, args.bare, form, database_url, args.wrk_seconds, rounds=args.rounds,
+                partner=partner,
+            )  # fmt: skip
             print("bench: batch intake, 500 reports a request", flush=True)
             intake_result.batch = intake_bench.batch_intake(
                 args.intake,
