@@ -293,15 +293,19 @@ async def test_a_tip_before_its_partner_waits_for_it_then_goes_out_or_dies(
 
 
 async def test_without_the_partner_secret_key_callbacks_wait_stored(
-    pool: Pool, scratch_schema: str, receivers: Receivers
+    pool: Pool, scratch_schema: str, receivers: Receivers, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver = receivers(0.0)
     await apply(pool, [partner("p1", receiver.url, [1])])
     await apply(pool, tips("p1", "wo-1")[:1])
     registry = CollectorRegistry()
     async with dispatching(pool, scratch_schema, key=None, registry=registry):
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.3)
+        await apply(pool, [partner("p2", receiver.url, [1])])  # partners change: no new warning
+        await asyncio.sleep(0.3)
     assert registry.get_sample_value("gridline_notify_partner_signing_enabled") == 0
+    warnings = [r for r in caplog.records if "GRIDLINE_PARTNER_SECRET_KEY" in r.getMessage()]
+    assert len(warnings) == 1
     assert receiver.bodies == []
     assert await pool.fetchval(PENDING) == 1
     async with dispatching(pool, scratch_schema):  # restarted with the key

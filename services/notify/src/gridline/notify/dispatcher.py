@@ -59,7 +59,6 @@ class Dispatcher:
         self._channel = store.deliveries_channel(schema)
         self._partners_channel = partners.changes_channel(schema)
         self._subscriptions = set(subscriptions)
-        self._partner_subscriptions: set[str] = set()  # partners that can be called back
         self._claimable = frozenset(self._subscriptions)
         self._refresh_partners = True
         self._secrets: tuple[str, ...] = (secret or "",)
@@ -132,19 +131,23 @@ class Dispatcher:
         return min(self._poll_interval, self._next_retry - now)
 
     async def _learn_partners(self, conn: Connection) -> None:
+        """The partners' subscriptions to claim for (a handful of rows, read at start and
+        when the partner handler says partners changed)."""
         self._refresh_partners = False
+        can_call = await partners.callable_subscriptions(conn)
         if self._partner_key is None:
-            claimable = self._subscriptions
-            if not self._warned and any(callbacks.partner_of(s) for s in claimable):
+            waiting = can_call or any(callbacks.partner_of(s) for s in self._subscriptions)
+            if waiting and not self._warned:
                 self._warned = True
                 log.warning(
-                    "notify dispatcher: partners' callbacks wait: GRIDLINE_PARTNER_SECRET_KEY"
-                    " is not set, so they cannot be signed"
+                    "notify dispatcher: partners' callbacks wait, stored: they cannot be"
+                    " signed until notify runs with GRIDLINE_PARTNER_SECRET_KEY"
                 )
-            self._claimable = frozenset(s for s in claimable if not callbacks.partner_of(s))
+            self._claimable = frozenset(
+                s for s in self._subscriptions if not callbacks.partner_of(s)
+            )
             return
-        self._partner_subscriptions = await partners.callable_subscriptions(conn)
-        self._claimable = frozenset(self._subscriptions | self._partner_subscriptions)
+        self._claimable = frozenset(self._subscriptions | can_call)
 
     async def _claim(self, conn: Connection) -> None:
         if self._refresh_partners:
