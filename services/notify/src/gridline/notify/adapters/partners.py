@@ -41,7 +41,7 @@ async def apply(conn: Connection, states: Sequence[PartnerState]) -> list[Partne
         "   AS v(n, i) ORDER BY v.i), u.updated_at"
         " FROM unnest($1::text[], $2::bool[], $3::text[], $4::text[], $5::timestamptz[])"
         "  AS u(partner_id, active, callback_url, versions, updated_at)"
-        " ORDER BY u.partner_id"  # the same lock order as placeholders(): no deadlock
+        " ORDER BY u.partner_id"  # the lock order of placeholders_then_read(): no deadlock
         " ON CONFLICT (partner_id) DO UPDATE SET active = EXCLUDED.active,"
         "  callback_url = EXCLUDED.callback_url, secret_versions = EXCLUDED.secret_versions,"
         "  updated_at = EXCLUDED.updated_at"
