@@ -122,7 +122,11 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
+        # Cancelled until it ends: on Python 3.11 asyncio.wait_for (in run_on_notify's
+        # idle wait) swallows a cancellation that lands as its wake event is set.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
@@ -177,9 +181,12 @@ class Receiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["content-length"]))
                 body = json.loads(raw)
-                data = body["event"]["data"]
+                # A partner's callback carries the tip's fields, not the event.
+                data = body["event"]["data"] if "event" in body else body
                 with receiver.lock:
-                    receiver.received.append((data["work_order_id"], data["version"], body["id"]))
+                    receiver.received.append(
+                        (data["work_order_id"], data.get("version", 0), body["id"])
+                    )
                     receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
                     receiver.bodies.append(raw)
                     receiver.connections.add(self.client_address[1])

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from gridline.common.events import (
+    PartnerUpdated,
+    TipStatusChanged,
     WorkOrderAssigned,
     WorkOrderEscalated,
     WorkOrderReopened,
@@ -38,11 +40,13 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
         Subscription(f"webhook-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
         for url in settings.urls
     ]
-    # Every sending slot has a connection: one more subscription's worth, in all and per
-    # receiver, for rows of a subscription removed from the settings.
+    # Every sending slot has a connection: one more subscription's worth per receiver, for
+    # rows of a subscription removed from the settings. No bound in all (0): partners'
+    # callbacks add a subscription per partner as partners come, each bounded by its own
+    # slots, so the claim already bounds the connections.
     slots = settings.concurrency
     sharing = Counter(webhook.receiver(s.url) for s in subscriptions)
-    connections = slots * (len(subscriptions) + 1)
+    connections = 0
     per_receiver = slots * (max(sharing.values(), default=0) + 1)
     # The client outlives the runtime: the dispatcher stops (sends in flight keep their
     # lease) before the client closes, so no send fails for a closed client.
@@ -59,6 +63,8 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
                 WorkOrderEscalated: handler,
                 WorkOrderResolved: handler,
                 WorkOrderReopened: handler,
+                PartnerUpdated: notify.on_partner_updates,
+                TipStatusChanged: notify.on_tip_status_changes,
             },
         )
         dispatcher = Dispatcher(
@@ -67,6 +73,7 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
             SCHEMA,
             [s.name for s in subscriptions],
             secret=settings.webhook_secret,
+            partner_secret_key=settings.partner_secret_key,
             policy=RetryPolicy(settings.max_attempts, settings.backoff_base, settings.backoff_max),
             metrics=NotifyMetrics(runtime.registry),
             slots_per_subscription=settings.concurrency,

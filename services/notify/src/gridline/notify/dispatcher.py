@@ -8,6 +8,13 @@ that writes whatever has accumulated (a few ms, or a full batch) in one UPDATE p
 of outcome, then frees the slots and wakes the claimer, since recording an order's
 delivery makes its next event due. A claimed row keeps its lease until recorded, so no
 one claims it twice; a periodic claim catches retries that come due.
+
+Partners' callbacks are deliveries like the others, one subscription per partner
+("partner:<id>"), learnt from the partners table when notify's partner handler notifies.
+They are signed at send time with the partner's secrets in force (so a rotation applies to
+retries) and sent to its callback URL of that moment; a partner revoked or left without a
+URL has its claimed callbacks marked dead instead of sent. Without the partner secret key
+they are not claimed at all: they wait, stored, until notify runs with the key.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import logging
 from collections import Counter
 from typing import Any
 
+from gridline.common.partners import signing_secret
 from gridline.common.pg import Connection, Pool, run_on_notify
-from gridline.notify.adapters import store, webhook
+from gridline.notify.adapters import partners, store, webhook
+from gridline.notify.domain import callbacks
 from gridline.notify.domain.attempts import Outcome, RetryPolicy, Verdict
 from gridline.notify.metrics import NotifyMetrics
 
@@ -37,6 +46,7 @@ class Dispatcher:
         subscriptions: list[str],
         *,
         secret: str | None,
+        partner_secret_key: str | None = None,
         policy: RetryPolicy,
         metrics: NotifyMetrics,
         slots_per_subscription: int,
@@ -47,8 +57,15 @@ class Dispatcher:
         self._pool = pool
         self._client = client
         self._channel = store.deliveries_channel(schema)
+        self._partners_channel = partners.changes_channel(schema)
         self._subscriptions = set(subscriptions)
-        self._secret = secret or ""
+        self._claimable = frozenset(self._subscriptions)
+        self._refresh_partners = True
+        self._secrets: tuple[str, ...] = (secret or "",)
+        self._partner_key = partner_secret_key
+        self._warned = False
+        metrics.partner_signing.set(0 if partner_secret_key is None else 1)
+        self._partner_secrets: dict[tuple[str, int], str] = {}  # derived once per version
         self._policy = policy
         self._metrics = metrics
         self._slots = slots_per_subscription
@@ -67,9 +84,15 @@ class Dispatcher:
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_forever(), name="notify-recorder")
 
+        def partners_changed(*_: object) -> None:
+            self._refresh_partners = True
+            self._wake.set()
+
         async def prepare(conn: Connection) -> None:
+            await conn.add_listener(self._partners_channel, partners_changed)
             # Rows of a subscription since removed from the settings still go out.
             self._subscriptions |= await store.pending_subscriptions(conn)
+            self._refresh_partners = True
 
         async def work(conn: Connection) -> bool:
             await self._claim(conn)
@@ -107,28 +130,85 @@ class Dispatcher:
             return 0.0
         return min(self._poll_interval, self._next_retry - now)
 
+    async def _learn_partners(self, conn: Connection) -> None:
+        """The partners' subscriptions to claim for (a handful of rows, read at start and
+        when the partner handler says partners changed)."""
+        self._refresh_partners = False
+        can_call = await partners.callable_subscriptions(conn)
+        if self._partner_key is None:
+            waiting = can_call or any(callbacks.partner_of(s) for s in self._subscriptions)
+            if waiting and not self._warned:
+                self._warned = True
+                log.warning(
+                    "notify dispatcher: partners' callbacks wait, stored: they cannot be"
+                    " signed until notify runs with GRIDLINE_PARTNER_SECRET_KEY"
+                )
+            self._claimable = frozenset(
+                s for s in self._subscriptions if not callbacks.partner_of(s)
+            )
+            return
+        self._claimable = frozenset(self._subscriptions | can_call)
+
     async def _claim(self, conn: Connection) -> None:
-        free = {s: n for s in self._subscriptions if (n := self._slots - self._in_flight[s]) > 0}
+        if self._refresh_partners:
+            await self._learn_partners(conn)
+        free = {s: n for s in self._claimable if (n := self._slots - self._in_flight[s]) > 0}
         if not free:
             return
         rows = await store.claim_due(conn, free, LEASE_SECONDS)
         self._metrics.claims.inc()
         self._metrics.claimed.inc(len(rows))
+        partner_ids = {p for row in rows if (p := callbacks.partner_of(row["subscription"]))}
+        to_call = (
+            {p.partner_id: p for p in await partners.read(conn, sorted(partner_ids))}
+            if partner_ids
+            else {}
+        )
         for row in rows:
             self._in_flight[row["subscription"]] += 1
-            task = asyncio.create_task(self._send(row))
+            url, secrets = row["url"], self._secrets
+            if (partner_id := callbacks.partner_of(row["subscription"])) is not None:
+                partner = to_call.get(partner_id)
+                why = "partner unknown" if partner is None else partner.why_not_called()
+                if partner is None or why is not None:
+                    # No attempt made: the partner is no longer to be called.
+                    self._judged(
+                        Outcome(
+                            row["notification_id"],
+                            row["subscription"],
+                            row["attempts"],
+                            Verdict.DEAD,
+                            why,
+                        )
+                    )
+                    continue
+                url, secrets = partner.callback_url or "", self._signing_secrets(partner)
+            task = asyncio.create_task(self._send(row, url, secrets))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, row: Any) -> None:
+    def _signing_secrets(self, partner: callbacks.Partner) -> tuple[str, ...]:
+        assert self._partner_key is not None  # partners are claimed only with the key
+        out = []
+        for version in partner.secret_versions:
+            key = (partner.partner_id, version)
+            if key not in self._partner_secrets:
+                self._partner_secrets[key] = signing_secret(
+                    self._partner_key, partner.partner_id, version
+                )
+            out.append(self._partner_secrets[key])
+        return tuple(out)
+
+    async def _send(self, row: Any, url: str, secrets: tuple[str, ...]) -> None:
         nid, attempts = row["notification_id"], row["attempts"] + 1
         try:
-            error = await webhook.post(
-                self._client, row["url"], nid, bytes(row["body"]), self._secret
-            )
+            error = await webhook.post(self._client, url, nid, bytes(row["body"]), secrets)
         except Exception as exc:  # e.g. a malformed URL: a failed attempt like any other
             error = f"{type(exc).__name__}: {exc}"
-        self._results.append(self._policy.judge(nid, row["subscription"], attempts, error))
+        self._judged(self._policy.judge(nid, row["subscription"], attempts, error))
+
+    def _judged(self, outcome: Outcome) -> None:
+        self._results.append(outcome)
         self._has_results.set()
         if len(self._results) >= self._record_batch:
             self._batch_full.set()

@@ -1,16 +1,17 @@
-"""notify's use case for events: turn each work-order event into one delivery per
-subscription, stored in the event's transaction (dispatcher.py sends them)."""
+"""notify's use cases for events: turn each work-order event into one delivery per
+subscription, and each status change of a partner's tip into one callback to that partner,
+stored in the event's transaction (dispatcher.py sends them); follow partners' changes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from gridline.common.consumer import Incoming
-from gridline.common.events import WorkOrderEvent
+from gridline.common.events import PartnerUpdated, TipStatusChanged, WorkOrderEvent
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection
-from gridline.notify.adapters import store
-from gridline.notify.domain import messages
+from gridline.notify.adapters import partners, store
+from gridline.notify.domain import callbacks, messages
 
 SCHEMA = "notify"
 
@@ -53,3 +54,65 @@ class Notify:
                     )
                 )
         await store.add_deliveries(conn, deliveries)
+
+    async def on_tip_status_changes(
+        self, conn: Connection, events: list[Incoming[TipStatusChanged]]
+    ) -> None:
+        """One callback per status change of a tip whose partner can be called back; parked
+        while the partner is known only from its tips; nothing for a partner known to be
+        revoked or without a callback URL (later changes of the tip are sent if it gets
+        one). Two statements for the partners, at most two for the deliveries."""
+        if not events:
+            return
+        known = {
+            p.partner_id: p
+            for p in await partners.placeholders_then_read(
+                conn, [i.data.partner_id for i in events]
+            )
+        }
+        due: list[store.Delivery] = []
+        parked: list[store.Delivery] = []
+        for incoming in events:
+            tip, envelope = incoming.data, incoming.envelope
+            partner = known[tip.partner_id]
+            if partner.known and partner.why_not_called() is not None:
+                continue
+            sub = callbacks.subscription(tip.partner_id)
+            nid = notification_id(envelope.id, sub)
+            delivery = store.Delivery(
+                notification_id=nid,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                work_order_id=tip.work_order_id,
+                event_version=tip.version,
+                subscription=sub,
+                url=partner.callback_url or "",  # sent to the partner's URL at send time
+                body=callbacks.body(tip, nid),
+            )
+            (due if partner.known else parked).append(delivery)
+        await store.add_deliveries(conn, due)
+        await store.add_deliveries(conn, parked, parked=True)
+
+    async def on_partner_updates(
+        self, conn: Connection, events: list[Incoming[PartnerUpdated]]
+    ) -> None:
+        """Follow partners (an older PartnerUpdated never overwrites a newer one); release
+        parked callbacks of a partner that can now be called back, and mark dead the
+        pending ones of a partner revoked or left without a callback URL."""
+        newest: dict[str, PartnerUpdated] = {}
+        for incoming in events:
+            p = incoming.data
+            if p.partner_id not in newest or newest[p.partner_id].updated_at <= p.updated_at:
+                newest[p.partner_id] = p
+        applied = await partners.apply(
+            conn,
+            [
+                partners.PartnerState(
+                    p.partner_id, p.active, p.callback_url, p.secret_versions, p.updated_at
+                )
+                for p in newest.values()
+            ],
+        )
+        if applied:
+            await partners.settle_pending(conn, applied)
+            await partners.signal_changes(conn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class NotifyMetrics:
@@ -36,5 +36,12 @@ class NotifyMetrics:
         self.recordings = Counter(
             "gridline_notify_recordings_total",
             "Batches of attempt outcomes recorded.",
+            registry=registry,
+        )
+        # 0: GRIDLINE_PARTNER_SECRET_KEY is not set, so partners' callbacks cannot be
+        # signed; they stay stored and go out once notify runs with the key.
+        self.partner_signing = Gauge(
+            "gridline_notify_partner_signing_enabled",
+            "1 when partners' callbacks can be signed and sent, 0 while they wait for the key.",
             registry=registry,
         )

@@ -25,16 +25,27 @@ def deliveries_channel(schema: str) -> str:
     return f"{schema}_deliveries"
 
 
-async def add_deliveries(conn: Connection, deliveries: Sequence[Delivery]) -> None:
+_ADD = (
+    "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
+    " event_version, subscription, url, body{})"
+    " SELECT *{} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    "  $6::text[], $7::text[], $8::bytea[])"
+    " ON CONFLICT (notification_id) DO NOTHING"
+)
+_ADD_DUE = _ADD.format("", "")
+# Parked: never due until something sets next_attempt_at (a partner's callbacks waiting
+# for its PartnerUpdated, adapters/partners.py).
+_ADD_PARKED = _ADD.format(", next_attempt_at", ", 'infinity'::timestamptz")
+
+
+async def add_deliveries(
+    conn: Connection, deliveries: Sequence[Delivery], *, parked: bool = False
+) -> None:
     """Store deliveries in one statement; a redelivered event finds its rows there already."""
     if not deliveries:
         return
     await conn.execute(
-        "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
-        " event_version, subscription, url, body)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
-        "  $6::text[], $7::text[], $8::bytea[])"
-        " ON CONFLICT (notification_id) DO NOTHING",
+        _ADD_PARKED if parked else _ADD_DUE,
         *([d[i] for d in deliveries] for i in range(len(Delivery._fields))),
     )
 
@@ -100,7 +111,9 @@ async def record(conn: Connection, outcomes: Sequence[Outcome]) -> None:
             " next_attempt_at = now() + make_interval(secs => u.delay)"
             " FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[])"
             "  AS u(notification_id, attempts, error, delay)"
-            " WHERE d.notification_id = u.notification_id",
+            # Given up meanwhile (a partner revoked while this attempt was in flight):
+            # keep that reason.
+            " WHERE d.notification_id = u.notification_id AND d.dead_at IS NULL",
             [o.notification_id for o in retry],
             [o.attempts for o in retry],
             [o.error for o in retry],
@@ -111,7 +124,7 @@ async def record(conn: Connection, outcomes: Sequence[Outcome]) -> None:
             "UPDATE deliveries AS d SET dead_at = now(), attempts = u.attempts,"
             " last_error = u.error FROM unnest($1::text[], $2::int[], $3::text[])"
             "  AS u(notification_id, attempts, error)"
-            " WHERE d.notification_id = u.notification_id",
+            " WHERE d.notification_id = u.notification_id AND d.dead_at IS NULL",
             [o.notification_id for o in dead],
             [o.attempts for o in dead],
             [o.error for o in dead],

@@ -8,11 +8,12 @@ aiohttp POST about 0.07 ms, in the same micro-benchmark."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from gridline.notify.domain.signing import sign
+from gridline.notify.domain.signing import sign_all
 
 Client = aiohttp.ClientSession
 
@@ -25,7 +26,7 @@ def open_client(timeout: float, connections: int, per_receiver: int) -> Client:
 
     `connections` must cover every sending slot of every subscription and `per_receiver`
     every slot of the subscriptions that share a receiver, or a slow receiver holding its
-    connections would make the others wait for one."""
+    connections would make the others wait for one. `connections` 0 is no bound in all."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(
             limit=connections, limit_per_host=per_receiver, keepalive_timeout=30
@@ -47,15 +48,16 @@ def receiver(url: str) -> tuple[str, str, int]:
 
 
 async def post(
-    client: Client, url: str, notification_id: str, body: bytes, secret: str
+    client: Client, url: str, notification_id: str, body: bytes, secrets: Sequence[str]
 ) -> str | None:
-    """None when the receiver acknowledged with a 2xx, else what went wrong."""
+    """None when the receiver acknowledged with a 2xx, else what went wrong. The body is
+    signed under each of `secrets` (one signature each, space-separated)."""
     ts = int(time.time())
     headers = {
         "content-type": "application/json; charset=utf-8",
         "webhook-id": notification_id,
         "webhook-timestamp": str(ts),
-        "webhook-signature": sign(secret, notification_id, ts, body),
+        "webhook-signature": sign_all(secrets, notification_id, ts, body),
     }
     try:
         # A redirect is an answer like any other non-2xx: the signed body goes only where

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 
 def sign(secret: str, notification_id: str, timestamp: int, body: bytes) -> str:
@@ -23,3 +24,9 @@ def verify(secret: str, notification_id: str, timestamp: int, body: bytes, heade
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """Delay before the next try after `attempts` failures: base x 2^(n-1), capped."""
     return float(min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+def sign_all(secrets: Sequence[str], notification_id: str, timestamp: int, body: bytes) -> str:
+    """One "v1,..." signature per secret, space-separated, as Standard Webhooks allows
+    while a secret is being rotated; a receiver accepts any one it can verify."""
+    return " ".join(sign(s, notification_id, timestamp, body) for s in secrets)
