@@ -302,6 +302,11 @@ class TipStatusChanged(EventData):
     status: TipStatus
     duplicate: bool = Field(description="The tip was merged into an order another report opened.")
     category: str
+    category_name_zh: str | None = Field(default=None, description="The category's Chinese name.")
+    category_name_en: str | None = Field(default=None, description="The category's English name.")
+    time_zone: str = Field(
+        default="UTC", description="IANA time zone of the order's catalogue, for people's times."
+    )
     tier: TierName | None = Field(default=None, description="The tier holding or resolving it.")
     unit_name: str | None = None
     due_at: AwareDatetime | None = None

@@ -248,8 +248,11 @@ async def run_on_notify(
                 continue
             if more:
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives as the wake-up is set, and the task would never stop.
             try:
-                await asyncio.wait_for(wake.wait(), idle())
+                async with asyncio.timeout(idle()):
+                    await wake.wait()
             except TimeoutError:
                 continue
             if linger:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gridline.common.events import TipStatusChanged
+from gridline.notify.domain.messages import TIER_ZH, local
 
 TYPE = "tip.status_changed"
 SUBSCRIPTION_PREFIX = "partner:"
-
-TIER_ZH = {"grid": "网格", "community": "社区", "street": "街道", "department": "职能部门"}
 
 
 def subscription(partner_id: str) -> str:
@@ -53,36 +52,33 @@ class Partner:
         return None
 
 
-def _minute(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def render(tip: TipStatusChanged) -> dict[str, str]:
     """{"zh-CN": ..., "en": ...} for one status change of a tip."""
-    r, wo, cat = tip.report_id, tip.work_order_id, tip.category
+    r, wo = tip.report_id, tip.work_order_id
+    cat_zh = tip.category_name_zh or tip.category
+    cat_en = tip.category_name_en or tip.category
     unit = tip.unit_name or ""
     tier_zh = TIER_ZH.get(tip.tier or "", "")
-    due_zh = f"，请于 {_minute(tip.due_at)} 前办结" if tip.due_at else ""
-    due_en = f"; due {_minute(tip.due_at)}" if tip.due_at else ""
+    due = local(tip.due_at, tip.time_zone) if tip.due_at else None
+    due_zh = f"，请于 {due} 前办结" if due else ""
+    due_en = f"; due {due}" if due else ""
     if tip.status == "assigned":
-        zh = f"您的随手拍 {r} 已立为工单 {wo}（{cat}），派至{tier_zh} {unit}{due_zh}。"
-        en = f"Your tip {r} is work order {wo} ({cat}), assigned to {unit} ({tip.tier}){due_en}."
+        zh = f"您的随手拍 {r} 已立为工单 {wo}（{cat_zh}），派至{tier_zh} {unit}{due_zh}。"
+        en = f"Your tip {r} is work order {wo} ({cat_en}), assigned to {unit} ({tip.tier}){due_en}."
     elif tip.status == "triage":
-        zh = f"您的随手拍 {r} 已立为工单 {wo}（{cat}），正在人工分拨。"
-        en = f"Your tip {r} is work order {wo} ({cat}) and awaits manual triage."
+        zh = f"您的随手拍 {r} 已立为工单 {wo}（{cat_zh}），正在人工分拨。"
+        en = f"Your tip {r} is work order {wo} ({cat_en}) and awaits manual triage."
     elif tip.status == "escalated":
-        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat}）已升级至{tier_zh} {unit}{due_zh}。"
-        en = (
-            f"Work order {wo} ({cat}) of your tip {r} was escalated to {unit} ({tip.tier}){due_en}."
-        )
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已升级至{tier_zh} {unit}{due_zh}。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was escalated to {unit} ({tip.tier}){due_en}."
     elif tip.status == "reopened":
-        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat}）已重新打开，派至{tier_zh} {unit}{due_zh}。"
-        en = f"Work order {wo} ({cat}) of your tip {r} was reopened and assigned to {unit} ({tip.tier}){due_en}."
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已重新打开，派至{tier_zh} {unit}{due_zh}。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was reopened and assigned to {unit} ({tip.tier}){due_en}."
     else:
         by_zh = f"由{tier_zh} {unit} " if unit else ""
         by_en = f" by {unit}" if unit else ""
-        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat}）已{by_zh}办结。"
-        en = f"Work order {wo} ({cat}) of your tip {r} was resolved{by_en}."
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已{by_zh}办结。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was resolved{by_en}."
         if tip.points:
             zh = zh[:-1] + f"，奖励 {tip.points} 积分。"
             en = en[:-1] + f"; {tip.points} points credited."
