@@ -178,18 +178,25 @@ def cmd_credentials_init(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         creds = _read_json(str(out))
+        added = []
         if "partner_secret_key" not in creds:  # a file from before partners signed
             creds["partner_secret_key"] = secrets.token_urlsafe(32)
             creds.pop("partner_key", None)  # partners' keys come from the registry now
+            added.append("partner_secret_key")
+        if "sensor_key" not in creds:  # a file from before sensors reported
+            creds["sensor_key"] = secrets.token_urlsafe(24)
+            added.append("sensor_key")
+        if added:
             out.write_text(json.dumps(creds, indent=2, ensure_ascii=False) + "\n")
             out.chmod(0o600)
-            print(f"{out}: added partner_secret_key", file=sys.stderr)
+            print(f"{out}: added {', '.join(added)}", file=sys.stderr)
         print(f"{out} exists; keeping it (use --force to replace)", file=sys.stderr)
         return 0
     units = _pick_units(_read_json(args.city), args.catalogue)
     creds = {
         "open311_api_key": secrets.token_urlsafe(24),
         "admin_key": secrets.token_urlsafe(32),
+        "sensor_key": secrets.token_urlsafe(24),  # POST /v1/sensor-events
         # Partners' signing secrets derive from it (every service: intake verifies, notify
         # signs callbacks); the demo partner's key and secret are added once intake is up.
         "partner_secret_key": secrets.token_urlsafe(32),
@@ -212,6 +219,8 @@ def cmd_credentials_env(args: argparse.Namespace) -> int:
     creds = _read_json(args.credentials)
     print(f"GRIDLINE_ADMIN_KEY={creds['admin_key']}")
     print(f"INTAKE_OPEN311_API_KEYS={creds['open311_api_key']}")
+    if "sensor_key" in creds:
+        print(f"INTAKE_SENSOR_KEYS={creds['sensor_key']}")
     print(f"GRIDLINE_PARTNER_SECRET_KEY={creds['partner_secret_key']}")
     print(f"NOTIFY_WEBHOOK_SECRET={creds['webhook_secret']}")
     return 0
