@@ -20,12 +20,12 @@ from gridline.intake.entrypoints.v1 import (
     Client,
     IdempotencyKey,
     Refused,
-    _answer,
-    _loaded,
-    _once,
+    answer_once,
+    once_for,
+    require_loaded,
     to_submission,
 )
-from gridline.intake.entrypoints.v1_schemas import Line100, NewReport, Reporter, _text
+from gridline.intake.entrypoints.v1_schemas import Line100, NewReport, Reporter, clean_text
 
 router = APIRouter(prefix="/v1", tags=["Sensors"])
 OPERATION = "POST /v1/sensor-events"
@@ -61,7 +61,7 @@ class SensorEvent(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90, description="WGS84 latitude.")
     long: float | None = Field(default=None, ge=-180, le=180, description="WGS84 longitude.")
     grid_id: Line100 | None = Field(default=None, description="The grid the sensor is in.")
-    description: Annotated[str, Field(max_length=500), AfterValidator(_text)] = Field(
+    description: Annotated[str, Field(max_length=500), AfterValidator(clean_text)] = Field(
         default="", description="Added to the generated description of a breach."
     )
 
@@ -125,12 +125,12 @@ async def post_sensor_event(
 
     def once_of() -> Once | None:
         nonlocal once
-        once = _once(client, idempotency_key, OPERATION, body)
+        once = once_for(client, idempotency_key, OPERATION, body)
         return once
 
     async def attempt() -> tuple[int, bytes]:
         intake, now = svc.intake, svc.intake.clock.now()
-        _loaded(intake.policy)
+        require_loaded(intake.policy)
         assert intake.policy.catalogue is not None
         try:
             metric = sensors.metric_of(intake.policy.catalogue, event.metric)
@@ -188,7 +188,7 @@ async def post_sensor_event(
         svc.metrics.accepted_from("sensor").inc()
         return 201, _json(taken_answer(taken))
 
-    return await _answer(svc, once_of, attempt)
+    return await answer_once(svc, once_of, attempt)
 
 
 def _json(answer: SensorAnswer) -> bytes:

@@ -121,7 +121,7 @@ def rider_of(client: Client, report: NewReport) -> str | None:
         raise Refused(400, str(exc)) from None
 
 
-def _loaded(policy: PolicyView) -> None:
+def require_loaded(policy: PolicyView) -> None:
     if policy.catalogue is None or policy.extent is None:
         raise Refused(
             503, "the city's catalogue and jurisdiction are not loaded yet; try again shortly"
@@ -134,7 +134,7 @@ def to_submission(
     """Check a well-formed report against the city: its category (inferred from the text
     when not given), place and time. Returns it with its tags."""
     policy = intake.policy
-    _loaded(policy)
+    require_loaded(policy)
     assert policy.catalogue is not None and policy.extent is not None
     code = report.service_code
     labels = tuple(report.tags)
@@ -206,7 +206,7 @@ def created(accepted: Accepted) -> bytes:
     return answer.model_dump_json().encode()
 
 
-def _once(client: Client, raw: str | None, operation: str, body: bytes) -> Once | None:
+def once_for(client: Client, raw: str | None, operation: str, body: bytes) -> Once | None:
     if raw is None:
         return None
     try:
@@ -222,7 +222,9 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-async def _answer(svc: IntakeService, once_of: Callable[[], Once | None], attempt: Any) -> Response:
+async def answer_once(
+    svc: IntakeService, once_of: Callable[[], Once | None], attempt: Any
+) -> Response:
     try:
         once = once_of()
         status, body, replay = await svc.intake.answer_once(svc.runtime.pool, once, attempt)
@@ -278,10 +280,10 @@ async def create_report(
 
     def once_of() -> Once | None:
         nonlocal once
-        once = _once(client, idempotency_key, "POST /v1/reports", body)
+        once = once_for(client, idempotency_key, "POST /v1/reports", body)
         return once
 
-    return await _answer(svc, once_of, attempt)
+    return await answer_once(svc, once_of, attempt)
 
 
 def _batch_items(body: bytes) -> list[Any]:
@@ -328,13 +330,13 @@ async def create_batch(
 
     def once_of() -> Once | None:
         nonlocal once
-        once = _once(client, idempotency_key, "POST /v1/reports/batch", body)
+        once = once_for(client, idempotency_key, "POST /v1/reports/batch", body)
         return once
 
     async def attempt() -> tuple[int, bytes]:
         items = _batch_items(body)
         policy, now = svc.intake.policy, svc.intake.clock.now()
-        _loaded(policy)
+        require_loaded(policy)
         results: list[ItemResult] = []
         accepted: list[Accepted] = []
         for index, item in enumerate(items):
@@ -369,4 +371,4 @@ async def create_batch(
             svc.metrics.accepted_from(a.source).inc()
         return 200, answer
 
-    return await _answer(svc, once_of, attempt)
+    return await answer_once(svc, once_of, attempt)

@@ -36,7 +36,7 @@ def _line(value: str) -> str:
     return value
 
 
-def _text(value: str) -> str:
+def clean_text(value: str) -> str:
     return _no_controls(value, allowed="\n\r\t")
 
 
@@ -84,7 +84,7 @@ class NewReport(BaseModel):
         "category inferred from the description (Chinese or English); an uncertain "
         "inference is held for triage with its candidates.",
     )
-    description: Annotated[str, Field(max_length=4000), AfterValidator(_text)] = ""
+    description: Annotated[str, Field(max_length=4000), AfterValidator(clean_text)] = ""
     lat: float | None = Field(default=None, ge=-90, le=90, description="WGS84 latitude.")
     long: float | None = Field(default=None, ge=-180, le=180, description="WGS84 longitude.")
     grid_id: Line100 | None = Field(
