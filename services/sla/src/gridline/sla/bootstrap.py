@@ -62,6 +62,7 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                         counters=await store.counters(conn),
                         attainment=await sla.attainment(conn),
                         targets=await store.targets(conn) or metrics.DEFAULT_TARGETS,
+                        overdue=await store.overdue(conn, runtime.clock.now()),
                     )
                 await asyncio.sleep(settings.metrics_refresh)
 

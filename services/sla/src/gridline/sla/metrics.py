@@ -37,6 +37,7 @@ COUNTERS = {
     ),
 }
 DEFAULT_TARGETS: dict[str, float] = Targets().model_dump()
+OVERDUE_TIERS = ("grid", "community", "street", "department")
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Snapshot:
     attainment: dict[str, list[Attainment]] = field(default_factory=dict)
     # The catalogue's targets; the contract's defaults until a catalogue is in effect.
     targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    # Open work orders past their due time, by the tier holding them.
+    overdue: dict[str, int] = field(default_factory=dict)
 
 
 class SlaCollector(Collector):
@@ -71,6 +74,14 @@ class SlaCollector(Collector):
         for tier in ("grid", "community", "street"):
             target.add_metric([tier], snap.targets[tier])
         yield target
+        overdue = GaugeMetricFamily(
+            "gridline_workorders_overdue",
+            "Open work orders past their current due time, by the tier holding them.",
+            labels=["tier"],
+        )
+        for tier in OVERDUE_TIERS:  # every tier, 0 included: a panel or alert sees zero
+            overdue.add_metric([tier], snap.overdue.get(tier, 0))
+        yield overdue
         for name, (doc, labels) in COUNTERS.items():
             family = CounterMetricFamily(name.removesuffix("_total"), doc, labels=labels)
             for metric, values, value in snap.counters:

@@ -10,6 +10,7 @@ from gridline.devstack import services
 from gridline.devstack.kafka import KafkaBroker
 from gridline.devstack.paths import Paths
 from gridline.devstack.postgres import PostgresCluster
+from gridline.devstack.prometheus import PrometheusServer, ensure_installed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,15 +21,19 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument(
             "action", choices=["up", "down", "status"] + (["fetch"] if name == "kafka" else [])
         )
-    sub.add_parser("down", help="stop services, Kafka and PostgreSQL")
+    s = sub.add_parser("prometheus", help="Prometheus scraping the services (opt-in)")
+    s.add_argument("action", choices=["up", "down", "status", "install"])
+    sub.add_parser("down", help="stop Prometheus, services, Kafka and PostgreSQL")
     sub.add_parser("clean", help="stop everything and delete the run directory's data")
     sub.add_parser("status")
     args = p.parse_args(argv)
 
     paths = Paths.from_env()
     kafka, pg = KafkaBroker(paths), PostgresCluster(paths)
+    prometheus = PrometheusServer.from_env(paths)
     action = getattr(args, "action", args.what)
     if args.what in ("down", "clean"):
+        prometheus.down()
         services.down(paths)
         kafka.down()
         pg.down()
@@ -41,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:8} {state}")
         print(f"{'kafka':8} {kafka.bootstrap}  {'running' if kafka.process.alive else 'stopped'}")
         print(f"{'postgres':8} 127.0.0.1:{pg.port}  {'running' if pg.running() else 'stopped'}")
+        if prometheus.process.alive or args.what == "prometheus":
+            state = "ready" if prometheus.answers() else "stopped"
+            print(f"{'prometheus':8} {prometheus.url}  {state}")
+        return 0
+    if args.what == "prometheus":
+        if action == "install":
+            ensure_installed()
+        elif action == "up":
+            prometheus.up()
+        else:
+            prometheus.down()
         return 0
     if args.what == "kafka" and action == "fetch":
         kafka.fetch()

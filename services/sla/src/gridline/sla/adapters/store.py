@@ -67,6 +67,15 @@ async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> N
     )
 
 
+async def overdue(conn: Connection, now: datetime) -> dict[str, int]:
+    """Open work orders past their current assignment's due time, by that tier: fired
+    ones waiting for their escalation, and department ones (nothing escalates them)."""
+    rows = await conn.fetch(
+        "SELECT tier, count(*) AS n FROM deadlines WHERE due_at <= $1 GROUP BY tier", now
+    )
+    return {r["tier"]: r["n"] for r in rows}
+
+
 async def record_resolutions(conn: Connection, resolutions: Sequence[Resolution]) -> set[str]:
     """Store resolutions newer than the order's stored one (a reopened order resolved
     again replaces it); returns the work orders whose resolution was new (one redelivered
