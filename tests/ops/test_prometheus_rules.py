@@ -4,6 +4,7 @@ pass. promtool comes from Debian's prometheus package, installed here when missi
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gridline.devstack import prometheus
 pytestmark = pytest.mark.unit
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+DASHBOARDS = DEPLOY.parent / "grafana" / "dashboards"
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +76,18 @@ def test_config_follows_the_ports_and_intervals_it_is_given() -> None:
         )
     assert "scrape_interval: 1s" in text and "evaluation_interval: 1s" in text
     assert f"- {DEPLOY / 'rules'}/*.yml" in text
+
+
+def test_provisioned_dashboards_use_the_provisioned_datasource() -> None:
+    provisioning = DASHBOARDS.parent / "provisioning"
+    datasource = (provisioning / "datasources" / "gridline.yml").read_text()
+    assert "uid: gridline-prometheus" in datasource
+    titles = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        titles.append(dashboard["title"])
+        for panel in dashboard["panels"]:
+            assert panel["datasource"]["uid"] == "gridline-prometheus", path
+            assert all(t["datasource"]["uid"] == "gridline-prometheus" for t in panel["targets"])
+    assert len(titles) == 4 and len(set(titles)) == 4
+    assert (provisioning / "dashboards" / "gridline.yml").exists()
