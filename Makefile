@@ -23,10 +23,12 @@ CATALOGUE ?= config/catalogue.yaml
 CITY := $(GRIDLINE_RUN_DIR)/city.geojson
 CREDS := $(GRIDLINE_RUN_DIR)/credentials.json
 
-.PHONY: help venv up down clean test lint bench docs
+.PHONY: help venv up down clean test lint bench docs prometheus
 
 help:
 	@echo "make up     start Kafka, PostgreSQL and the four services; load the demo city"
+	@echo "make up PROMETHEUS=1   the same, and Prometheus with Gridline's rules on 127.0.0.1:9090"
+	@echo "make prometheus        start (or reload) only that Prometheus, beside a running stack"
 	@echo "make down   stop everything make up started (data stays)"
 	@echo "make clean  stop and delete all local data (.run)"
 	@echo "make test   lint, type-check and run every test against a real Kafka and PostgreSQL"
@@ -51,9 +53,15 @@ up: venv
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load --if-none $(CATALOGUE) --credentials $(CREDS)
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --skip-unknown --credentials $(CREDS)
 	GRIDLINE_INTAKE_URL=http://127.0.0.1:$${INTAKE_PORT:-8000} $(GL) partners demo --credentials $(CREDS)
+	@if [ -n "$(PROMETHEUS)" ]; then $(DEV) prometheus up; fi
 	@$(DEV) status
 	@echo "credentials: $(CREDS)"
 	@echo "Open311:     http://127.0.0.1:$${INTAKE_PORT:-8000}/open311/v2/discovery.json"
+
+# Prometheus (Debian's package, installed when missing) scraping the stack with
+# deploy/prometheus's rules; Grafana is not in Debian, see README "What runs where".
+prometheus: venv
+	$(DEV) prometheus up
 
 down:
 	@if [ -x $(DEV) ]; then $(DEV) down; else echo "nothing to stop (no virtual environment)"; fi
