@@ -382,3 +382,70 @@ async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_
     assert sorted(counted) == sorted(await pool.fetchval("SELECT array_agg(event_id) FROM applied"))
     # Batched: splitting isolates the poison in a few dozen transactions, not 400.
     assert len(transactions) < 60
+
+
+async def test_outbox_backlog_and_stall_are_gauges(
+    pool: Pool, producer: AIOKafkaProducer, scratch_schema: str, unique: str, topic: str
+) -> None:
+    registry = CollectorRegistry()
+    relay = OutboxRelay(pool, producer, scratch_schema, registry)
+    async with pool.acquire() as conn, conn.transaction():
+        await add_to_outbox(
+            conn,
+            "/test",
+            [Outgoing(breach(f"wo-{unique}-{i}"), NOW, topic=topic) for i in range(7)],
+        )
+    measuring = asyncio.create_task(relay.measure_backlog(every=0.05))
+    try:
+        await asyncio.sleep(0.2)
+        assert registry.get_sample_value("gridline_outbox_backlog") == 7
+        assert await relay.relay_once() == 7
+        await asyncio.sleep(0.2)
+        assert registry.get_sample_value("gridline_outbox_backlog") == 0
+    finally:
+        measuring.cancel()
+        await asyncio.gather(measuring, return_exceptions=True)
+    assert registry.get_sample_value("gridline_outbox_relay_stalled_seconds") == 0
+
+
+async def test_consumer_lag_is_what_the_group_has_not_consumed(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    registry = CollectorRegistry()
+    group = f"lag-{unique}"
+    # One record a poll: the first measurement, right after the first poll, sees the rest.
+    one_at_a_time = kafka_settings.model_copy(update={"max_poll_records": 1})
+    consumer = EventConsumer(
+        group_id=group,
+        pool=pool,
+        producer=producer,
+        kafka=one_at_a_time,
+        handlers={DeadlineBreached: apply},
+        registry=registry,
+        topics=[topic],
+    )
+    for i in range(12):
+        await producer.send(topic, value=raw(f"o{i}", f"lag{i}"), key=b"k", partition=2)
+    await producer.flush()
+    task = asyncio.create_task(consumer.run())
+
+    def lag() -> float | None:
+        return registry.get_sample_value(
+            "gridline_consumer_lag", {"group": group, "topic": topic, "partition": "2"}
+        )
+
+    seen: list[float] = []
+    try:
+        async with asyncio.timeout(30):
+            while (first := lag()) is None:
+                await asyncio.sleep(0.01)
+            seen.append(first)
+            while await pool.fetchval("SELECT count(*) FROM applied") < 12:
+                await asyncio.sleep(0.1)
+            while lag() != 0:  # measured about once a second
+                await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert 0 < seen[0] <= 11  # the first measurement: what was left after the first poll
+    assert lag() == 0

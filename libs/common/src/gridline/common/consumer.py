@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
 from gridline.common.events import EVENT_TYPES, Envelope, EventData
@@ -144,6 +144,15 @@ class EventConsumer:
             ["group"],
             registry=registry,
         )
+        self._lag = Gauge(
+            "gridline_consumer_lag",
+            "Messages on a partition not yet consumed by this group (the partition's high"
+            " watermark minus the consumer's position), measured about once a second.",
+            ["group", "topic", "partition"],
+            registry=registry,
+        )
+        self._lag_measured = 0.0
+        self._lag_shown: set[TopicPartition] = set()
 
     @property
     def ready(self) -> bool:
@@ -177,6 +186,8 @@ class EventConsumer:
                 # Offsets are committed on an interval, not per poll: each commit is a
                 # write on the broker, and what is applied again after a crash is only
                 # what the inbox skips.
+                if time.monotonic() - self._lag_measured >= 1.0:
+                    await self._measure_lag(consumer)
                 if self._applied and time.monotonic() - last_commit >= interval:
                     await self.commit_applied()
                     last_commit = time.monotonic()
@@ -186,6 +197,21 @@ class EventConsumer:
                     await self.commit_applied()
             self._consumer = None
             await consumer.stop()
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """The lag of every assigned partition whose high watermark a fetch has told; a
+        revoked partition's series is dropped."""
+        self._lag_measured = time.monotonic()
+        shown: set[TopicPartition] = set()
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag = max(0, highwater - await consumer.position(tp))
+                self._lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+                shown.add(tp)
+        for tp in self._lag_shown - shown:
+            self._lag.remove(self.group_id, tp.topic, str(tp.partition))
+        self._lag_shown = shown
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """One batch: what has arrived, topped up with what arrives during `consumer_linger_ms`

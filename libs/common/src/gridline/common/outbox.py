@@ -7,7 +7,7 @@ import logging
 import time
 
 from aiokafka import AIOKafkaProducer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gridline.common.pg import Connection, Pool, outbox_channel, run_on_notify
 
@@ -52,6 +52,28 @@ class OutboxRelay:
             "Relay rounds that failed (broker or database unavailable); retried.",
             registry=registry,
         )
+
+        self._backlog = Gauge(
+            "gridline_outbox_backlog",
+            "Events stored but not yet acknowledged by Kafka (rows in the outbox), measured"
+            " every few seconds.",
+            registry=registry,
+        )
+        Gauge(
+            "gridline_outbox_relay_stalled_seconds",
+            "Seconds the relay has failed to publish (0 while it keeps up).",
+            registry=registry,
+        ).set_function(self.stalled_for)
+
+    async def measure_backlog(self, every: float = 5.0) -> None:
+        """Count the outbox's rows now and then: two index look-ups (ids are assigned in
+        commit order and deleted oldest first, so the span is the count, or a little more
+        while a transaction that took an id has not committed)."""
+        while True:
+            async with self._pool.acquire() as conn:
+                span = await conn.fetchval("SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox")
+            self._backlog.set(span)
+            await asyncio.sleep(every)
 
     def stalled_for(self) -> float:
         """Seconds since the relay last failed to publish without succeeding since, or since

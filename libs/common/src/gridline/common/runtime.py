@@ -121,6 +121,7 @@ async def open_runtime(
             )
             runtime = Runtime(service, settings, clock, registry, pool, producer, relay)
             runtime.background("outbox-relay", relay.run)
+            runtime.background("outbox-backlog", relay.measure_backlog)
             try:
                 yield runtime
             finally:
