@@ -147,6 +147,31 @@ def explanation(opened: Opened, policy: Policy) -> dict[str, object]:
     }
 
 
+def preview(report: Report, policy: Policy, now: datetime) -> dict[str, object]:
+    """Where `report` would go under `policy`, and why, without opening anything: what
+    `gridline routes test` prints (offline, or against the stack's policy in effect)."""
+    opened = open_for_report(report, policy, now)
+    order = opened.order
+    return {
+        **explanation(opened, policy),
+        "category": report.service_code,
+        "place": {
+            "grid_id": order.place.grid_id,
+            "community_id": order.place.community_id,
+            "street_id": order.place.street_id,
+            "district_id": order.place.district_id,
+        },
+        "state": order.state.value,
+        "unit_name": policy.unit_name(order.unit_id) if order.unit_id else None,
+        "department_id": order.department_id,
+        "raised_from_tier": opened.raised_from.tier.value
+        if opened.raised_from and opened.raised_from.tier
+        else None,
+        "triage_reason": opened.triage_reason,
+        "time_zone": policy.catalogue.timezone,
+    }
+
+
 def facts_of(report: Report, place: Place, policy: Policy, now: datetime) -> Facts:
     """What the routing rules see of a report: its tags, source, place and time."""
     grid = policy.jurisdiction.grids.get(place.grid_id) if place.grid_id else None
