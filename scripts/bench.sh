@@ -79,3 +79,7 @@ done
   --intake "http://127.0.0.1:$INTAKE_PORT" --bare "http://127.0.0.1:$BARE_PORT" \
   --receiver-port $RECEIVER_PORT --alertmanager-port $ALERTMANAGER_PORT --loadgen "$LOADGEN" \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"
+# Routing alone (point-to-grid look-ups in a 7,151-grid city, rule evaluations): its own
+# section of the page run.py just wrote.
+.venv/bin/python bench/routing_micro.py --append docs/benchmarks.md \
+  --command "make bench${*:+ BENCH_ARGS=\"$*\"}"

@@ -167,13 +167,14 @@ async def test_a_batch_of_reports_opens_one_order_each_and_announces_each(
         "garbage 1",
     )
     assert (await routing.order("wo3"))["state"] == "triage"
-    assert await routing.history("wo1") == [
-        (
-            1,
-            WorkOrderAssigned.TYPE,
-            {"triage_reason": None, "severity": "normal", "flags": [], "unit_id": GRIDS[1].grid_id},
-        )
-    ]
+    [(version, kind, detail)] = await routing.history("wo1")
+    why = detail.pop("routing")  # no rule file: the category's entry tier, explained
+    assert (why["rules"], why["grid"]["id"], why["tier"]) == ([], GRIDS[1].grid_id, "grid")
+    assert (version, kind, detail) == (
+        1,
+        WorkOrderAssigned.TYPE,
+        {"triage_reason": None, "severity": "normal", "flags": [], "unit_id": GRIDS[1].grid_id},
+    )
 
 
 async def test_a_report_sent_again_under_another_event_id_opens_nothing(

@@ -24,7 +24,7 @@ from gridline.routing.adapters.events import Change, assigned, escalated, record
 from gridline.routing.authorisation import Forbidden, NoKey, check_scope, unit_of_key
 from gridline.routing.domain.authority import units_in_view
 from gridline.routing.domain.jurisdiction import Jurisdiction
-from gridline.routing.domain.placement import place_in_grid
+from gridline.routing.domain.placement import order_limits, place_in_grid
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import WorkOrder, escalate, resolve
 from gridline.routing.metrics import RoutingMetrics
@@ -117,9 +117,7 @@ class Commands:
         policy = self.policy.require()
         async with self._transaction() as conn:
             order = await self._locked(conn, policy, order_id, unit)
-            moved = escalate(
-                order, time_limit=policy.time_limits(order.category), now=self.clock.now()
-            )
+            moved = escalate(order, time_limit=order_limits(order, policy), now=self.clock.now())
             change = escalated(order, moved, policy, reason="whistle", note=note)
             await self._write(conn, change)
         assert isinstance(change.event, WorkOrderEscalated)

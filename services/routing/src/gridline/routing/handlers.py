@@ -17,7 +17,7 @@ from gridline.common.events import (
 from gridline.common.pg import Connection
 from gridline.routing.adapters import store
 from gridline.routing.adapters.events import Change, assigned, escalated, record, reopened
-from gridline.routing.domain.placement import Report, open_for_report
+from gridline.routing.domain.placement import Report, explanation, open_for_report, order_limits
 from gridline.routing.domain.workorder import (
     WorkOrder,
     breach_applies,
@@ -61,9 +61,13 @@ class EventHandlers:
                 continue
             new = open_for_report(report_of(r), policy, now)
             opened.append((new.order, r.description))
-            change = assigned(new.order, policy, triage_reason=new.triage_reason)
+            first = new.raised_from or new.order
+            change = assigned(first, policy, triage_reason=new.triage_reason)
             tags = {"severity": r.tags.severity, "flags": r.tags.flags}
-            changes.append(replace(change, detail={**change.detail, **tags}))
+            why = {"routing": explanation(new, policy)}
+            changes.append(replace(change, detail={**change.detail, **tags, **why}))
+            if new.raised_from is not None:  # a rule moved it above its category's entry
+                changes.append(escalated(first, new.order, policy, reason="rule", note=None))
         # Events of one order share a key, so the order a duplicate joins was opened by an
         # earlier event: in an earlier batch, or in this one.
         wanted = {order_id for _, order_id, _, _ in merged}
@@ -79,6 +83,9 @@ class EventHandlers:
             for order, _ in opened:
                 self.metrics.opened.labels(order.state.value).inc()
             self.metrics.merged.inc(joined)
+            self.metrics.count_escalations(
+                c.event for c in changes if isinstance(c.event, WorkOrderEscalated)
+            )
 
         return count
 
@@ -100,7 +107,7 @@ class EventHandlers:
             if not breach_applies(order, b.assignment_seq):
                 continue
             policy = self.policy.require()
-            moved = escalate(order, time_limit=policy.time_limits(order.category), now=now)
+            moved = escalate(order, time_limit=order_limits(order, policy), now=now)
             orders[order.id] = moved
             changes.append(escalated(order, moved, policy, reason="timeout", note=None))
         await store.update(conn, list({c.order.id: c.order for c in changes}.values()))
@@ -130,7 +137,7 @@ class EventHandlers:
             order = orders[f.work_order_id]
             if not reopen_applies(order, f.resolved_version):
                 continue
-            again = reopen(order, time_limit=policy.time_limits(order.category), now=now)
+            again = reopen(order, time_limit=order_limits(order, policy), now=now)
             orders[order.id] = again
             changes.append(reopened(order, again, policy, feedback_id=f.feedback_id))
         await store.update(conn, [c.order for c in changes])
@@ -152,4 +159,7 @@ def report_of(event: ReportSubmitted) -> Report:
         confidence=tags.confidence,
         candidates=tuple(tags.candidates),
         severity=tags.severity,
+        flags=tuple(tags.flags),
+        labels=tuple(tags.labels),
+        submitted_at=event.submitted_at,
     )

@@ -138,6 +138,8 @@ def cmd_jurisdiction(args: argparse.Namespace) -> int:
 
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
+    from gridline.operator.routes import check_catalogue_rules, with_rules
+
     try:
         text = Path(args.file).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -149,12 +151,18 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
             print(f"{args.file}: {problem}", file=sys.stderr)
         return _fail(f"{len(exc.problems)} problem(s); nothing was loaded")
     print(f"{args.file}: valid, {len(catalogue.categories)} categories", file=sys.stderr)
+    doc = yaml.safe_load(text)
+    if args.rules:
+        # One policy version covers the catalogue and its rules: routing stores them as one.
+        doc = with_rules(doc, args.rules)
+        if check_catalogue_rules(doc, args.file) != 0:
+            return 1
     if args.command == "validate":
         return 0
     if args.if_none and (version := _in_effect(args, "catalogue")):
         print(f"catalogue {version} is in effect; kept it (--if-none)", file=sys.stderr)
         return 0
-    return _put(args, "/admin/catalogue", yaml.safe_load(text))
+    return _put(args, "/admin/catalogue", doc)
 
 
 # -- credentials -----------------------------------------------------------------------
@@ -317,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument(
                 "--credentials", default=".run/credentials.json", help="file holding admin_key"
             )
+            if area == "catalogue":
+                c.add_argument(
+                    "--rules",
+                    help="a routing rule file (docs/routing-rules.md) to load with the"
+                    " catalogue, as one policy version",
+                )
             if command == "load":
                 c.add_argument(
                     "--if-none",
@@ -363,9 +377,10 @@ def parser() -> argparse.ArgumentParser:
         func=cmd_topics_ensure
     )
 
-    from gridline.operator import partners  # it uses this module's helpers
+    from gridline.operator import partners, routes  # they use this module's helpers
 
     partners.add_parser(sub)
+    routes.add_parser(sub)
 
     docs = sub.add_parser("docs", help="generated docs").add_subparsers(
         dest="command", required=True

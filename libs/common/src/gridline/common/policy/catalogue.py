@@ -279,6 +279,15 @@ class SensorMetric(_Strict):
         return self.unit_zh or self.unit
 
 
+class RuleFile(_Strict):
+    """The routing rule file loaded with this catalogue, as written: one catalogue version
+    covers both. Routing parses and validates it (docs/routing-rules.md); it is kept as
+    text so that problems and explanations cite the file's own line numbers."""
+
+    name: str = Field(min_length=1, max_length=200, description="The file's name, for messages.")
+    text: str = Field(max_length=1_000_000, description="The YAML rule file as written.")
+
+
 class CatalogueModel(_Strict):
     version: str = Field(min_length=1, description="The operators' label for this edition.")
     timezone: str = "Asia/Shanghai"
@@ -289,6 +298,11 @@ class CatalogueModel(_Strict):
     tagging: Tagging = Field(default_factory=Tagging)
     sensors: list[SensorMetric] = Field(
         default_factory=list, description="Metrics whose breaches open work orders."
+    )
+    rules: RuleFile | None = Field(
+        default=None,
+        description="Routing rules (`gridline catalogue load --rules FILE`); none: every"
+        " category enters at its entry tier.",
     )
 
     @field_validator("timezone")
@@ -335,7 +349,12 @@ class Catalogue:
         return sorted({h * 3600 for c in self.categories for h in c.time_limits_hours.values()})
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model.model_dump(mode="json")
+        doc = self.model.model_dump(mode="json")
+        if doc.get("rules") is None:
+            # A catalogue without rules keeps the document (and version hash) it had before
+            # rule files existed.
+            doc.pop("rules", None)
+        return doc
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

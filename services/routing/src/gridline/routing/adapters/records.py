@@ -31,6 +31,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("resolved_at", "timestamptz"),
     ("version", "int4"),
     ("policy_version", "text"),
+    ("rule_terms", "jsonb"),
 )
 NAMES = tuple(name for name, _ in COLUMNS)
 
@@ -60,10 +61,15 @@ def as_record(order: WorkOrder) -> dict[str, Any]:
         "resolved_at": order.resolved_at,
         "version": order.version,
         "policy_version": order.policy_version,
+        "rule_terms": {
+            "co_handlers": list(order.co_handlers),
+            "time_limits_hours": {t.value: h for t, h in order.rule_limits},
+        },
     }
 
 
 def from_record(row: Mapping[str, Any]) -> WorkOrder:
+    terms = row["rule_terms"] or {}
     return WorkOrder(
         id=row["id"],
         report_id=row["report_id"],
@@ -83,6 +89,8 @@ def from_record(row: Mapping[str, Any]) -> WorkOrder:
         resolved_at=row["resolved_at"],
         version=row["version"],
         policy_version=row["policy_version"],
+        co_handlers=tuple(terms.get("co_handlers", ())),
+        rule_limits=tuple((Tier(t), h) for t, h in terms.get("time_limits_hours", {}).items()),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from gridline.common.events import Severity
 from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.policy import Policy
+from gridline.routing.domain.rules import NO_RULES, Decision, Facts
 from gridline.routing.domain.workorder import (
     Place,
     State,
@@ -34,14 +35,23 @@ class Report:
     confidence: float = 1.0
     candidates: tuple[str, ...] = ()
     severity: Severity = "normal"
+    flags: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    submitted_at: datetime | None = None  # the routing rules' time of day; default: now
 
 
 @dataclass(frozen=True)
 class Opened:
-    """A new work order, and why it is held for triage (None when it was assigned)."""
+    """A new work order, and why it is held for triage (None when it was assigned).
+
+    `decision` is what the routing rules decided; `raised_from` is the assignment the
+    category's entry tier would have made when a rule moved the order above it at open
+    (the order is then assignment 2, escalated with reason `rule`)."""
 
     order: WorkOrder
     triage_reason: str | None
+    decision: Decision = NO_RULES
+    raised_from: WorkOrder | None = None
 
 
 def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
@@ -65,26 +75,131 @@ def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
         place = Place(None, None, None, place.district_id)
     elif place.grid_id is None:
         triage_reason = "the location lies inside the city but in no grid"
-    order = open_order(
-        order_id=report.order_id,
-        report_id=report.report_id,
-        category=report.service_code,
-        department_id=category.department if category else "",
-        source=report.source,
-        lat=report.lat,
-        lon=report.lon,
-        place=place,
-        entry=category.entry_tier if category else Tier.GRID,
-        time_limit=first_time_limits(policy, report.service_code, report.severity)
-        if category
-        else {},
-        now=now,
-        policy_version=policy.version,
-        hold=report.needs_triage,
-    )
+    decision = NO_RULES
+    if category is not None:
+        decision = policy.rules.evaluate(facts_of(report, place, policy, now))
+    department = category.department if category else ""
+    entry = category.entry_tier if category else Tier.GRID
+    limits = first_time_limits(policy, report.service_code, report.severity) if category else {}
+
+    def opened(entry: Tier, department: str, limits: dict[Tier, timedelta]) -> WorkOrder:
+        return open_order(
+            order_id=report.order_id,
+            report_id=report.report_id,
+            category=report.service_code,
+            department_id=department,
+            source=report.source,
+            lat=report.lat,
+            lon=report.lon,
+            place=place,
+            entry=entry,
+            time_limit=limits,
+            now=now,
+            policy_version=policy.version,
+            hold=report.needs_triage,
+        )
+
+    order = opened(entry, department, limits)
+    raised_from = None
+    if decision.matched and category is not None:
+        ruled = opened(
+            Tier.DEPARTMENT if decision.call_in else decision.entry_tier or entry,
+            decision.call_in or department,
+            {**limits, **rule_limits(decision)},
+        )
+        ruled = replace(
+            ruled,
+            co_handlers=decision.co_handlers,
+            rule_limits=tuple(sorted(decision.time_limits_hours.items(), key=lambda t: t[0].rank)),
+        )
+        if order.tier is not None and ruled.tier is not None and ruled.tier.rank > order.tier.rank:
+            # Moved up at open: the category's assignment, then the rule's escalation.
+            raised_from = order
+            ruled = replace(ruled, assignment_seq=2, version=2)
+        order = ruled
     if order.state is State.TRIAGE and not order.unit_id:
         order = replace(order, unit_id=policy.jurisdiction.default_district_id())
-    return Opened(order, triage_reason)
+    return Opened(order, triage_reason, decision, raised_from)
+
+
+def explanation(opened: Opened, policy: Policy) -> dict[str, object]:
+    """Why the order went where it did: stored in its history (every routing decision
+    explained) and shown by `gridline routes test`."""
+    order, decision = opened.order, opened.decision
+    grid = policy.jurisdiction.grids.get(order.place.grid_id) if order.place.grid_id else None
+    return {
+        "policy_version": policy.version,
+        "rules_file": policy.catalogue.model.rules.name if policy.catalogue.model.rules else None,
+        "grid": {"id": grid.grid_id, "name": grid.grid_name, "kind": grid.grid_kind}
+        if grid
+        else None,
+        "rules": decision.explain(),
+        "category_entry_tier": (
+            c.entry_tier.value
+            if (c := policy.catalogue.categories_by_code.get(order.category))
+            else None
+        ),
+        "tier": order.tier.value if order.tier else None,
+        "unit_id": order.unit_id,
+        "due_at": order.due_at.isoformat() if order.due_at else None,
+        "co_handlers": list(order.co_handlers),
+        "calendar": decision.calendar,
+    }
+
+
+def preview(report: Report, policy: Policy, now: datetime) -> dict[str, object]:
+    """Where `report` would go under `policy`, and why, without opening anything: what
+    `gridline routes test` prints (offline, or against the stack's policy in effect)."""
+    opened = open_for_report(report, policy, now)
+    order = opened.order
+    return {
+        **explanation(opened, policy),
+        "category": report.service_code,
+        "place": {
+            "grid_id": order.place.grid_id,
+            "community_id": order.place.community_id,
+            "street_id": order.place.street_id,
+            "district_id": order.place.district_id,
+        },
+        "state": order.state.value,
+        "unit_name": policy.unit_name(order.unit_id) if order.unit_id else None,
+        "department_id": order.department_id,
+        "raised_from_tier": opened.raised_from.tier.value
+        if opened.raised_from and opened.raised_from.tier
+        else None,
+        "triage_reason": opened.triage_reason,
+        "time_zone": policy.catalogue.timezone,
+    }
+
+
+def facts_of(report: Report, place: Place, policy: Policy, now: datetime) -> Facts:
+    """What the routing rules see of a report: its tags, source, place and time."""
+    grid = policy.jurisdiction.grids.get(place.grid_id) if place.grid_id else None
+    return Facts(
+        category=report.service_code,
+        at=report.submitted_at or now,
+        flags=frozenset(report.flags),
+        labels=frozenset(report.labels),
+        severity=report.severity,
+        source=report.source,
+        grid_kind=grid.grid_kind if grid else None,
+        street_id=place.street_id,
+        district_id=place.district_id,
+    )
+
+
+def rule_limits(decision: Decision) -> dict[Tier, timedelta]:
+    """The time limits the rules set, as written (the severity factor does not scale them:
+    a rule that wants urgent reports sooner matches on severity and says so)."""
+    return {tier: timedelta(hours=h) for tier, h in decision.time_limits_hours.items()}
+
+
+def order_limits(order: WorkOrder, policy: Policy) -> dict[Tier, timedelta]:
+    """The time limits an order's later assignments take: the catalogue's for its category,
+    with the tiers its routing rules set at open replaced."""
+    limits = policy.time_limits(order.category)
+    limits.update({tier: timedelta(hours=h) for tier, h in order.rule_limits})
+    return limits
 
 
 def first_time_limits(

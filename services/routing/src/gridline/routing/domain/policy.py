@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from weakref import WeakKeyDictionary
 
 from gridline.common.policy.catalogue import Catalogue
 from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.jurisdiction import Jurisdiction
+from gridline.routing.domain.rules import EMPTY, RuleSet
+from gridline.routing.domain.rules_file import parse_rules
 from gridline.routing.domain.workorder import Place
 
 
@@ -20,6 +23,11 @@ class Policy:
     def version(self) -> str:
         """Stamped on every work order: which jurisdiction and catalogue routed it."""
         return f"j:{self.jurisdiction.version}+c:{self.catalogue.version_hash}"
+
+    @property
+    def rules(self) -> RuleSet:
+        """The routing rules loaded with the catalogue (none: entry tiers as they are)."""
+        return rules_of(self.catalogue)
 
     def place_of(self, lon: float, lat: float) -> Place:
         grid = self.jurisdiction.locate(lon, lat)
@@ -75,3 +83,19 @@ class Policy:
             return [u.unit_id for u in self.jurisdiction.ancestors(unit_id)]
         except KeyError:
             return []
+
+
+# Compiled once per catalogue object: a Policy is built for every request and event batch.
+_COMPILED: WeakKeyDictionary[Catalogue, RuleSet] = WeakKeyDictionary()
+
+
+def rules_of(catalogue: Catalogue) -> RuleSet:
+    """The catalogue's rule file, parsed, validated and compiled (RulesInvalid if bad)."""
+    source = catalogue.model.rules
+    if source is None:
+        return EMPTY
+    compiled = _COMPILED.get(catalogue)
+    if compiled is None:
+        compiled = parse_rules(source.text, file=source.name, catalogue=catalogue)
+        _COMPILED[catalogue] = compiled
+    return compiled

@@ -53,6 +53,10 @@ class WorkOrder:
     resolved_at: datetime | None
     version: int
     policy_version: str
+    # Set by routing rules at open (domain/rules.py): departments that co-handle the order,
+    # and time limits (hours per tier) that replace the catalogue's for this order.
+    co_handlers: tuple[str, ...] = ()
+    rule_limits: tuple[tuple[Tier, float], ...] = ()
 
 
 def unit_for(tier: Tier, place: Place, department_id: str) -> str | None:

@@ -20,8 +20,17 @@ from gridline.routing.bootstrap import RoutingService, bootstrap
 from gridline.routing.commands import NotFound, UnknownUnits
 from gridline.routing.config import RoutingSettings
 from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
+from gridline.routing.domain.placement import Report, preview
+from gridline.routing.domain.policy import rules_of
+from gridline.routing.domain.rules_file import RulesInvalid
 from gridline.routing.domain.workorder import TransitionRefused
-from gridline.routing.entrypoints.views import HandlerAction, HandlerKeys, Triage, WorkOrderView
+from gridline.routing.entrypoints.views import (
+    HandlerAction,
+    HandlerKeys,
+    RouteTest,
+    Triage,
+    WorkOrderView,
+)
 from gridline.routing.policy_cache import PolicyNotLoaded
 
 BEARER = HTTPBearer(
@@ -181,6 +190,17 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             raise HTTPException(
                 422, {"message": "catalogue rejected; nothing was loaded", "problems": exc.problems}
             ) from None
+        try:
+            rules_of(catalogue)
+        except RulesInvalid as exc:
+            raise HTTPException(
+                422,
+                {
+                    "message": f"rule file {exc.file} rejected; nothing was loaded, the policy"
+                    " in effect stays",
+                    "problems": exc.lines(),
+                },
+            ) from None
         await svc.commands.activate_catalogue(catalogue)
         return {"version": catalogue.version_hash, "categories": len(catalogue.categories)}
 
@@ -192,6 +212,26 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             [(k.key_sha256, k.unit_id) for k in body.keys], skip_unknown=body.skip_unknown
         )
         return {"keys": bound, "skipped": skipped}
+
+    @app.post("/admin/routes/test", **ADMIN)
+    async def test_route(request: Request, svc: Service, body: RouteTest) -> dict[str, Any]:
+        """Where a report would go under the policy in effect, and why: the rules matched in
+        order (with their lines), the grid found and the assignment (unit, tier, due time).
+        Read-only: nothing is opened or stored."""
+        require_admin(request, svc.settings.admin_key)
+        policy = svc.policy.require()
+        report = Report(
+            "preview",
+            "preview",
+            body.category,
+            body.source,
+            body.lat,
+            body.long,
+            severity=body.severity,
+            flags=tuple(body.flags),
+            labels=tuple(body.labels),
+        )
+        return preview(report, policy, body.at or svc.commands.clock.now())
 
     @app.get("/admin/policy", **ADMIN)
     async def get_policy(request: Request, svc: Service) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
+from gridline.common.events import ReportSource, Severity
 from gridline.routing.adapters.records import as_record
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import WorkOrder
@@ -33,7 +34,14 @@ class WorkOrderView(BaseModel):
     lon: float
     version: int
     policy_version: str
-    history: list[dict[str, Any]] | None = None
+    co_handlers: list[str] = Field(
+        default_factory=list, description="Departments a routing rule added as co-handlers."
+    )
+    history: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Every move; the first carries `routing`: the rules matched (name, line,"
+        " what each set), the grid found and the policy version.",
+    )
     reports: int | None = Field(
         default=None,
         description="Reports on this order: its own and the duplicates merged into it (并单).",
@@ -50,7 +58,13 @@ class WorkOrderView(BaseModel):
         """The order's flat record (as stored) with its unit's name and its history."""
         unit_name = policy.unit_name(order.unit_id) if policy else order.unit_id
         return cls.model_validate(
-            {**as_record(order), "unit_name": unit_name, "history": history, "reports": reports}
+            {
+                **as_record(order),
+                "unit_name": unit_name,
+                "co_handlers": list(order.co_handlers),
+                "history": history,
+                "reports": reports,
+            }
         )
 
 
@@ -79,3 +93,16 @@ class HandlerKeys(BaseModel):
         description="Bind the keys of units in effect and list the others as skipped "
         "instead of refusing the whole request with 422.",
     )
+
+
+class RouteTest(BaseModel):
+    """A report that is not sent: where would it go under the policy in effect, and why."""
+
+    category: str = Field(min_length=1, description="A service_code of the catalogue.")
+    lat: float = Field(ge=-90, le=90)
+    long: float = Field(ge=-180, le=180)
+    flags: list[str] = Field(default_factory=list, description="Tags intake would set.")
+    labels: list[str] = Field(default_factory=list, description="The client's free tags.")
+    source: ReportSource = "citizen"
+    severity: Severity = "normal"
+    at: AwareDatetime | None = Field(default=None, description="Default: now.")
