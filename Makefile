@@ -20,6 +20,7 @@ VENV := $(CURDIR)/.venv
 GL := $(VENV)/bin/gridline
 DEV := $(VENV)/bin/gridline-dev
 CATALOGUE ?= config/catalogue.yaml
+RULES ?= config/rules.yaml
 CITY := $(GRIDLINE_RUN_DIR)/city.geojson
 CREDS := $(GRIDLINE_RUN_DIR)/credentials.json
 
@@ -50,7 +51,7 @@ up: venv
 	$(GL) topics ensure
 	$(DEV) services up
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) jurisdiction load --if-none $(CITY) --credentials $(CREDS)
-	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load --if-none $(CATALOGUE) --credentials $(CREDS)
+	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) catalogue load --if-none $(CATALOGUE) --rules $(RULES) --credentials $(CREDS)
 	GRIDLINE_ROUTING_URL=http://127.0.0.1:$${ROUTING_PORT:-8001} $(GL) handler-keys load --skip-unknown --credentials $(CREDS)
 	GRIDLINE_INTAKE_URL=http://127.0.0.1:$${INTAKE_PORT:-8000} $(GL) partners demo --credentials $(CREDS)
 	@if [ -n "$(PROMETHEUS)" ]; then $(DEV) prometheus up; fi

@@ -287,7 +287,8 @@ def main() -> int:
             "catalogue: the demo's, with tagging and duplicate detection on; the duplicate radius "
             "is 5 cm and the window 5 s (scripts/bench.sh), so every group commit runs the "
             "look-up while the random points, which come round again only after the window, "
-            "each open their own work order",
+            "each open their own work order; the demo routing rules (config/rules.yaml, 33 "
+            "rules) are evaluated for every order",
         ],
         idle=idle,
         idle_seconds=args.idle_seconds or args.seconds,
