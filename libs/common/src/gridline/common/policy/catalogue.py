@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridline.common.events import Severity
+from gridline.common.policy.duties import DutyLists, duty_list_problems
 from gridline.common.policy.tiers import Tier
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -290,6 +291,11 @@ class CatalogueModel(_Strict):
     sensors: list[SensorMetric] = Field(
         default_factory=list, description="Metrics whose breaches open work orders."
     )
+    duty_lists: DutyLists | None = Field(
+        default=None,
+        description="Which categories each tier may resolve (N city-wide + X local);"
+        " none: every tier may resolve every category.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -317,6 +323,7 @@ class Catalogue:
         self.categories_by_code = {c.code: c for c in model.categories}
         self.tagging = model.tagging
         self.sensor_metrics = {m.code: m for m in model.sensors}
+        self.duty_lists = model.duty_lists
         self.version_hash = hashlib.sha256(
             json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:16]
@@ -335,7 +342,12 @@ class Catalogue:
         return sorted({h * 3600 for c in self.categories for h in c.time_limits_hours.values()})
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model.model_dump(mode="json")
+        doc = self.model.model_dump(mode="json")
+        if doc.get("duty_lists") is None:
+            # A catalogue without duty lists keeps the document (and version hash) it had
+            # before they existed.
+            doc.pop("duty_lists", None)
+        return doc
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -414,6 +426,7 @@ def parse_catalogue(doc: Any) -> Catalogue:
         problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
     problems += _cross_references(doc)
     problems += _sensor_references(doc)
+    problems += duty_list_problems(doc)
     if problems or model is None:
         raise CatalogueInvalid(problems)
     return Catalogue(model)
