@@ -59,7 +59,8 @@ def scope_refusal(
             return None
         return (
             f"this key is bound to department {key_unit}; work order {order.id} is held by"
-            f" {order.unit_id} and {key_unit} was not called into it"
+            f" {order.unit_id}, outside that department's reach (it neither holds the order"
+            " nor was called into it)"
         )
     if key_unit == order.unit_id or key_unit in policy.ancestors(order.unit_id):
         return None
