@@ -15,6 +15,7 @@ from gridline.routing.config import RoutingSettings
 from gridline.routing.handlers import EventHandlers
 from gridline.routing.metrics import RoutingMetrics
 from gridline.routing.policy_cache import PolicyHolder
+from gridline.routing.snapshots import Snapshots
 
 SCHEMA = "routing"
 MIGRATIONS = resources.files("gridline.routing").joinpath("migrations")
@@ -35,10 +36,17 @@ async def bootstrap(settings: RoutingSettings) -> AsyncIterator[RoutingService]:
         policy = PolicyHolder()
         async with runtime.pool.acquire() as conn:
             await policy.load(conn)
+        snapshots = Snapshots(policy)
         commands = Commands(
-            runtime.pool, runtime.clock, runtime.source, metrics, policy, settings.admin_key
+            runtime.pool,
+            runtime.clock,
+            runtime.source,
+            metrics,
+            policy,
+            settings.admin_key,
+            snapshots,
         )
-        events = EventHandlers(runtime.clock, runtime.source, metrics, policy)
+        events = EventHandlers(runtime.clock, runtime.source, metrics, policy, snapshots)
         runtime.consume(
             "routing",
             {

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from gridline.common.clock import Clock
@@ -19,16 +20,29 @@ from gridline.common.events import WorkOrderEscalated
 from gridline.common.pg import Connection, Pool
 from gridline.common.policy.catalogue import Catalogue
 from gridline.routing import policy_cache
-from gridline.routing.adapters import store
+from gridline.routing.adapters import keys, store
 from gridline.routing.adapters.events import Change, assigned, escalated, record, resolved
-from gridline.routing.authorisation import Forbidden, NoKey, check_scope, unit_of_key
+from gridline.routing.authorisation import (
+    Forbidden,
+    NoKey,
+    check_scope,
+    check_triage_target,
+    unit_of_key,
+)
 from gridline.routing.domain.authority import units_in_view
+from gridline.routing.domain.duties import (
+    OutsideDutyList,
+    resolver_duty_refusal,
+    unknown_local_units,
+)
 from gridline.routing.domain.jurisdiction import Jurisdiction
 from gridline.routing.domain.placement import order_limits, place_in_grid
 from gridline.routing.domain.policy import Policy
+from gridline.routing.domain.scope import Action
 from gridline.routing.domain.workorder import WorkOrder, escalate, resolve
 from gridline.routing.metrics import RoutingMetrics
 from gridline.routing.policy_cache import PolicyHolder
+from gridline.routing.snapshots import Snapshots
 
 
 class NotFound(Exception):
@@ -36,7 +50,8 @@ class NotFound(Exception):
 
 
 class UnknownUnits(Exception):
-    """Handler keys name units that neither the jurisdiction nor the catalogue has."""
+    """Handler keys name units that neither the jurisdiction nor the catalogue has, or
+    digests of revoked keys (a revoked key is never bound again)."""
 
 
 @dataclass
@@ -47,6 +62,16 @@ class Commands:
     metrics: RoutingMetrics
     policy: PolicyHolder
     admin_key: str | None
+    # The policy each order was opened under; bootstrap shares one with the event handlers.
+    snapshots: Snapshots | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.snapshots is None:
+            self.snapshots = Snapshots(self.policy)
+
+    async def _snapshot(self, conn: Connection, order: WorkOrder) -> Policy:
+        assert self.snapshots is not None
+        return await self.snapshots.of(conn, order)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
@@ -64,13 +89,13 @@ class Commands:
     async def identify(self, key: str | None) -> str | None:
         """The unit a handler key is bound to; None for the admin key, which sees every
         order. The policy comes first: without it no key can be checked against units."""
-        self.policy.require()
+        policy = self.policy.require()
         if key is None:
             raise NoKey("send a handler key as 'Authorization: Bearer <key>'")
         if self.admin_key and hmac.compare_digest(key.encode(), self.admin_key.encode()):
             return None
         async with self._reading() as conn:
-            return await unit_of_key(conn, key)
+            return await unit_of_key(conn, key, policy, self.clock.now())
 
     # -- queries -----------------------------------------------------------------------
 
@@ -79,12 +104,12 @@ class Commands:
     ) -> tuple[WorkOrder, list[dict[str, Any]], int]:
         """One order, its history and how many reports it has (duplicates merged into it),
         if the key may see it."""
-        policy = self.policy.require()
+        self.policy.require()
         async with self._reading() as conn:
             order = await store.get(conn, order_id)
             if order is None:
                 raise NotFound(f"work order {order_id} not found")
-            check_scope(policy, key_unit, order)
+            check_scope(await self._snapshot(conn, order), key_unit, order, Action.READ)
             history = await store.history(conn, order_id)
             return order, history, await store.report_count(conn, order_id)
 
@@ -102,9 +127,13 @@ class Commands:
 
     async def resolve(self, order_id: str, key_unit: str | None, note: str | None) -> WorkOrder:
         unit = _handler(key_unit)
-        policy = self.policy.require()
+        self.policy.require()
         async with self._transaction() as conn:
-            order = await self._locked(conn, policy, order_id, unit)
+            order = await self._locked(conn, order_id, unit, Action.RESOLVE)
+            policy = await self._snapshot(conn, order)
+            refusal = resolver_duty_refusal(policy, self.policy.require(), unit, order)
+            if refusal is not None:
+                raise OutsideDutyList(refusal)
             done = resolve(order, now=self.clock.now())
             await self._write(conn, resolved(order, done, policy, by_unit=unit, note=note))
         assert order.tier is not None
@@ -114,9 +143,10 @@ class Commands:
     async def whistle(self, order_id: str, key_unit: str | None, note: str | None) -> WorkOrder:
         """The holder declares the matter beyond its tier's authority (吹哨)."""
         unit = _handler(key_unit)
-        policy = self.policy.require()
+        self.policy.require()
         async with self._transaction() as conn:
-            order = await self._locked(conn, policy, order_id, unit)
+            order = await self._locked(conn, order_id, unit, Action.ESCALATE)
+            policy = await self._snapshot(conn, order)
             moved = escalate(order, time_limit=order_limits(order, policy), now=self.clock.now())
             change = escalated(order, moved, policy, reason="whistle", note=note)
             await self._write(conn, change)
@@ -128,9 +158,11 @@ class Commands:
         self, order_id: str, key_unit: str | None, grid_id: str, service_code: str | None
     ) -> WorkOrder:
         """Manual triage: put an order held at its district into a grid (and category)."""
-        policy = self.policy.require()
+        self.policy.require()
         async with self._transaction() as conn:
-            order = await self._locked(conn, policy, order_id, key_unit)
+            order = await self._locked(conn, order_id, key_unit, Action.TRIAGE)
+            policy = await self._snapshot(conn, order)
+            check_triage_target(policy, key_unit, grid_id)
             moved = place_in_grid(
                 order, policy, grid_id=grid_id, service_code=service_code, now=self.clock.now()
             )
@@ -138,12 +170,17 @@ class Commands:
         return moved
 
     async def _locked(
-        self, conn: Connection, policy: Policy, order_id: str, key_unit: str | None
+        self,
+        conn: Connection,
+        order_id: str,
+        key_unit: str | None,
+        action: Action = Action.RESOLVE,
     ) -> WorkOrder:
+        """The order, locked, if the key may do `action` to it under its snapshot."""
         order = (await store.lock(conn, [order_id])).get(order_id)
         if order is None:
             raise NotFound(f"work order {order_id} not found")
-        check_scope(policy, key_unit, order)
+        check_scope(await self._snapshot(conn, order), key_unit, order, action)
         return order
 
     async def _write(self, conn: Connection, change: Change) -> None:
@@ -153,33 +190,81 @@ class Commands:
     # -- admin commands ----------------------------------------------------------------
 
     async def bind_handler_keys(
-        self, keys: Sequence[tuple[str, str]], *, skip_unknown: bool
-    ) -> tuple[int, list[str]]:
-        """Bind (key digest, unit) pairs; returns how many were bound and the unit ids
-        skipped because the policy in effect does not know them."""
+        self,
+        bindings: Sequence[tuple[str, str]],
+        *,
+        skip_unknown: bool,
+        expires_at: Sequence[datetime | None] | None = None,
+    ) -> tuple[int, list[str], list[str]]:
+        """Bind (key digest, unit) pairs, each expiring at its `expires_at` (never when
+        None); returns how many were bound, the unit ids skipped because the policy in
+        effect does not know them, and those whose key was revoked (never bound again)."""
         policy = self.policy.require()
-        unknown = [unit for _, unit in keys if not policy.knows_unit(unit)]
-        if unknown and not skip_unknown:
-            raise UnknownUnits(
-                f"unknown unit ids: {', '.join(unknown)}; load the jurisdiction and catalogue"
-                " that have them first, or send skip_unknown"
-            )
-        known = [(digest, unit) for digest, unit in keys if unit not in unknown]
-        async with self._reading() as conn:
-            await store.put_handler_keys(conn, known)  # executemany is atomic by itself
-        return len(known), unknown
+        expiry = list(expires_at) if expires_at is not None else [None] * len(bindings)
+        unknown = [unit for _, unit in bindings if not policy.knows_unit(unit)]
+        async with self._transaction() as conn:
+            dead = await keys.revoked_among(conn, [digest for digest, _ in bindings])
+            revoked = [unit for digest, unit in bindings if digest in dead]
+            if (unknown or revoked) and not skip_unknown:
+                problems = [f"unknown unit ids: {', '.join(unknown)}"] if unknown else []
+                if revoked:
+                    problems.append(f"revoked keys of units {', '.join(revoked)} (issue new ones)")
+                raise UnknownUnits(
+                    f"{'; '.join(problems)}; load the jurisdiction and catalogue that have"
+                    " the units first, or send skip_unknown"
+                )
+            live = [
+                (digest, unit, until)
+                for (digest, unit), until in zip(bindings, expiry, strict=True)
+                if unit not in unknown and digest not in dead
+            ]
+            await keys.bind(conn, live, self.clock.now())
+        return len(live), unknown, revoked
 
     async def activate_jurisdiction(self, jurisdiction: Jurisdiction, doc: dict[str, Any]) -> None:
         async with self._transaction() as conn:
             await policy_cache.store_jurisdiction(
                 conn, self.source, jurisdiction, doc, self.clock.now()
             )
+            await self._revoke_keys_of_lost_units(conn, jurisdiction=jurisdiction)
         self.policy.jurisdiction = jurisdiction
 
     async def activate_catalogue(self, catalogue: Catalogue) -> None:
+        jurisdiction = self.policy.jurisdiction
+        if jurisdiction is not None and catalogue.duty_lists is not None:
+            levels = {
+                u.unit_id: u.level
+                for level in ("street", "community")
+                for u in jurisdiction.units_at(level)
+            }
+            unknown = unknown_local_units(catalogue.duty_lists, levels)
+            if unknown:
+                raise UnknownUnits(
+                    f"duty_lists.local names units that are no street or community of"
+                    f" jurisdiction {jurisdiction.version}: {', '.join(unknown)}"
+                )
         async with self._transaction() as conn:
             await policy_cache.store_catalogue(conn, self.source, catalogue, self.clock.now())
+            await self._revoke_keys_of_lost_units(conn, catalogue=catalogue)
         self.policy.catalogue = catalogue
+
+    async def _revoke_keys_of_lost_units(
+        self,
+        conn: Connection,
+        *,
+        jurisdiction: Jurisdiction | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> list[str]:
+        """A key survives a reload only while its unit exists: the keys of units the new
+        policy lacks are revoked with it, so a unit id reused later inherits none."""
+        j = jurisdiction or self.policy.jurisdiction
+        c = catalogue or self.policy.catalogue
+        if j is None or c is None:
+            return []
+        new = Policy(j, c)
+        return await keys.revoke_unknown_units(
+            conn, new.knows_unit, f"unit not in policy {new.version}", self.clock.now()
+        )
 
 
 def _handler(key_unit: str | None) -> str:

@@ -3,7 +3,7 @@ consumer's transaction, deciding per event with the pure domain and writing set-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gridline.common.clock import Clock
@@ -27,6 +27,7 @@ from gridline.routing.domain.workorder import (
 )
 from gridline.routing.metrics import RoutingMetrics
 from gridline.routing.policy_cache import PolicyHolder
+from gridline.routing.snapshots import Snapshots
 
 
 @dataclass
@@ -35,6 +36,12 @@ class EventHandlers:
     source: str
     metrics: RoutingMetrics
     policy: PolicyHolder
+    # Escalations and reopenings read the policy each order was opened under.
+    snapshots: Snapshots | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.snapshots is None:
+            self.snapshots = Snapshots(self.policy)
 
     async def reports_submitted(
         self, conn: Connection, events: list[Incoming[ReportSubmitted]]
@@ -100,13 +107,15 @@ class EventHandlers:
         for b in breaches:
             if b.work_order_id not in orders:
                 raise Rejected(f"deadline breach for unknown work order {b.work_order_id}")
+        assert self.snapshots is not None
+        snapshots = await self.snapshots.of_orders(conn, orders.values())
         now = self.clock.now()
         changes: list[Change] = []
         for b in breaches:
             order = orders[b.work_order_id]
             if not breach_applies(order, b.assignment_seq):
                 continue
-            policy = self.policy.require()
+            policy = snapshots[order.policy_version]
             moved = escalate(order, time_limit=order_limits(order, policy), now=now)
             orders[order.id] = moved
             changes.append(escalated(order, moved, policy, reason="timeout", note=None))
@@ -130,13 +139,15 @@ class EventHandlers:
         for f in wanted:
             if f.work_order_id not in orders:
                 raise Rejected(f"feedback for unknown work order {f.work_order_id}")
-        policy = self.policy.require()
+        assert self.snapshots is not None
+        snapshots = await self.snapshots.of_orders(conn, orders.values())
         now = self.clock.now()
         changes: list[Change] = []
         for f in wanted:
             order = orders[f.work_order_id]
             if not reopen_applies(order, f.resolved_version):
                 continue
+            policy = snapshots[order.policy_version]
             again = reopen(order, time_limit=order_limits(order, policy), now=now)
             orders[order.id] = again
             changes.append(reopened(order, again, policy, feedback_id=f.feedback_id))

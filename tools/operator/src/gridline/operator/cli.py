@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ def _in_effect(args: argparse.Namespace, kind: str) -> str | None:
 
 
 def _put(args: argparse.Namespace, path: str, body: Any, *, echo: bool = True) -> int:
+    return _call(args, "PUT", path, body, echo=echo)
+
+
+def _call(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    echo: bool = True,
+    params: dict[str, Any] | None = None,
+) -> int:
     key = _admin_key(args)
     if not key:
         return _fail(
@@ -58,8 +71,13 @@ def _put(args: argparse.Namespace, path: str, body: Any, *, echo: bool = True) -
         )
     url = _routing_url() + path
     try:
-        response = httpx.put(
-            url, json=body, headers={"authorization": f"Bearer {key}"}, timeout=120
+        response = httpx.request(
+            method,
+            url,
+            json=body,
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            headers={"authorization": f"Bearer {key}"},
+            timeout=120,
         )
     except httpx.HTTPError as exc:
         return _fail(f"routing is not reachable at {url}: {exc}")
@@ -234,10 +252,14 @@ def cmd_credentials_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bindings(keys: dict[str, str]) -> list[dict[str, str]]:
+def _bindings(keys: dict[str, str], expires_at: str | None = None) -> list[dict[str, Any]]:
     """unit -> key as routing stores them: only each key's SHA-256 leaves this machine."""
     return [
-        {"unit_id": unit, "key_sha256": hashlib.sha256(key.encode()).hexdigest()}
+        {
+            "unit_id": unit,
+            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "expires_at": expires_at,
+        }
         for unit, key in keys.items()
     ]
 
@@ -256,7 +278,11 @@ def cmd_handler_keys_issue(args: argparse.Namespace) -> int:
         return _fail(f"{path} does not exist; run make up or gridline credentials init first")
     creds = _read_json(str(path))
     issued = {unit: secrets.token_urlsafe(24) for unit in dict.fromkeys(args.unit_ids)}
-    code = _put(args, "/admin/handler-keys", {"keys": _bindings(issued)}, echo=False)
+    expires_at = None
+    if args.expires_in is not None:
+        expires_at = (datetime.now(UTC) + timedelta(hours=args.expires_in)).isoformat()
+    body = {"keys": _bindings(issued, expires_at)}
+    code = _put(args, "/admin/handler-keys", body, echo=False)
     if code:
         return code
     creds.setdefault("handlers", {}).update(issued)
@@ -264,8 +290,43 @@ def cmd_handler_keys_issue(args: argparse.Namespace) -> int:
     path.chmod(0o600)
     for unit, key in issued.items():
         print(f"{unit}\t{key}")
-    print(f"added to {path}", file=sys.stderr)
+    until = f" (expires {expires_at})" if expires_at else ""
+    print(f"added to {path}{until}", file=sys.stderr)
     return 0
+
+
+def cmd_handler_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key (given as the key itself) or every key of a unit (given as its id)."""
+    handlers = {}
+    if Path(args.credentials).exists():
+        handlers = _read_json(args.credentials).get("handlers", {})
+    target = args.key_or_unit
+    if target in handlers.values() or (len(target) >= 32 and target not in handlers):
+        body: dict[str, Any] = {"key_sha256": hashlib.sha256(target.encode()).hexdigest()}
+    else:
+        body = {"unit_id": target}
+    body["reason"] = args.reason
+    return _call(args, "POST", "/admin/handler-keys/revoke", body)
+
+
+# -- policy versions -------------------------------------------------------------------
+
+
+def cmd_policy_versions(args: argparse.Namespace) -> int:
+    return _call(
+        args,
+        "GET",
+        "/admin/policy/versions",
+        params={"kind": args.kind, "limit": args.limit, "before_id": args.before_id},
+    )
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    return _call(args, "GET", f"/admin/policy/versions/{args.version_id}")
+
+
+def cmd_policy_rollback(args: argparse.Namespace) -> int:
+    return _call(args, "POST", f"/admin/policy/versions/{args.version_id}/rollback")
 
 
 # -- kafka and docs --------------------------------------------------------------------
@@ -368,7 +429,39 @@ def parser() -> argparse.ArgumentParser:
     )
     issue.add_argument("unit_ids", nargs="+", metavar="unit_id")
     issue.add_argument("--credentials", default=".run/credentials.json")
+    issue.add_argument(
+        "--expires-in",
+        dest="expires_in",
+        type=float,
+        metavar="HOURS",
+        help="the keys are refused this many hours from now (default: never)",
+    )
     issue.set_defaults(func=cmd_handler_keys_issue)
+    revoke = hk.add_parser(
+        "revoke", help="revoke a key (the key itself) or every key of a unit (its id)"
+    )
+    revoke.add_argument("key_or_unit")
+    revoke.add_argument("--reason", default="revoked by the admin")
+    revoke.add_argument("--credentials", default=".run/credentials.json")
+    revoke.set_defaults(func=cmd_handler_keys_revoke)
+
+    pv = sub.add_parser("policy", help="policy versions and rollback").add_subparsers(
+        dest="command", required=True
+    )
+    versions = pv.add_parser("versions", help="list the versions put into effect, newest first")
+    versions.add_argument("--kind", choices=["jurisdiction", "catalogue"])
+    versions.add_argument("--limit", type=int, default=50)
+    versions.add_argument("--before-id", dest="before_id", type=int)
+    versions.add_argument("--credentials", default=".run/credentials.json")
+    versions.set_defaults(func=cmd_policy_versions)
+    for name, func, text in (
+        ("show", cmd_policy_show, "print one version with its document"),
+        ("rollback", cmd_policy_rollback, "put an earlier version into effect again"),
+    ):
+        c = pv.add_parser(name, help=text)
+        c.add_argument("version_id", type=int)
+        c.add_argument("--credentials", default=".run/credentials.json")
+        c.set_defaults(func=func)
 
     topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(
         dest="command", required=True

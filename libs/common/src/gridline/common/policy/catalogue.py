@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridline.common.events import Severity
+from gridline.common.policy.duties import DutyLists, duty_list_problems
 from gridline.common.policy.tiers import Tier
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -304,6 +305,11 @@ class CatalogueModel(_Strict):
         description="Routing rules (`gridline catalogue load --rules FILE`); none: every"
         " category enters at its entry tier.",
     )
+    duty_lists: DutyLists | None = Field(
+        default=None,
+        description="Which categories each tier may resolve (N city-wide + X local);"
+        " none: every tier may resolve every category.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -331,6 +337,7 @@ class Catalogue:
         self.categories_by_code = {c.code: c for c in model.categories}
         self.tagging = model.tagging
         self.sensor_metrics = {m.code: m for m in model.sensors}
+        self.duty_lists = model.duty_lists
         self.version_hash = hashlib.sha256(
             json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:16]
@@ -350,10 +357,11 @@ class Catalogue:
 
     def to_dict(self) -> dict[str, Any]:
         doc = self.model.model_dump(mode="json")
-        if doc.get("rules") is None:
-            # A catalogue without rules keeps the document (and version hash) it had before
-            # rule files existed.
-            doc.pop("rules", None)
+        # A catalogue without rules or duty lists keeps the document (and version hash) it
+        # had before they existed.
+        for optional in ("rules", "duty_lists"):
+            if doc.get(optional) is None:
+                doc.pop(optional, None)
         return doc
 
 
@@ -433,6 +441,7 @@ def parse_catalogue(doc: Any) -> Catalogue:
         problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
     problems += _cross_references(doc)
     problems += _sensor_references(doc)
+    problems += duty_list_problems(doc)
     if problems or model is None:
         raise CatalogueInvalid(problems)
     return Catalogue(model)

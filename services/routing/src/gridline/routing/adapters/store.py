@@ -161,18 +161,3 @@ async def latest_policy(conn: Connection, kind: str) -> Any | None:
     return await conn.fetchval(
         "SELECT document FROM policy_versions WHERE kind = $1 ORDER BY id DESC LIMIT 1", kind
     )
-
-
-async def put_handler_keys(conn: Connection, keys: list[tuple[str, str]]) -> None:
-    await conn.executemany(
-        "INSERT INTO handler_keys (key_sha256, unit_id) VALUES ($1, $2)"
-        " ON CONFLICT (key_sha256) DO UPDATE SET unit_id = EXCLUDED.unit_id",
-        keys,
-    )
-
-
-async def unit_of_key(conn: Connection, key_sha256: str) -> str | None:
-    value = await conn.fetchval(
-        "SELECT unit_id FROM handler_keys WHERE key_sha256 = $1", key_sha256
-    )
-    return str(value) if value is not None else None

@@ -32,6 +32,7 @@ from gridline.routing.entrypoints.views import (
     WorkOrderView,
 )
 from gridline.routing.policy_cache import PolicyNotLoaded
+from gridline.routing.queries import BadCursor
 
 BEARER = HTTPBearer(
     auto_error=False,
@@ -46,9 +47,11 @@ WORK: dict[str, Any] = {
     "responses": answers(
         {
             401: "no key",
-            403: "the key is unknown, or the order is outside its unit's subtree",
+            403: "the key is unknown, revoked or expired, its unit is gone, or the order is"
+            " outside its unit's reach",
             404: "no such work order",
-            409: "the order's state does not allow this move",
+            409: "the order's state does not allow this move, or the resolver's duty list"
+            " excludes its category",
             503: UNAVAILABLE,
         }
     ),
@@ -66,6 +69,7 @@ REFUSALS: dict[type[Exception], int] = {
     NotFound: 404,
     TransitionRefused: 409,
     UnknownUnits: 422,
+    BadCursor: 400,
     PolicyNotLoaded: 503,
 }
 
@@ -206,12 +210,15 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
 
     @app.put("/admin/handler-keys", **ADMIN)
     async def put_handler_keys(request: Request, svc: Service, body: HandlerKeys) -> dict[str, Any]:
-        """Bind handler keys (their SHA-256 digests) to units of the jurisdiction or departments."""
+        """Bind handler keys (their SHA-256 digests) to units of the jurisdiction or departments,
+        optionally expiring; a revoked key is never bound again (listed under `revoked`)."""
         require_admin(request, svc.settings.admin_key)
-        bound, skipped = await svc.commands.bind_handler_keys(
-            [(k.key_sha256, k.unit_id) for k in body.keys], skip_unknown=body.skip_unknown
+        bound, skipped, revoked = await svc.commands.bind_handler_keys(
+            [(k.key_sha256, k.unit_id) for k in body.keys],
+            skip_unknown=body.skip_unknown,
+            expires_at=[k.expires_at for k in body.keys],
         )
-        return {"keys": bound, "skipped": skipped}
+        return {"keys": bound, "skipped": skipped, "revoked": revoked}
 
     @app.post("/admin/routes/test", **ADMIN)
     async def test_route(request: Request, svc: Service, body: RouteTest) -> dict[str, Any]:
@@ -243,4 +250,9 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             "catalogue": holder.catalogue.version_hash if holder.catalogue else None,
         }
 
+    # Versions and rollback, key revocation, and the order queries live in their own modules.
+    from gridline.routing.entrypoints import admin_api, queries_api
+
+    admin_api.add_routes(app)
+    queries_api.add_routes(app)
     return app

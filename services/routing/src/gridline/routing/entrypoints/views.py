@@ -84,6 +84,9 @@ class Triage(BaseModel):
 class HandlerKey(BaseModel):
     unit_id: str = Field(min_length=1)
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex digest of the key.")
+    expires_at: datetime | None = Field(
+        default=None, description="The key is refused (403) from this time on; never when absent."
+    )
 
 
 class HandlerKeys(BaseModel):
