@@ -24,6 +24,7 @@ from gridline.routing.adapters.events import Change, assigned, escalated, record
 from gridline.routing.authorisation import Forbidden, NoKey, check_scope, unit_of_key
 from gridline.routing.domain.authority import units_in_view
 from gridline.routing.domain.jurisdiction import Jurisdiction
+from gridline.routing.domain.lifecycle import tier_of_level
 from gridline.routing.domain.placement import place_in_grid
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import WorkOrder, escalate, resolve
@@ -105,10 +106,13 @@ class Commands:
         policy = self.policy.require()
         async with self._transaction() as conn:
             order = await self._locked(conn, policy, order_id, unit)
-            done = resolve(order, now=self.clock.now())
+            # The tier of the unit that resolved it, not of the order (a street resolving
+            # its grid's order counts as a street resolution).
+            by_tier = tier_of_level(policy.unit_level(unit))
+            done = resolve(order, now=self.clock.now(), by_tier=by_tier)
             await self._write(conn, resolved(order, done, policy, by_unit=unit, note=note))
-        assert order.tier is not None
-        self.metrics.resolved.labels(order.tier.value).inc()
+        assert done.resolved_tier is not None
+        self.metrics.resolved.labels(done.resolved_tier.value).inc()
         return done
 
     async def whistle(self, order_id: str, key_unit: str | None, note: str | None) -> WorkOrder:
@@ -120,7 +124,7 @@ class Commands:
             moved = escalate(
                 order, time_limit=policy.time_limits(order.category), now=self.clock.now()
             )
-            change = escalated(order, moved, policy, reason="whistle", note=note)
+            change = escalated(order, moved, policy, reason="whistle", note=note, actor=unit)
             await self._write(conn, change)
         assert isinstance(change.event, WorkOrderEscalated)
         self.metrics.count_escalations([change.event])

@@ -40,6 +40,12 @@ ALLOWED: dict[State, tuple[str, ...]] = {
 CALLERS = ("street", "district")
 
 
+def tier_of_level(level: str) -> Tier:
+    """The tier a unit of `level` resolves at: its own; a district, above every street,
+    counts as the department tier (beyond the street's 95 %)."""
+    return Tier.DEPARTMENT if level == "district" else Tier(level)
+
+
 def refused(order: WorkOrder, move: str) -> TransitionRefused:
     allowed = ", ".join(ALLOWED[order.state]) or "nothing (it is final)"
     return TransitionRefused(
