@@ -74,7 +74,12 @@ async def test_cancel_close_and_return_stop_deadlines_and_a_return_arms_its_new_
             conn,
             incoming(
                 WorkOrderCancelled(
-                    **ref("o1", 2), reason="duplicate", by_unit_id="grid-unit", cancelled_at=AT
+                    **ref("o1", 2),
+                    reason="duplicate",
+                    by_unit_id="grid-unit",
+                    unit_id="grid-unit",
+                    unit_name="grid",
+                    cancelled_at=AT,
                 ),
                 returned("o2", 2, None),
                 returned("o3", 2, 2),
@@ -85,7 +90,12 @@ async def test_cancel_close_and_return_stop_deadlines_and_a_return_arms_its_new_
             conn,
             incoming(
                 WorkOrderClosed(
-                    **ref("o4", 3), reason="feedback_window", resolved_at=AT, closed_at=AT
+                    **ref("o4", 3),
+                    reason="feedback_window",
+                    unit_id="grid-unit",
+                    unit_name="grid",
+                    resolved_at=AT,
+                    closed_at=AT,
                 )
             ),
         )

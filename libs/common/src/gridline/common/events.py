@@ -251,6 +251,7 @@ class WorkOrderAccepted(WorkOrderRef):
     unit_name: str
     assignment_seq: int = Field(ge=1)
     accepted_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="Unchanged by the acceptance.")
 
 
 class WorkOrderReturned(WorkOrderRef):
@@ -284,6 +285,8 @@ class WorkOrderCancelled(WorkOrderRef):
     reason: Literal["duplicate", "invalid"]
     note: str | None = None
     by_unit_id: str
+    unit_id: str = Field(description="The unit that held it.")
+    unit_name: str
     cancelled_at: AwareDatetime
 
 
@@ -297,6 +300,8 @@ class WorkOrderClosed(WorkOrderRef):
 
     reason: Literal["confirmed", "feedback_window"]
     feedback_id: str | None = Field(default=None, description="The confirming feedback.")
+    unit_id: str = Field(description="The unit that held it when it was resolved.")
+    unit_name: str
     resolved_at: AwareDatetime
     closed_at: AwareDatetime
 

@@ -49,7 +49,7 @@ def _department(call: CallIn, policy: Policy) -> dict[str, str]:
 
 
 def accepted(after: WorkOrder, policy: Policy, *, by_unit: str) -> Change:
-    assert after.accepted_at is not None
+    assert after.accepted_at is not None and after.due_at is not None
     event = WorkOrderAccepted(
         **_ref(after, policy),
         tier=_tier(after),
@@ -57,6 +57,7 @@ def accepted(after: WorkOrder, policy: Policy, *, by_unit: str) -> Change:
         unit_name=policy.unit_name(after.unit_id),
         assignment_seq=after.assignment_seq,
         accepted_at=after.accepted_at,
+        due_at=after.due_at,
     )
     return Change(after, event, after.accepted_at, {"actor": by_unit})
 
@@ -98,6 +99,8 @@ def cancelled(
         reason=reason,
         note=note,
         by_unit_id=by_unit,
+        unit_id=after.unit_id,
+        unit_name=policy.unit_name(after.unit_id),
         cancelled_at=after.ended_at,
     )
     return Change(after, event, after.ended_at, {"actor": by_unit, "reason": reason, "note": note})
@@ -112,6 +115,8 @@ def closed(
         **_ref(after, policy),
         reason=reason,
         feedback_id=feedback_id,
+        unit_id=after.unit_id,
+        unit_name=policy.unit_name(after.unit_id),
         resolved_at=after.resolved_at,
         closed_at=after.ended_at,
     )
