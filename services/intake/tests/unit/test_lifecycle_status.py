@@ -115,3 +115,15 @@ def test_a_call_in_leaves_the_status_and_adds_an_entry() -> None:
     assert status.lifecycle_view(called, TZ) is None
     entry = timeline.of_lifecycle(called, "ev", AT)
     assert (entry.kind, entry.detail["department_id"]) == ("called_in", "dept-water")
+
+
+def test_a_closed_or_cancelled_order_takes_no_feedback() -> None:
+    from gridline.intake.domain.feedback import FeedbackRefused, refuse_unless_resolved
+
+    refuse_unless_resolved("closed", "Resolved at tier grid (网格) by g1.")
+    for notes in (
+        "Closed (结案): the reporter confirmed the resolution.",
+        "Cancelled (作废) as invalid.",
+    ):
+        with pytest.raises(FeedbackRefused, match="final"):
+            refuse_unless_resolved("closed", notes)
