@@ -173,7 +173,13 @@ async def test_a_batch_of_reports_opens_one_order_each_and_announces_each(
     assert (version, kind, detail) == (
         1,
         WorkOrderAssigned.TYPE,
-        {"triage_reason": None, "severity": "normal", "flags": [], "unit_id": GRIDS[1].grid_id},
+        {
+            "actor": "system",
+            "triage_reason": None,
+            "severity": "normal",
+            "flags": [],
+            "unit_id": GRIDS[1].grid_id,
+        },
     )
 
 
@@ -261,7 +267,12 @@ async def test_a_resolution_is_stored_announced_and_explained(routing: Routing) 
     assert (await routing.history("wo1"))[-1] == (
         2,
         WorkOrderResolved.TYPE,
-        {"by": GRIDS[1].grid_id, "note": "swept", "unit_id": GRIDS[1].grid_id},
+        {
+            "actor": GRIDS[1].grid_id,
+            "by": GRIDS[1].grid_id,
+            "note": "swept",
+            "unit_id": GRIDS[1].grid_id,
+        },
     )
     # Resolving again is refused and leaves no trace.
     with pytest.raises(TransitionRefused):
@@ -288,6 +299,7 @@ async def test_a_whistle_moves_the_order_up_and_announces_it(routing: Routing) -
         "reason": "whistle",
         "from": GRIDS[1].grid_id,
         "note": "needs a truck",
+        "actor": GRIDS[1].grid_id,
         "unit_id": GRIDS[1].community_id,
     }
     assert (await routing.order("wo1"))["unit_id"] == GRIDS[1].community_id
@@ -496,6 +508,7 @@ async def test_a_rejection_in_time_reopens_the_order_once_at_the_tier_that_resol
             "reason": "feedback",
             "feedback_id": "fb1",
             "from": GRIDS[1].grid_id,
+            "actor": "reporter",
             "unit_id": GRIDS[1].grid_id,
         },
     )

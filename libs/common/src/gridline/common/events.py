@@ -209,6 +209,16 @@ class WorkOrderResolved(WorkOrderRef):
     resolved_at: AwareDatetime
     due_at: AwareDatetime
     note: str | None = None
+    resolved_by_tier: TierName | None = Field(
+        default=None,
+        description="The tier of the unit that resolved it (a street resolving its grid's "
+        "order: street); attainment counts this one. Absent from older events: use `tier`.",
+    )
+
+    @property
+    def counted_tier(self) -> TierName:
+        """The tier this resolution counts for in attainment."""
+        return self.resolved_by_tier or self.tier
 
 
 class WorkOrderReopened(WorkOrderRef):
@@ -227,6 +237,122 @@ class WorkOrderReopened(WorkOrderRef):
     source: ReportSource
     opened_at: AwareDatetime
     assignment: Assignment
+
+
+class WorkOrderAccepted(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.accepted.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "The holder acknowledged the work order (签收); its due time runs on unchanged."
+    )
+
+    tier: TierName
+    unit_id: str
+    unit_name: str
+    assignment_seq: int = Field(ge=1)
+    accepted_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="Unchanged by the acceptance.")
+
+
+class WorkOrderReturned(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.returned.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "The holder returned the work order (退回) as in the wrong place or category: it is "
+        "placed again (a new assignment, due time and deadline), or held for triage at its "
+        "district when the handler named no target. The old assignment's deadline ends."
+    )
+
+    reason: str = Field(description="The handler's words.")
+    by_unit_id: str
+    from_tier: TierName
+    from_unit_id: str
+    grid_id: str | None
+    community_id: str | None
+    assignment: Assignment | None = Field(description="None while held for triage.")
+    triage_unit_id: str | None = None
+    triage_unit_name: str | None = None
+    returned_at: AwareDatetime
+
+
+class WorkOrderCancelled(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.cancelled.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "The work order was cancelled (作废) as a duplicate or invalid: final; its deadlines stop."
+    )
+
+    reason: Literal["duplicate", "invalid"]
+    note: str | None = None
+    by_unit_id: str
+    unit_id: str = Field(description="The unit that held it.")
+    unit_name: str
+    cancelled_at: AwareDatetime
+
+
+class WorkOrderClosed(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.closed.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "A resolved work order was closed (结案): its reporter confirmed the resolution, or "
+        "the catalogue's feedback window passed without a rejection. Final."
+    )
+
+    reason: Literal["confirmed", "feedback_window"]
+    feedback_id: str | None = Field(default=None, description="The confirming feedback.")
+    unit_id: str = Field(description="The unit that held it when it was resolved.")
+    unit_name: str
+    resolved_at: AwareDatetime
+    closed_at: AwareDatetime
+
+
+class DepartmentCalledIn(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.department_called_in.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "A street (or above) called a department in (吹哨); it must report in (报到) by "
+        "`report_in_due_at` or the call escalates to the district. The holder keeps the order."
+    )
+
+    call_seq: int = Field(ge=1, description="Counts the order's calls.")
+    department_id: str
+    department_name_zh: str
+    department_name_en: str
+    called_by_unit_id: str
+    called_at: AwareDatetime
+    report_in_due_at: AwareDatetime
+    note: str | None = None
+
+
+class DepartmentReportedIn(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.department_reported_in.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = "The department called in reported in (报到), on time or late."
+
+    call_seq: int = Field(ge=1)
+    department_id: str
+    department_name_zh: str
+    department_name_en: str
+    reported_in_at: AwareDatetime
+    late: bool = Field(description="After `report_in_due_at`.")
+
+
+class DepartmentCallEscalated(WorkOrderRef):
+    TYPE: ClassVar[str] = "gridline.workorder.call_escalated.v1"
+    TOPIC: ClassVar[str] = "gridline.workorders"
+    SUMMARY: ClassVar[str] = (
+        "A department called in did not report in within its limit: the call escalates to "
+        "the district, which takes it up with the department (督办)."
+    )
+
+    call_seq: int = Field(ge=1)
+    department_id: str
+    department_name_zh: str
+    department_name_en: str
+    report_in_due_at: AwareDatetime
+    escalated_at: AwareDatetime
+    to_unit_id: str = Field(description="The district the call escalates to.")
+    to_unit_name: str
 
 
 class FeedbackGiven(EventData):
@@ -337,6 +463,24 @@ class DeadlineBreached(EventData):
         return self.work_order_id
 
 
+class ReportInBreached(EventData):
+    TYPE: ClassVar[str] = "gridline.sla.report_in_breached.v1"
+    TOPIC: ClassVar[str] = "gridline.sla"
+    SUMMARY: ClassVar[str] = (
+        "A department called in did not report in by its report-in time; routing escalates "
+        "the call to the district."
+    )
+
+    work_order_id: str
+    call_seq: int = Field(ge=1)
+    department_id: str
+    due_at: AwareDatetime
+    breached_at: AwareDatetime
+
+    def key(self) -> str:
+        return self.work_order_id
+
+
 class Place(BaseModel):
     """A unit a report may name instead of coordinates (Open311 `address_string`)."""
 
@@ -391,8 +535,16 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         WorkOrderEscalated,
         WorkOrderResolved,
         WorkOrderReopened,
+        WorkOrderAccepted,
+        WorkOrderReturned,
+        WorkOrderCancelled,
+        WorkOrderClosed,
+        DepartmentCalledIn,
+        DepartmentReportedIn,
+        DepartmentCallEscalated,
         FeedbackGiven,
         DeadlineBreached,
+        ReportInBreached,
         PolicyActivated,
         PartnerUpdated,
         TipStatusChanged,
@@ -400,6 +552,16 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 }
 
 WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved | WorkOrderReopened
+# The lifecycle's further moves (issue 9); each follower opts in to those it needs.
+LifecycleEvent = (
+    WorkOrderAccepted
+    | WorkOrderReturned
+    | WorkOrderCancelled
+    | WorkOrderClosed
+    | DepartmentCalledIn
+    | DepartmentReportedIn
+    | DepartmentCallEscalated
+)
 
 
 def envelope_for(

@@ -10,11 +10,18 @@ from datetime import timedelta
 from importlib import resources
 
 from gridline.common.events import (
+    DepartmentCalledIn,
+    DepartmentCallEscalated,
+    DepartmentReportedIn,
     PolicyActivated,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.intake.adapters.group_commit import GroupCommit
@@ -80,6 +87,14 @@ async def bootstrap(settings: IntakeSettings) -> AsyncIterator[IntakeService]:
                 WorkOrderEscalated: on_work_order,
                 WorkOrderResolved: on_work_order,
                 WorkOrderReopened: on_work_order,
+                # The lifecycle's further moves: the view and the timeline (not tips).
+                WorkOrderAccepted: intake.on_lifecycle,
+                WorkOrderReturned: intake.on_lifecycle,
+                WorkOrderCancelled: intake.on_lifecycle,
+                WorkOrderClosed: intake.on_lifecycle,
+                DepartmentCalledIn: intake.on_lifecycle,
+                DepartmentReportedIn: intake.on_lifecycle,
+                DepartmentCallEscalated: intake.on_lifecycle,
             },
         )
 

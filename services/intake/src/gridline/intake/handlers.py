@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
-from gridline.common.events import PolicyActivated, ReportSubmitted, ReportTags
+from gridline.common.events import LifecycleEvent, PolicyActivated, ReportSubmitted, ReportTags
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
 from gridline.common.policy.catalogue import Catalogue, parse_catalogue
@@ -318,6 +318,22 @@ class Intake:
         )
         # Partners' tips on these orders: status events and points (tips.py).
         await tips.follow(conn, events, self.policy.catalogue, tz, self.source)
+
+    async def on_lifecycle(self, conn: Connection, events: list[Incoming[LifecycleEvent]]) -> None:
+        """The lifecycle's further moves: the request's view where the move changes it
+        (an older or repeated version changes nothing) and a timeline entry each."""
+        tz = self.policy.tz
+        changes = [
+            status.StatusChange(
+                e.data.work_order_id, e.data.version, view, e.envelope.time, e.data.category
+            )
+            for e in events
+            if (view := status.lifecycle_view(e.data, tz)) is not None
+        ]
+        await store.apply_statuses(conn, status.newest(changes))
+        await reports.add_entries(
+            conn, [timeline.of_lifecycle(e.data, e.envelope.id, e.envelope.time) for e in events]
+        )
 
 
 def contact_details(submission: Submission) -> dict[str, str]:

@@ -10,12 +10,19 @@ from dataclasses import dataclass
 from importlib import resources
 
 from gridline.common.events import (
+    DepartmentCalledIn,
+    DepartmentCallEscalated,
+    DepartmentReportedIn,
     PartnerUpdated,
     TipStatusChanged,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.notify.adapters import webhook
@@ -63,6 +70,14 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
                 WorkOrderEscalated: handler,
                 WorkOrderResolved: handler,
                 WorkOrderReopened: handler,
+                # The lifecycle's further moves (issue 9), delivered the same way.
+                WorkOrderAccepted: handler,
+                WorkOrderReturned: handler,
+                WorkOrderCancelled: handler,
+                WorkOrderClosed: handler,
+                DepartmentCalledIn: handler,
+                DepartmentReportedIn: handler,
+                DepartmentCallEscalated: handler,
                 PartnerUpdated: notify.on_partner_updates,
                 TipStatusChanged: notify.on_tip_status_changes,
             },

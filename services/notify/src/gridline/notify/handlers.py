@@ -7,7 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gridline.common.consumer import Incoming
-from gridline.common.events import PartnerUpdated, TipStatusChanged, WorkOrderEvent
+from gridline.common.events import (
+    LifecycleEvent,
+    PartnerUpdated,
+    TipStatusChanged,
+    WorkOrderEvent,
+)
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection
 from gridline.notify.adapters import partners, store
@@ -32,7 +37,7 @@ class Notify:
     subscriptions: list[Subscription]
 
     async def on_workorder_events(
-        self, conn: Connection, events: list[Incoming[WorkOrderEvent]]
+        self, conn: Connection, events: list[Incoming[WorkOrderEvent | LifecycleEvent]]
     ) -> None:
         """Every delivery of the batch (events x subscriptions) in one statement."""
         deliveries: list[store.Delivery] = []

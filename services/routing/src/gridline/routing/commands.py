@@ -36,6 +36,7 @@ from gridline.routing.domain.duties import (
     unknown_local_units,
 )
 from gridline.routing.domain.jurisdiction import Jurisdiction
+from gridline.routing.domain.lifecycle import tier_of_level
 from gridline.routing.domain.placement import order_limits, place_in_grid
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.scope import Action
@@ -131,13 +132,18 @@ class Commands:
         async with self._transaction() as conn:
             order = await self._locked(conn, order_id, unit, Action.RESOLVE)
             policy = await self._snapshot(conn, order)
-            refusal = resolver_duty_refusal(policy, self.policy.require(), unit, order)
+            current = self.policy.require()
+            refusal = resolver_duty_refusal(policy, current, unit, order)
             if refusal is not None:
                 raise OutsideDutyList(refusal)
-            done = resolve(order, now=self.clock.now())
+            # The tier of the unit that resolved it, not of the order (a street resolving
+            # its grid's order counts as a street resolution); the key's unit is one of the
+            # policy in effect.
+            by_tier = tier_of_level(current.unit_level(unit))
+            done = resolve(order, now=self.clock.now(), by_tier=by_tier)
             await self._write(conn, resolved(order, done, policy, by_unit=unit, note=note))
-        assert order.tier is not None
-        self.metrics.resolved.labels(order.tier.value).inc()
+        assert done.resolved_tier is not None
+        self.metrics.resolved.labels(done.resolved_tier.value).inc()
         return done
 
     async def whistle(self, order_id: str, key_unit: str | None, note: str | None) -> WorkOrder:
@@ -148,7 +154,7 @@ class Commands:
             order = await self._locked(conn, order_id, unit, Action.ESCALATE)
             policy = await self._snapshot(conn, order)
             moved = escalate(order, time_limit=order_limits(order, policy), now=self.clock.now())
-            change = escalated(order, moved, policy, reason="whistle", note=note)
+            change = escalated(order, moved, policy, reason="whistle", note=note, actor=unit)
             await self._write(conn, change)
         assert isinstance(change.event, WorkOrderEscalated)
         self.metrics.count_escalations([change.event])

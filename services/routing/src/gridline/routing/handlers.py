@@ -13,10 +13,13 @@ from gridline.common.events import (
     FeedbackGiven,
     ReportSubmitted,
     WorkOrderEscalated,
+    WorkOrderReopened,
 )
 from gridline.common.pg import Connection
 from gridline.routing.adapters import store
 from gridline.routing.adapters.events import Change, assigned, escalated, record, reopened
+from gridline.routing.adapters.lifecycle_events import closed
+from gridline.routing.domain.lifecycle import close
 from gridline.routing.domain.placement import Report, explanation, open_for_report, order_limits
 from gridline.routing.domain.workorder import (
     WorkOrder,
@@ -128,11 +131,12 @@ class EventHandlers:
     async def feedback_given(
         self, conn: Connection, events: list[Incoming[FeedbackGiven]]
     ) -> AfterCommit | None:
-        """Reopen every order whose resolution a reporter rejected within the window: the
-        orders locked in one statement, one update, one outbox write, one history insert.
-        Feedback on a resolution the order has moved past (a redelivery under another
-        event id, a second reporter of a merged order) changes nothing."""
-        wanted = [e.data for e in events if e.data.reopen]
+        """Reopen every order whose resolution a reporter rejected within the window, and
+        close (结案) every one a reporter confirmed: the orders locked in one statement, one
+        update, one outbox write, one history insert. Feedback on a resolution the order
+        has moved past (a redelivery under another event id, a second reporter of a
+        merged order) changes nothing."""
+        wanted = [e.data for e in events if e.data.reopen or e.data.outcome == "confirm"]
         if not wanted:
             return None
         orders = await store.lock(conn, sorted({f.work_order_id for f in wanted}))
@@ -148,12 +152,17 @@ class EventHandlers:
             if not reopen_applies(order, f.resolved_version):
                 continue
             policy = snapshots[order.policy_version]
-            again = reopen(order, time_limit=order_limits(order, policy), now=now)
-            orders[order.id] = again
-            changes.append(reopened(order, again, policy, feedback_id=f.feedback_id))
+            if f.reopen:
+                moved = reopen(order, time_limit=order_limits(order, policy), now=now)
+                changes.append(reopened(order, moved, policy, feedback_id=f.feedback_id))
+            else:
+                moved = close(order, reason="confirmed", now=now)
+                changes.append(closed(moved, policy, reason="confirmed", feedback_id=f.feedback_id))
+            orders[order.id] = moved
         await store.update(conn, [c.order for c in changes])
         await record(conn, self.source, changes)
-        return lambda: self.metrics.reopened.inc(len(changes))
+        reopenings = sum(isinstance(c.event, WorkOrderReopened) for c in changes)
+        return lambda: self.metrics.reopened.inc(reopenings)
 
 
 def report_of(event: ReportSubmitted) -> Report:

@@ -9,11 +9,16 @@ from dataclasses import dataclass
 from importlib import resources
 
 from gridline.common.events import (
+    DepartmentCalledIn,
+    DepartmentReportedIn,
     PolicyActivated,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.sla import metrics
@@ -46,12 +51,19 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                 WorkOrderReopened: on_assignments,
                 WorkOrderResolved: sla.on_resolutions,
                 PolicyActivated: sla.on_policies,
+                # The lifecycle's moves that start or stop deadlines (issue 9).
+                WorkOrderReturned: sla.on_lifecycle,
+                WorkOrderCancelled: sla.on_lifecycle,
+                WorkOrderClosed: sla.on_lifecycle,
+                DepartmentCalledIn: sla.on_lifecycle,
+                DepartmentReportedIn: sla.on_lifecycle,
             },
         )
 
         async def scan_deadlines() -> None:
             while True:
                 fired = await sla.fire_due_deadlines(runtime.pool)
+                fired += await sla.fire_due_report_ins(runtime.pool)
                 if not fired:
                     await asyncio.sleep(settings.scan_interval)
 

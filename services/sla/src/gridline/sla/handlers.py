@@ -10,17 +10,24 @@ from gridline.common.consumer import Incoming
 from gridline.common.events import (
     Assignment,
     DeadlineBreached,
+    DepartmentCalledIn,
+    DepartmentReportedIn,
+    LifecycleEvent,
     PolicyActivated,
+    ReportInBreached,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import Targets
 from gridline.common.policy.tiers import Tier
-from gridline.sla.adapters import store
+from gridline.sla.adapters import report_in, store
 from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
 from gridline.sla.domain.counts import Tally
 
@@ -103,7 +110,7 @@ class Sla:
             [
                 store.Resolution(
                     r.work_order_id,
-                    r.tier,
+                    r.counted_tier,  # the resolver's tier, not the order's
                     r.category,
                     r.street_id,
                     r.district_id,
@@ -118,8 +125,42 @@ class Sla:
         for order_id in sorted(fresh):
             r = resolved[order_id]
             seconds = (r.resolved_at - r.opened_at).total_seconds()
-            tally.resolved(r.street_id, r.tier, r.category, seconds, self.bucket_seconds)
+            tally.resolved(r.street_id, r.counted_tier, r.category, seconds, self.bucket_seconds)
         await store.add_to_counters(conn, tally.items())
+        await report_in.disarm(conn, [(order_id, None) for order_id in resolved])
+
+    async def on_lifecycle(self, conn: Connection, events: list[Incoming[LifecycleEvent]]) -> None:
+        """Stop an order's deadlines when it is cancelled or closed, or returned (its new
+        assignment's deadline armed, none while held for triage); keep the report-in
+        deadline of a department called in until it reports in."""
+        deadlines: dict[str, store.Deadline] = {}
+        stopped: list[str] = []
+        calls: list[report_in.ReportInDeadline] = []
+        answered: list[tuple[str, int | None]] = []
+        for incoming in events:
+            e = incoming.data
+            if isinstance(e, WorkOrderReturned) and e.assignment is not None:
+                a = e.assignment
+                deadlines[e.work_order_id] = store.Deadline(
+                    e.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
+                )
+            elif isinstance(e, WorkOrderReturned | WorkOrderCancelled | WorkOrderClosed):
+                deadlines.pop(e.work_order_id, None)
+                stopped.append(e.work_order_id)
+                if not isinstance(e, WorkOrderReturned):
+                    answered.append((e.work_order_id, None))
+            elif isinstance(e, DepartmentCalledIn):
+                calls.append(
+                    report_in.ReportInDeadline(
+                        e.work_order_id, e.call_seq, e.department_id, e.report_in_due_at
+                    )
+                )
+            elif isinstance(e, DepartmentReportedIn):
+                answered.append((e.work_order_id, e.call_seq))
+        await store.clear_deadlines(conn, stopped)
+        await store.set_deadlines(conn, list(deadlines.values()))
+        await report_in.arm(conn, calls)
+        await report_in.disarm(conn, answered)
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""
@@ -148,6 +189,34 @@ class Sla:
                 ],
             )
             await store.mark_fired(conn, [r["work_order_id"] for r in rows], now)
+        return len(rows)
+
+    async def fire_due_report_ins(self, pool: Pool, limit: int = 500) -> int:
+        """Emit one ReportInBreached per call whose department did not report in."""
+        now = self.clock.now()
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await report_in.claim_due(conn, now, limit)
+            if not rows:
+                return 0
+            await add_to_outbox(
+                conn,
+                self.source,
+                [
+                    Outgoing(
+                        ReportInBreached(
+                            work_order_id=r["work_order_id"],
+                            call_seq=r["call_seq"],
+                            department_id=r["department_id"],
+                            due_at=r["due_at"],
+                            breached_at=now,
+                        ),
+                        now,
+                        stable_id("report-in", r["work_order_id"], r["call_seq"]),
+                    )
+                    for r in rows
+                ],
+            )
+            await report_in.mark_fired(conn, [r["work_order_id"] for r in rows], now)
         return len(rows)
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:

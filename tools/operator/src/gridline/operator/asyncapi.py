@@ -20,6 +20,14 @@ PRODUCERS = {
     "gridline.policy.activated.v1": "routing",
     "gridline.partner.updated.v1": "intake",
     "gridline.tip.status_changed.v1": "intake",
+    "gridline.workorder.accepted.v1": "routing",
+    "gridline.workorder.returned.v1": "routing",
+    "gridline.workorder.cancelled.v1": "routing",
+    "gridline.workorder.closed.v1": "routing",
+    "gridline.workorder.department_called_in.v1": "routing",
+    "gridline.workorder.department_reported_in.v1": "routing",
+    "gridline.workorder.call_escalated.v1": "routing",
+    "gridline.sla.report_in_breached.v1": "sla",
 }
 CONSUMERS = {
     "gridline.report.submitted.v1": ["routing"],
@@ -32,6 +40,14 @@ CONSUMERS = {
     "gridline.policy.activated.v1": ["intake", "sla"],
     "gridline.partner.updated.v1": ["notify"],
     "gridline.tip.status_changed.v1": ["notify"],
+    "gridline.workorder.accepted.v1": ["intake", "notify"],
+    "gridline.workorder.returned.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.cancelled.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.closed.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.department_called_in.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.department_reported_in.v1": ["intake", "sla", "notify"],
+    "gridline.workorder.call_escalated.v1": ["intake", "notify"],
+    "gridline.sla.report_in_breached.v1": ["routing"],
 }
 
 

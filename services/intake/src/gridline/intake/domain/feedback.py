@@ -27,7 +27,10 @@ class Verdict:
 
 
 def refuse_unless_resolved(status: str, status_notes: str | None) -> None:
-    """Intake's view of the order says `closed` exactly while it is resolved."""
+    """Intake's view of the order says `closed` while it is resolved, and once it was
+    closed (结案) or cancelled (作废), which its notes say: those take no feedback."""
+    if status == "closed" and status_notes and status_notes.startswith(("Closed", "Cancelled")):
+        raise FeedbackRefused(f"the work order is final ({status_notes}); feedback is not taken")
     if status != "closed":
         now = f" ({status_notes})" if status_notes else ""
         raise FeedbackRefused(

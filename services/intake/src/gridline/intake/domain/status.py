@@ -8,10 +8,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gridline.common.events import (
+    LifecycleEvent,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 
 WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved | WorkOrderReopened
@@ -121,6 +126,44 @@ def view_of(event: WorkOrderEvent, tz: ZoneInfo) -> RequestStatus:
 
 def change_of(event: WorkOrderEvent, at: datetime, tz: ZoneInfo) -> StatusChange:
     return StatusChange(event.work_order_id, event.version, view_of(event, tz), at, event.category)
+
+
+def lifecycle_view(event: LifecycleEvent, tz: ZoneInfo) -> RequestStatus | None:
+    """The status after one of the lifecycle's further moves; None when the move leaves
+    the request's view as it was (a department called in, reporting in, escalated)."""
+    if isinstance(event, WorkOrderAccepted):
+        return RequestStatus(
+            "open",
+            event.unit_name,
+            event.due_at,
+            f"Accepted (签收) at tier {TIER_WORDS[event.tier]} by {event.unit_name}; "
+            f"due {local(event.due_at, tz)}.",
+        )
+    if isinstance(event, WorkOrderReturned):
+        if event.assignment is None:
+            unit = event.triage_unit_name or event.triage_unit_id or "?"
+            return held_for_triage(unit, f"returned (退回): {event.reason}")
+        a = event.assignment
+        return RequestStatus(
+            "open",
+            a.unit_name,
+            a.due_at,
+            f"Returned (退回): {event.reason}. Assigned again at tier {TIER_WORDS[a.tier]} "
+            f"to {a.unit_name}; due {local(a.due_at, tz)}.",
+        )
+    if isinstance(event, WorkOrderCancelled):
+        note = f" Note: {event.note}" if event.note else ""
+        return RequestStatus(
+            "closed", event.unit_name, None, f"Cancelled (作废) as {event.reason}.{note}"
+        )
+    if isinstance(event, WorkOrderClosed):
+        why = (
+            "the reporter confirmed the resolution"
+            if event.reason == "confirmed"
+            else "the feedback window passed without a rejection"
+        )
+        return RequestStatus("closed", event.unit_name, None, f"Closed (结案): {why}.")
+    return None
 
 
 def newest(changes: Iterable[StatusChange]) -> list[StatusChange]:

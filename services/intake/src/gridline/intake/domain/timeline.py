@@ -10,10 +10,17 @@ from datetime import datetime
 from typing import Any
 
 from gridline.common.events import (
+    DepartmentCalledIn,
+    DepartmentReportedIn,
+    LifecycleEvent,
     ReportSubmitted,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
+    WorkOrderReturned,
 )
 from gridline.intake.domain.status import WorkOrderEvent
 
@@ -132,6 +139,50 @@ def of_work_order(event: WorkOrderEvent, event_id: str, at: datetime) -> Entry:
     )
 
 
+def of_lifecycle(event: LifecycleEvent, event_id: str, at: datetime) -> Entry:
+    """The entry one of the lifecycle's further moves leaves; those that change the
+    order's state say so (a call-in's entries leave it as it was)."""
+    detail: dict[str, Any]
+    if isinstance(event, WorkOrderAccepted):
+        kind = "accepted"
+        detail = {"state": "accepted", "tier": event.tier, "unit_id": event.unit_id}
+    elif isinstance(event, WorkOrderReturned):
+        kind = "returned"
+        a = event.assignment
+        detail = {"reason": event.reason, "from_unit_id": event.from_unit_id}
+        if a is None:
+            detail |= {"state": "triage", "unit_id": event.triage_unit_id}
+        else:
+            detail |= {
+                "state": "open",
+                "tier": a.tier,
+                "unit_id": a.unit_id,
+                "due_at": _due(a.due_at),
+            }
+    elif isinstance(event, WorkOrderCancelled):
+        kind = "cancelled"
+        detail = {"state": "cancelled", "reason": event.reason, "note": event.note}
+    elif isinstance(event, WorkOrderClosed):
+        kind = "closed"
+        detail = {"state": "closed", "reason": event.reason}
+    elif isinstance(event, DepartmentCalledIn):
+        kind = "called_in"
+        detail = {
+            "department_id": event.department_id,
+            "report_in_due_at": _due(event.report_in_due_at),
+        }
+    elif isinstance(event, DepartmentReportedIn):
+        kind = "reported_in"
+        detail = {"department_id": event.department_id, "late": event.late}
+    else:
+        kind = "call_escalated"
+        detail = {"department_id": event.department_id, "to_unit_id": event.to_unit_id}
+    detail["version"] = event.version
+    return Entry(
+        event_id, event.work_order_id, None, kind, work_order_rank(event.version), at, detail
+    )
+
+
 def of_feedback(
     feedback_id: str,
     work_order_id: str,
@@ -159,13 +210,22 @@ def in_order(entries: Iterable[Entry]) -> list[Entry]:
 class Summary:
     """What a report's timeline says about it now."""
 
-    state: str  # received | open | triage | resolved
+    state: str  # received | open | accepted | triage | resolved | closed | cancelled
     tier: str | None
     tags: dict[str, Any] | None
     counts: dict[str, int]
 
 
-WORK_ORDER_KINDS = ("assigned", "escalated", "resolved", "reopened")
+WORK_ORDER_KINDS = (
+    "assigned",
+    "escalated",
+    "resolved",
+    "reopened",
+    "accepted",
+    "returned",
+    "cancelled",
+    "closed",
+)
 
 
 def summary(entries: Sequence[Entry]) -> Summary:

@@ -10,12 +10,20 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.events import (
+    DepartmentCalledIn,
+    DepartmentCallEscalated,
+    DepartmentReportedIn,
     Envelope,
+    LifecycleEvent,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderEvent,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 
 TIER_ZH = {"grid": "网格", "community": "社区", "street": "街道", "department": "职能部门"}
@@ -35,17 +43,89 @@ def local(at: datetime, zone: str) -> str:
     return at.astimezone(tz).isoformat(timespec="minutes")
 
 
-def kind(event: WorkOrderEvent) -> str:
+Notified = WorkOrderEvent | LifecycleEvent
+CANCEL_ZH = {"duplicate": "重复", "invalid": "无效"}
+
+
+def kind(event: Notified) -> str:
     return {
         WorkOrderAssigned: "workorder.assigned",
         WorkOrderEscalated: "workorder.escalated",
         WorkOrderResolved: "workorder.resolved",
         WorkOrderReopened: "workorder.reopened",
+        WorkOrderAccepted: "workorder.accepted",
+        WorkOrderReturned: "workorder.returned",
+        WorkOrderCancelled: "workorder.cancelled",
+        WorkOrderClosed: "workorder.closed",
+        DepartmentCalledIn: "workorder.department_called_in",
+        DepartmentReportedIn: "workorder.department_reported_in",
+        DepartmentCallEscalated: "workorder.call_escalated",
     }[type(event)]
 
 
-def render(event: WorkOrderEvent) -> dict[str, str]:
+def render_lifecycle(event: LifecycleEvent) -> dict[str, str]:
+    """{"zh-CN": ..., "en": ...} for one of the lifecycle's further moves."""
+    cat_zh, cat_en, wo = event.category_name_zh, event.category_name_en, event.work_order_id
+    if isinstance(event, WorkOrderAccepted):
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）已由{TIER_ZH[event.tier]} {event.unit_name} 签收。",
+            "en": f"Work order {wo} ({cat_en}) accepted by {event.unit_name} ({event.tier}).",
+        }
+    if isinstance(event, WorkOrderReturned):
+        a = event.assignment
+        if a is None:
+            unit = event.triage_unit_name or event.triage_unit_id or ""
+            return {
+                "zh-CN": f"工单 {wo}（{cat_zh}）被退回（{event.reason}），已交 {unit} 人工分拨。",
+                "en": f"Work order {wo} ({cat_en}) returned ({event.reason}); awaits triage at {unit}.",
+            }
+        due = local(a.due_at, event.time_zone)
+        zh, en = a.unit_name_zh or a.unit_name, a.unit_name_en or a.unit_name
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）被退回（{event.reason}），已改派至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
+            "en": f"Work order {wo} ({cat_en}) returned ({event.reason}) and assigned again to {en} ({a.tier}); due {due}.",
+        }
+    if isinstance(event, WorkOrderCancelled):
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）因{CANCEL_ZH[event.reason]}已作废。",
+            "en": f"Work order {wo} ({cat_en}) cancelled as {event.reason}.",
+        }
+    if isinstance(event, WorkOrderClosed):
+        why_zh, why_en = (
+            ("报告人确认办结", "the reporter confirmed the resolution")
+            if event.reason == "confirmed"
+            else ("评价期满无异议", "the feedback window passed without a rejection")
+        )
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）已结案：{why_zh}。",
+            "en": f"Work order {wo} ({cat_en}) closed: {why_en}.",
+        }
+    zh, en = event.department_name_zh, event.department_name_en
+    if isinstance(event, DepartmentCalledIn):
+        due = local(event.report_in_due_at, event.time_zone)
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）吹哨：请 {zh} 于 {due} 前报到。",
+            "en": f"Work order {wo} ({cat_en}): {en} is called in and must report in by {due}.",
+        }
+    if isinstance(event, DepartmentReportedIn):
+        late_zh, late_en = ("（逾期）", " late") if event.late else ("", "")
+        return {
+            "zh-CN": f"工单 {wo}（{cat_zh}）：{zh} 已报到{late_zh}。",
+            "en": f"Work order {wo} ({cat_en}): {en} reported in{late_en}.",
+        }
+    due = local(event.report_in_due_at, event.time_zone)
+    return {
+        "zh-CN": f"工单 {wo}（{cat_zh}）：{zh} 未在 {due} 前报到，已提请 {event.to_unit_name} 督办。",
+        "en": f"Work order {wo} ({cat_en}): {en} did not report in by {due}; escalated to {event.to_unit_name}.",
+    }
+
+
+def render(event: Notified) -> dict[str, str]:
     """{"zh-CN": ..., "en": ...} for one event."""
+    if not isinstance(
+        event, WorkOrderAssigned | WorkOrderEscalated | WorkOrderReopened | WorkOrderResolved
+    ):
+        return render_lifecycle(event)
     cat_zh, cat_en, wo = event.category_name_zh, event.category_name_en, event.work_order_id
     if isinstance(event, WorkOrderAssigned):
         a = event.assignment
@@ -89,9 +169,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def bodies(
-    event: WorkOrderEvent, envelope: Envelope, notification_ids: Sequence[str]
-) -> list[bytes]:
+def bodies(event: Notified, envelope: Envelope, notification_ids: Sequence[str]) -> list[bytes]:
     """One body per notification id: {"id", "type", "work_order_id", "message", "event"},
     the event being the CloudEvents envelope as sent. The bodies differ only in their id,
     so the rest is serialised once, by pydantic's own JSON encoder for the envelope."""

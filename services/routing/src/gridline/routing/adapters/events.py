@@ -11,6 +11,7 @@ from typing import Any, cast
 from gridline.common.events import (
     Assignment,
     EscalationReason,
+    LifecycleEvent,
     ReportSource,
     TierName,
     UnitLevel,
@@ -32,7 +33,7 @@ class Change:
     happened, and what its history row explains beyond the event's type."""
 
     order: WorkOrder
-    event: WorkOrderEvent
+    event: WorkOrderEvent | LifecycleEvent
     at: datetime
     detail: dict[str, Any]
 
@@ -119,6 +120,7 @@ def escalated(
     *,
     reason: EscalationReason,
     note: str | None,
+    actor: str = "system",
 ) -> Change:
     names = _Names.of(after, policy)
     event = WorkOrderEscalated(
@@ -138,7 +140,7 @@ def escalated(
         from_unit_id=before.unit_id,
         assignment=_assignment(after, policy),
     )
-    detail = {"reason": reason, "from": before.unit_id, "note": note}
+    detail = {"reason": reason, "from": before.unit_id, "note": note, "actor": actor}
     return Change(after, event, after.assigned_at, detail)
 
 
@@ -170,8 +172,10 @@ def resolved(
         resolved_at=after.resolved_at,
         due_at=before.due_at,
         note=note,
+        resolved_by_tier=after.resolved_tier.value if after.resolved_tier else None,
     )
-    return Change(after, event, after.resolved_at, {"by": by_unit, "note": note})
+    detail = {"by": by_unit, "note": note, "actor": by_unit}
+    return Change(after, event, after.resolved_at, detail)
 
 
 def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id: str) -> Change:
@@ -197,5 +201,10 @@ def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id
         opened_at=after.opened_at,
         assignment=_assignment(after, policy),
     )
-    detail = {"reason": "feedback", "feedback_id": feedback_id, "from": before.unit_id}
+    detail = {
+        "reason": "feedback",
+        "feedback_id": feedback_id,
+        "from": before.unit_id,
+        "actor": "reporter",
+    }
     return Change(after, event, after.assigned_at, detail)

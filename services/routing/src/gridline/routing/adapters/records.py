@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gridline.common.policy.tiers import Tier
-from gridline.routing.domain.workorder import Place, State, WorkOrder
+from gridline.routing.domain.workorder import CallIn, Place, State, WorkOrder
 
 # Column name and PostgreSQL type, in table order; the view takes the same names.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -32,6 +32,19 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("version", "int4"),
     ("policy_version", "text"),
     ("rule_terms", "jsonb"),
+    # the lifecycle (migration 0005)
+    ("accepted_at", "timestamptz"),
+    ("ended_at", "timestamptz"),
+    ("end_reason", "text"),
+    ("resolved_tier", "text"),
+    ("reopen_count", "int4"),
+    ("call_seq", "int4"),
+    ("call_department_id", "text"),
+    ("call_by", "text"),
+    ("called_at", "timestamptz"),
+    ("call_due_at", "timestamptz"),
+    ("reported_in_at", "timestamptz"),
+    ("call_escalated_at", "timestamptz"),
 )
 NAMES = tuple(name for name, _ in COLUMNS)
 
@@ -65,7 +78,39 @@ def as_record(order: WorkOrder) -> dict[str, Any]:
             "co_handlers": list(order.co_handlers),
             "time_limits_hours": {t.value: h for t, h in order.rule_limits},
         },
+        "accepted_at": order.accepted_at,
+        "ended_at": order.ended_at,
+        "end_reason": order.end_reason,
+        "resolved_tier": order.resolved_tier.value if order.resolved_tier else None,
+        "reopen_count": order.reopen_count,
+        **_call_in_record(order.call_in),
     }
+
+
+def _call_in_record(call: CallIn | None) -> dict[str, Any]:
+    return {
+        "call_seq": call.seq if call else None,
+        "call_department_id": call.department_id if call else None,
+        "call_by": call.called_by if call else None,
+        "called_at": call.called_at if call else None,
+        "call_due_at": call.due_at if call else None,
+        "reported_in_at": call.reported_in_at if call else None,
+        "call_escalated_at": call.escalated_at if call else None,
+    }
+
+
+def _call_in(row: Mapping[str, Any]) -> CallIn | None:
+    if row["call_seq"] is None:
+        return None
+    return CallIn(
+        row["call_seq"],
+        row["call_department_id"],
+        row["call_by"],
+        row["called_at"],
+        row["call_due_at"],
+        row["reported_in_at"],
+        row["call_escalated_at"],
+    )
 
 
 def from_record(row: Mapping[str, Any]) -> WorkOrder:
@@ -91,6 +136,12 @@ def from_record(row: Mapping[str, Any]) -> WorkOrder:
         policy_version=row["policy_version"],
         co_handlers=tuple(terms.get("co_handlers", ())),
         rule_limits=tuple((Tier(t), h) for t, h in terms.get("time_limits_hours", {}).items()),
+        accepted_at=row["accepted_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
+        resolved_tier=Tier(row["resolved_tier"]) if row["resolved_tier"] else None,
+        reopen_count=row["reopen_count"],
+        call_in=_call_in(row),
     )
 
 

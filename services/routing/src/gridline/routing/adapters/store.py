@@ -96,7 +96,7 @@ async def update(conn: Connection, orders: Sequence[WorkOrder]) -> None:
 
 
 async def record_history(conn: Connection, changes: Sequence[Change]) -> None:
-    """One history row per change, at the time of the order's latest move."""
+    """One history row per change, at the time of the move, with who made it."""
     if not changes:
         return
     orders = [c.order for c in changes]
@@ -108,8 +108,9 @@ async def record_history(conn: Connection, changes: Sequence[Change]) -> None:
         [o.id for o in orders],
         [o.version for o in orders],
         [c.event.TYPE for c in changes],
-        [o.resolved_at or o.assigned_at for o in orders],
-        [json.dumps({**c.detail, "unit_id": c.order.unit_id}) for c in changes],
+        [c.at for c in changes],
+        # Who moved it: a unit, 'reporter' or 'system' (a timeout, a sweep, a new report).
+        [json.dumps({"actor": "system", **c.detail, "unit_id": c.order.unit_id}) for c in changes],
     )
 
 
@@ -127,7 +128,7 @@ async def list_open(
 ) -> list[WorkOrder]:
     """Unresolved orders held by `units` (every one when None), soonest due first; only
     those in `state` when given."""
-    where = ["state <> 'resolved'" if state is None else "state = $1"]
+    where = ["state IN ('open', 'accepted', 'triage')" if state is None else "state = $1"]
     args: list[Any] = [] if state is None else [state]
     if units is not None:
         args.append(units)
@@ -161,3 +162,14 @@ async def latest_policy(conn: Connection, kind: str) -> Any | None:
     return await conn.fetchval(
         "SELECT document FROM policy_versions WHERE kind = $1 ORDER BY id DESC LIMIT 1", kind
     )
+
+
+async def lock_resolved_before(conn: Connection, before: datetime, limit: int) -> list[WorkOrder]:
+    """Resolved orders resolved at or before `before`, locked; other sweepers skip them."""
+    rows = await conn.fetch(
+        f"{_SELECT} WHERE state = 'resolved' AND resolved_at <= $1 ORDER BY resolved_at, id"
+        " LIMIT $2 FOR UPDATE SKIP LOCKED",
+        before,
+        limit,
+    )
+    return [from_record(r) for r in rows]

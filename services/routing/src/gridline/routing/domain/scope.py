@@ -23,6 +23,7 @@ class Action(StrEnum):
     RETURN = "return"
     CALL_IN = "call in"
     TRIAGE = "triage"
+    CANCEL = "cancel"  # the admin key may cancel too (an operator removing a duplicate)
 
 
 # What only a unit can do: the admin key has no tier to act at.
@@ -35,9 +36,9 @@ OWNER_READS = frozenset({Action.READ, Action.LIST})
 
 
 def called_in(order: WorkOrder) -> Collection[str]:
-    """The departments called into the order (the lifecycle adds them; none before)."""
-    units: Collection[str] = getattr(order, "called_in", ())
-    return units
+    """The department called into the order (吹哨), if any: it acts on the order it was
+    called to (reports in, and so on), not only on what it holds."""
+    return (order.call_in.department_id,) if order.call_in is not None else ()
 
 
 def scope_refusal(

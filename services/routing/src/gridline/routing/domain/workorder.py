@@ -17,6 +17,15 @@ class State(StrEnum):
     OPEN = "open"  # assigned to a unit at a tier, with a due time
     TRIAGE = "triage"  # in no grid: held at the district for manual triage
     RESOLVED = "resolved"
+    ACCEPTED = "accepted"  # the holder acknowledged it (签收); still due as before
+    CLOSED = "closed"  # resolved and confirmed, or the feedback window passed (结案)
+    CANCELLED = "cancelled"  # a duplicate or invalid report (作废)
+
+
+# Someone holds the order and works on it: it may be escalated, resolved, returned.
+HELD = frozenset({State.OPEN, State.ACCEPTED})
+# Nothing moves an order out of these.
+TERMINAL = frozenset({State.CLOSED, State.CANCELLED})
 
 
 class TransitionRefused(Exception):
@@ -57,6 +66,32 @@ class WorkOrder:
     # and time limits (hours per tier) that replace the catalogue's for this order.
     co_handlers: tuple[str, ...] = ()
     rule_limits: tuple[tuple[Tier, float], ...] = ()
+    # The lifecycle beyond open/resolved (domain/lifecycle.py); defaults for a new order.
+    accepted_at: datetime | None = None
+    ended_at: datetime | None = None  # closed or cancelled
+    end_reason: str | None = None
+    resolved_tier: Tier | None = None  # the tier of the unit that resolved it
+    reopen_count: int = 0  # rework (返工)
+    call_in: CallIn | None = None
+
+
+@dataclass(frozen=True)
+class CallIn:
+    """A department called in (吹哨) by a street or above; it must report in (报到) by
+    `due_at` or the call escalates to the district. `seq` counts an order's calls."""
+
+    seq: int
+    department_id: str
+    called_by: str
+    called_at: datetime
+    due_at: datetime
+    reported_in_at: datetime | None = None
+    escalated_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Called and not yet reported in (an escalated call still awaits its report-in)."""
+        return self.reported_in_at is None
 
 
 def unit_for(tier: Tier, place: Place, department_id: str) -> str | None:
@@ -128,8 +163,10 @@ def open_order(
 
 def escalate(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: datetime) -> WorkOrder:
     """Move one tier up with a fresh due time."""
-    if order.state is not State.OPEN or order.tier is None:
-        raise TransitionRefused(f"work order is {order.state.value}; only open orders escalate")
+    if order.state not in HELD or order.tier is None:
+        raise TransitionRefused(
+            f"work order is {order.state.value}; only open or accepted orders escalate"
+        )
     target = order.tier.next()
     if target is None:
         raise TransitionRefused("work order is already at the department tier, the top")
@@ -154,6 +191,8 @@ def _assigned_again(
         assigned_at=now,
         due_at=now + time_limit[tier],
         version=order.version + 1,
+        state=State.OPEN,  # a new holder has not accepted it yet
+        accepted_at=None,
     )
 
 
@@ -180,12 +219,24 @@ def assign_from_triage(
     return _assigned_again(placed, entry, time_limit=time_limit, now=now)
 
 
-def resolve(order: WorkOrder, *, now: datetime) -> WorkOrder:
+def resolve(order: WorkOrder, *, now: datetime, by_tier: Tier | None = None) -> WorkOrder:
+    """Resolved by a unit of `by_tier` (default: the holder's tier); a street resolving
+    an order its grid holds is a street resolution."""
     if order.state is State.RESOLVED:
         raise TransitionRefused("work order is already resolved")
     if order.state is State.TRIAGE:
         raise TransitionRefused("work order is held for triage; assign it to a unit first")
-    return replace(order, state=State.RESOLVED, resolved_at=now, version=order.version + 1)
+    if order.state not in HELD:
+        raise TransitionRefused(
+            f"work order is {order.state.value}; only open or accepted orders are resolved"
+        )
+    return replace(
+        order,
+        state=State.RESOLVED,
+        resolved_at=now,
+        resolved_tier=by_tier or order.tier,
+        version=order.version + 1,
+    )
 
 
 def reopen(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: datetime) -> WorkOrder:
@@ -194,7 +245,13 @@ def reopen(order: WorkOrder, *, time_limit: dict[Tier, timedelta], now: datetime
     assignment number and a fresh due time."""
     if order.state is not State.RESOLVED or order.tier is None:
         raise TransitionRefused(f"work order is {order.state.value}; only resolved orders reopen")
-    again = replace(order, state=State.OPEN, resolved_at=None)
+    again = replace(
+        order,
+        state=State.OPEN,
+        resolved_at=None,
+        resolved_tier=None,
+        reopen_count=order.reopen_count + 1,
+    )
     return _assigned_again(again, order.tier, time_limit=time_limit, now=now)
 
 
@@ -208,7 +265,7 @@ def breach_applies(order: WorkOrder, assignment_seq: int) -> bool:
     """A breach counts only for the assignment it was set for: a late breach of an
     assignment that was already escalated or resolved changes nothing."""
     return (
-        order.state is State.OPEN
+        order.state in HELD
         and order.assignment_seq == assignment_seq
         and order.tier is not None
         and order.tier.next() is not None

@@ -25,12 +25,16 @@ from gridline.routing.domain.policy import rules_of
 from gridline.routing.domain.rules_file import RulesInvalid
 from gridline.routing.domain.workorder import TransitionRefused
 from gridline.routing.entrypoints.views import (
+    CallIn,
+    Cancel,
     HandlerAction,
     HandlerKeys,
+    Return,
     RouteTest,
     Triage,
     WorkOrderView,
 )
+from gridline.routing.moves import Moves
 from gridline.routing.policy_cache import PolicyNotLoaded
 from gridline.routing.queries import BadCursor
 
@@ -119,7 +123,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         svc: Service,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         state: Annotated[
-            Literal["open", "triage"] | None,
+            Literal["open", "accepted", "triage"] | None,
             Query(description="only orders in this state (default: every unresolved one)"),
         ] = None,
     ) -> list[WorkOrderView]:
@@ -161,6 +165,56 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         category's entry tier. The district's key or the admin key; 409 unless held for triage."""
         unit = await _key_unit(request, svc)
         order = await svc.commands.assign(order_id, unit, body.grid_id, body.service_code)
+        return WorkOrderView.of(order, svc.policy.current)
+
+    # -- the lifecycle's moves (moves.py) ----------------------------------------------
+
+    @app.post("/v1/workorders/{order_id}/accept", response_model=WorkOrderView, **WORK)
+    async def accept_work_order(order_id: str, request: Request, svc: Service) -> WorkOrderView:
+        """The holder acknowledges the order (签收); the due time runs on. 409 unless open."""
+        unit = await _key_unit(request, svc)
+        order = await Moves(svc.commands).accept(order_id, unit)
+        return WorkOrderView.of(order, svc.policy.current)
+
+    @app.post("/v1/workorders/{order_id}/return", response_model=WorkOrderView, **WORK)
+    async def return_work_order(
+        order_id: str, request: Request, svc: Service, body: Return
+    ) -> WorkOrderView:
+        """Return (退回) as in the wrong place or category: placed again in `grid_id` and/or
+        at `service_code`'s entry tier, or with neither held for triage at the district.
+        409 unless open or accepted, or for an unknown grid or category."""
+        unit = await _key_unit(request, svc)
+        order = await Moves(svc.commands).return_order(
+            order_id, unit, body.reason, body.grid_id, body.service_code
+        )
+        return WorkOrderView.of(order, svc.policy.current)
+
+    @app.post("/v1/workorders/{order_id}/cancel", response_model=WorkOrderView, **WORK)
+    async def cancel_work_order(
+        order_id: str, request: Request, svc: Service, body: Cancel
+    ) -> WorkOrderView:
+        """Cancel (作废) a duplicate or invalid order: final. 409 once resolved, closed or
+        cancelled."""
+        unit = await _key_unit(request, svc)
+        order = await Moves(svc.commands).cancel(order_id, unit, body.reason, body.note)
+        return WorkOrderView.of(order, svc.policy.current)
+
+    @app.post("/v1/workorders/{order_id}/call-in", response_model=WorkOrderView, **WORK)
+    async def call_in_department(
+        order_id: str, request: Request, svc: Service, body: CallIn
+    ) -> WorkOrderView:
+        """A street or district calls a department in (吹哨); it must report in within its
+        report-in limit or the call escalates to the district. 409 from a grid or
+        community, while another call awaits its report-in, or for an unknown department."""
+        unit = await _key_unit(request, svc)
+        order = await Moves(svc.commands).call_in(order_id, unit, body.department_id, body.note)
+        return WorkOrderView.of(order, svc.policy.current)
+
+    @app.post("/v1/workorders/{order_id}/report-in", response_model=WorkOrderView, **WORK)
+    async def report_in(order_id: str, request: Request, svc: Service) -> WorkOrderView:
+        """The called department's key reports in (报到). 409 if no call awaits it."""
+        unit = await _key_unit(request, svc)
+        order = await Moves(svc.commands).report_in(order_id, unit)
         return WorkOrderView.of(order, svc.policy.current)
 
     @app.put("/admin/jurisdiction", **ADMIN)

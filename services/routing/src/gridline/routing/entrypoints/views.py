@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -34,6 +34,17 @@ class WorkOrderView(BaseModel):
     lon: float
     version: int
     policy_version: str
+    accepted_at: datetime | None = None
+    ended_at: datetime | None = Field(default=None, description="When closed or cancelled.")
+    end_reason: str | None = None
+    resolved_tier: str | None = Field(
+        default=None, description="The tier of the unit that resolved it."
+    )
+    reopen_count: int = Field(default=0, description="Rework: times reopened.")
+    call_department_id: str | None = Field(default=None, description="The department called in.")
+    call_due_at: datetime | None = Field(default=None, description="It must report in by then.")
+    reported_in_at: datetime | None = None
+    call_escalated_at: datetime | None = None
     co_handlers: list[str] = Field(
         default_factory=list, description="Departments a routing rule added as co-handlers."
     )
@@ -72,6 +83,26 @@ class HandlerAction(BaseModel):
     note: str | None = Field(
         default=None, max_length=2000, description="Shown in the order's history."
     )
+
+
+class Return(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why it is returned (退回).")
+    grid_id: str | None = Field(
+        default=None, description="The grid it belongs in; default: its own grid."
+    )
+    service_code: str | None = Field(
+        default=None, description="The category it belongs to; default: its own."
+    )
+
+
+class Cancel(BaseModel):
+    reason: Literal["duplicate", "invalid"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CallIn(BaseModel):
+    department_id: str = Field(min_length=1, description="A department of the catalogue.")
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class Triage(BaseModel):
