@@ -76,7 +76,7 @@ def test_a_department_that_does_not_report_in_is_escalated_and_a_street_resoluti
         )
         escalation = order["history"][-1]
         assert escalation["event_type"] == "gridline.workorder.call_escalated.v1"
-        assert (escalation["detail"]["to"], escalation["detail"]["actor"]) == (district, "system")
+        assert (escalation["detail"]["to"], escalation["detail"]["actor"]) == (district, "sla")
         assert order["state"] == "open" and order["unit_id"] == grid_unit  # the holder keeps it
 
         late = client.post(

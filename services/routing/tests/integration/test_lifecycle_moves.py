@@ -232,7 +232,7 @@ async def test_confirmation_closes_and_the_window_closes_the_rest(routing: Routi
         ("wo2", WorkOrderClosed.TYPE),
         ("wo3", WorkOrderClosed.TYPE),
     ]
-    assert (await routing.history("wo2"))[-1][2]["actor"] == "system"
+    assert (await routing.history("wo2"))[-1][2]["actor"] == "routing"  # the window's sweep
 
 
 async def test_a_call_in_is_reported_in_by_the_called_department(routing: Routing) -> None:

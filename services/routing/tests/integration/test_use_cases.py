@@ -174,7 +174,7 @@ async def test_a_batch_of_reports_opens_one_order_each_and_announces_each(
         1,
         WorkOrderAssigned.TYPE,
         {
-            "actor": "system",
+            "actor": "routing",
             "triage_reason": None,
             "severity": "normal",
             "flags": [],

@@ -5,7 +5,7 @@ and the duty lists (N+X)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from gridline.routing.domain.duties import duty_refusal, resolver_duty_refusal
 from gridline.routing.domain.jurisdiction import parse_jurisdiction
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.scope import Action, scope_refusal, triage_target_refusal
-from gridline.routing.domain.workorder import Place, State, WorkOrder
+from gridline.routing.domain.workorder import CallIn, Place, State, WorkOrder
 
 pytestmark = pytest.mark.unit
 
@@ -56,17 +56,6 @@ ORDER = WorkOrder(
 )
 
 
-@dataclass(frozen=True)
-class CalledIn:
-    """An order as the lifecycle will hold it: with the departments called into it."""
-
-    order: WorkOrder
-    called_in: frozenset[str]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.order, name)
-
-
 ACTS = [Action.ACCEPT, Action.RESOLVE, Action.ESCALATE, Action.RETURN, Action.CALL_IN]
 
 
@@ -97,8 +86,9 @@ def test_the_admin_key_reads_lists_and_triages(action: Action) -> None:
 def test_a_department_acts_on_what_it_holds_or_was_called_into(action: Action) -> None:
     held = replace(ORDER, tier=Tier.DEPARTMENT, unit_id="dept-urban-management")
     assert scope_refusal(action, "dept-urban-management", held, POLICY) is None
-    called = CalledIn(ORDER, frozenset({"dept-water"}))
-    assert scope_refusal(action, "dept-water", called, POLICY) is None  # type: ignore[arg-type]
+    call = CallIn(1, "dept-water", GRID.street_id, ORDER.assigned_at, ORDER.assigned_at)
+    called = replace(ORDER, call_in=call)
+    assert scope_refusal(action, "dept-water", called, POLICY) is None
     # Owning the category lets it look, not act; another department may not even look.
     assert scope_refusal(action, "dept-urban-management", ORDER, POLICY) is not None
     assert scope_refusal(action, "dept-water", ORDER, POLICY) is not None

@@ -120,7 +120,7 @@ def escalated(
     *,
     reason: EscalationReason,
     note: str | None,
-    actor: str = "system",
+    actor: str | None = None,
 ) -> Change:
     names = _Names.of(after, policy)
     event = WorkOrderEscalated(
@@ -140,8 +140,18 @@ def escalated(
         from_unit_id=before.unit_id,
         assignment=_assignment(after, policy),
     )
-    detail = {"reason": reason, "from": before.unit_id, "note": note, "actor": actor}
+    # A whistle names its unit; a timeout is sla's move and a rule routing's (queries.actor_of).
+    detail = {
+        "reason": reason,
+        "from": before.unit_id,
+        "note": note,
+        "actor": actor or _mover(reason),
+    }
     return Change(after, event, after.assigned_at, detail)
+
+
+def _mover(reason: EscalationReason) -> str:
+    return "sla" if reason == "timeout" else "routing"
 
 
 def resolved(

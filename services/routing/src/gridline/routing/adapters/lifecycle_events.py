@@ -120,7 +120,7 @@ def closed(
         resolved_at=after.resolved_at,
         closed_at=after.ended_at,
     )
-    actor = "reporter" if reason == "confirmed" else "system"
+    actor = "reporter" if reason == "confirmed" else "routing"  # routing's window sweep
     detail = {"actor": actor, "reason": reason, "feedback_id": feedback_id}
     return Change(after, event, after.ended_at, detail)
 
@@ -177,7 +177,7 @@ def call_escalated(after: WorkOrder, policy: Policy, *, now: datetime) -> Change
         to_unit_name=policy.unit_name(district),
     )
     detail = {
-        "actor": "system",
+        "actor": "sla",  # the report-in deadline sla keeps
         "reason": "report-in overdue",
         "department_id": call.department_id,
         "to": district,

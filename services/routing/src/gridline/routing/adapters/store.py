@@ -109,8 +109,9 @@ async def record_history(conn: Connection, changes: Sequence[Change]) -> None:
         [o.version for o in orders],
         [c.event.TYPE for c in changes],
         [c.at for c in changes],
-        # Who moved it: a unit, 'reporter' or 'system' (a timeout, a sweep, a new report).
-        [json.dumps({"actor": "system", **c.detail, "unit_id": c.order.unit_id}) for c in changes],
+        # Who moved it: a unit, 'reporter', 'sla' (a deadline) or 'routing' (a new report's
+        # assignment, a rule, a sweep); queries.actor_of reads it.
+        [json.dumps({"actor": "routing", **c.detail, "unit_id": c.order.unit_id}) for c in changes],
     )
 
 
