@@ -115,3 +115,19 @@ def test_a_department_that_does_not_report_in_is_escalated_and_a_street_resoluti
         ),
         what="the call-in and its escalation delivered as webhooks",
     )
+    # The reporter's timeline tells the moves too (intake follows them from the events).
+    key = {"X-Api-Key": stack.credentials["open311_api_key"]}
+
+    def timeline_kinds() -> set[str]:
+        with httpx.Client(timeout=10) as client:
+            got = client.get(f"{stack.url('intake')}/v1/reports/{order_id}/timeline", headers=key)
+        assert got.status_code == 200, got.text
+        return {e["kind"] for e in got.json()["entries"]}
+
+    wait_until(
+        lambda: (
+            {"assigned", "called_in", "call_escalated", "reported_in", "resolved"}
+            <= timeline_kinds()
+        ),
+        what="the moves on the reporter's timeline",
+    )

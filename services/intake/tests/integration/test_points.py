@@ -24,7 +24,10 @@ from gridline.common.events import (
     Assignment,
     EventData,
     TipStatusChanged,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
@@ -366,3 +369,61 @@ async def test_no_points_for_a_zero_point_category_a_tip_without_rider_or_an_unt
         (dispute.request_id, "resolved", "grid", AT + timedelta(hours=8), 0),
         (riderless.request_id, "resolved", "grid", AT + timedelta(hours=8), 0),
     ]
+
+
+async def test_partners_hear_of_accept_cancel_and_close_and_a_cancelled_tip_earns_nothing(
+    pool: Pool, intake: Intake
+) -> None:
+    kept, dropped = await file(pool, intake, HERE, place(5))
+    await as_tip(pool, kept, "rider-1")
+    await as_tip(pool, dropped, "rider-2")
+    t1, t2 = AT + timedelta(hours=1), AT + timedelta(hours=2)
+    await apply(pool, intake, incoming("a1", assigned(kept.request_id)))
+    await apply(pool, intake, incoming("a2", assigned(dropped.request_id)))
+    moves = [
+        WorkOrderAccepted(
+            **ref(kept.request_id, 2, GARBAGE, "s1"),
+            tier="grid",
+            unit_id="g1",
+            unit_name="Grid 7",
+            assignment_seq=1,
+            accepted_at=t1,
+            due_at=AT + timedelta(hours=8),
+        ),
+        WorkOrderCancelled(
+            **ref(dropped.request_id, 2, GARBAGE, "s1"),
+            reason="invalid",
+            by_unit_id="g1",
+            unit_id="g1",
+            unit_name="Grid 7",
+            cancelled_at=t1,
+        ),
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.on_lifecycle(conn, [incoming(f"m{i}", m, t1) for i, m in enumerate(moves)])
+    await apply(pool, intake, incoming("r1", resolved(kept.request_id, 3, t2), t2))
+    closed = WorkOrderClosed(
+        **ref(kept.request_id, 4, GARBAGE, "s1"),
+        reason="confirmed",
+        feedback_id="fb",
+        unit_id="g1",
+        unit_name="Grid 7",
+        resolved_at=t2,
+        closed_at=t2,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.on_lifecycle(conn, [incoming("c1", closed, t2)])
+
+    told = [
+        (e.report_id, e.status, e.points, e.tier, e.due_at) for _, _, e in await tip_events(pool)
+    ]
+    assert [(r, s, p) for r, s, p, _, _ in told] == [
+        (kept.request_id, "assigned", 0),
+        (dropped.request_id, "assigned", 0),
+        (kept.request_id, "accepted", 0),
+        (dropped.request_id, "cancelled", 0),
+        (kept.request_id, "resolved", 5),
+        (kept.request_id, "closed", 0),
+    ]
+    assert told[3][3:] == (None, None) and told[5][3:] == (None, None)  # nobody holds them
+    assert [e["report_id"] for e in await ledger(pool)] == [kept.request_id]

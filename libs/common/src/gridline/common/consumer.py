@@ -38,11 +38,15 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=EventData)
 
 
+# Covariant: an Incoming of one event type is an Incoming of a union that includes it.
+E_co = TypeVar("E_co", bound=EventData, covariant=True)
+
+
 @dataclass(frozen=True, slots=True)
-class Incoming(Generic[E]):
+class Incoming(Generic[E_co]):
     """One event as a handler sees it: the typed payload and its CloudEvents envelope."""
 
-    data: E
+    data: E_co
     envelope: Envelope
 
 

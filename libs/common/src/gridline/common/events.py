@@ -406,7 +406,17 @@ class PartnerUpdated(EventData):
         return self.partner_id
 
 
-TipStatus = Literal["assigned", "triage", "escalated", "resolved", "reopened"]
+TipStatus = Literal[
+    "assigned",
+    "triage",
+    "accepted",
+    "escalated",
+    "returned",
+    "resolved",
+    "reopened",
+    "closed",
+    "cancelled",
+]
 
 
 class TipStatusChanged(EventData):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
@@ -22,6 +22,7 @@ from gridline.intake.domain import duplicates, idempotency, reporters, status, t
 from gridline.intake.domain.gazetteer import Gazetteer
 from gridline.intake.domain.idempotency import Claim, Once
 from gridline.intake.domain.inputs import RequestQuery
+from gridline.intake.domain.points import TIP_MOVES, TipEvent
 from gridline.intake.domain.submission import RECEIVED_NOTES, Accepted, Submission
 
 SCHEMA = "intake"
@@ -334,6 +335,10 @@ class Intake:
         await reports.add_entries(
             conn, [timeline.of_lifecycle(e.data, e.envelope.id, e.envelope.time) for e in events]
         )
+        # Partners hear of their tips' moves too (status callbacks).
+        told = [cast(Incoming[TipEvent], e) for e in events if isinstance(e.data, TIP_MOVES)]
+        if told:
+            await tips.follow(conn, told, self.policy.catalogue, tz, self.source)
 
 
 def contact_details(submission: Submission) -> dict[str, str]:

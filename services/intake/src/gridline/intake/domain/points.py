@@ -19,14 +19,40 @@ from gridline.common.events import (
     TierName,
     TipStatus,
     TipStatusChanged,
+    WorkOrderAccepted,
     WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
     WorkOrderEscalated,
     WorkOrderReopened,
     WorkOrderResolved,
+    WorkOrderReturned,
 )
 from gridline.common.policy.catalogue import Catalogue
 
-WorkOrderEvent = WorkOrderAssigned | WorkOrderEscalated | WorkOrderResolved | WorkOrderReopened
+# Every move a tip's partner is told of (status callbacks).
+WorkOrderEvent = (
+    WorkOrderAssigned
+    | WorkOrderEscalated
+    | WorkOrderResolved
+    | WorkOrderReopened
+    | WorkOrderAccepted
+    | WorkOrderReturned
+    | WorkOrderCancelled
+    | WorkOrderClosed
+)
+TipEvent = WorkOrderEvent
+# The lifecycle's moves beyond the four intake's status view follows in one handler.
+TIP_MOVES = (WorkOrderAccepted, WorkOrderReturned, WorkOrderCancelled, WorkOrderClosed)
+STATUS: dict[type, TipStatus] = {
+    WorkOrderEscalated: "escalated",
+    WorkOrderResolved: "resolved",
+    WorkOrderReopened: "reopened",
+    WorkOrderAccepted: "accepted",
+    WorkOrderReturned: "returned",
+    WorkOrderCancelled: "cancelled",
+    WorkOrderClosed: "closed",
+}
 
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
@@ -79,19 +105,19 @@ def is_month(text: str) -> bool:
 def status_of(event: WorkOrderEvent) -> TipStatus:
     if isinstance(event, WorkOrderAssigned):
         return "triage" if event.assignment is None else "assigned"
-    if isinstance(event, WorkOrderEscalated):
-        return "escalated"
-    if isinstance(event, WorkOrderReopened):
-        return "reopened"
-    return "resolved"
+    return STATUS[type(event)]
 
 
 def holder(event: WorkOrderEvent) -> tuple[TierName | None, str | None, datetime | None]:
     """Who holds (or resolved) the order after `event`, and until when: tier, unit, due."""
     if isinstance(event, WorkOrderResolved):
         return event.tier, event.unit_name, event.due_at
+    if isinstance(event, WorkOrderAccepted):
+        return event.tier, event.unit_name, event.due_at
+    if isinstance(event, WorkOrderCancelled | WorkOrderClosed):  # over: nobody holds it
+        return None, event.unit_name, None
     if event.assignment is None:  # held for triage at the district: no tier, no due time
-        assert isinstance(event, WorkOrderAssigned)
+        assert isinstance(event, WorkOrderAssigned | WorkOrderReturned)
         return None, event.triage_unit_name or event.triage_unit_id, None
     a = event.assignment
     return a.tier, a.unit_name, a.due_at

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from gridline.common.events import (
     DepartmentCalledIn,
@@ -37,6 +37,26 @@ def work_order_rank(version: int) -> int:
 
 def feedback_rank(resolved_version: int) -> int:
     return 2 * resolved_version + 1
+
+
+# Every kind of entry; the migrations' CHECK and the API's schema list the same.
+Kind = Literal[
+    "received",
+    "tagged",
+    "assigned",
+    "escalated",
+    "resolved",
+    "reopened",
+    "feedback",
+    "accepted",
+    "returned",
+    "cancelled",
+    "closed",
+    "called_in",
+    "reported_in",
+    "call_escalated",
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from gridline.common.http import UNAVAILABLE
 from gridline.intake import report_cases
 from gridline.intake.bootstrap import IntakeService
-from gridline.intake.domain import feedback
+from gridline.intake.domain import feedback, timeline
 from gridline.intake.domain.feedback import MAX_COMMENT
 
 router = APIRouter(prefix="/v1/reports", tags=["Reports (native API)"])
@@ -91,7 +91,7 @@ class ReportStatus(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    kind: Literal["received", "tagged", "assigned", "escalated", "resolved", "reopened", "feedback"]
+    kind: timeline.Kind
     at: AwareDatetime
     detail: dict[str, Any]
 

@@ -71,6 +71,24 @@ def render(tip: TipStatusChanged) -> dict[str, str]:
     elif tip.status == "escalated":
         zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已升级至{tier_zh} {unit}{due_zh}。"
         en = f"Work order {wo} ({cat_en}) of your tip {r} was escalated to {unit} ({tip.tier}){due_en}."
+    elif tip.status == "accepted":
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已由{tier_zh} {unit} 签收{due_zh}。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was accepted by {unit} ({tip.tier}){due_en}."
+    elif tip.status == "returned":
+        where_zh = f"改派至{tier_zh} {unit}{due_zh}" if tip.tier else f"交 {unit} 人工分拨"
+        where_en = (
+            f"placed again with {unit} ({tip.tier}){due_en}"
+            if tip.tier
+            else f"awaits manual triage at {unit}"
+        )
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）被退回（位置或类别有误），{where_zh}。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was returned as in the wrong place or category and {where_en}."
+    elif tip.status == "cancelled":
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已作废（重复或无效），不计积分。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} was cancelled as a duplicate or invalid; it earns no points."
+    elif tip.status == "closed":
+        zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已结案。"
+        en = f"Work order {wo} ({cat_en}) of your tip {r} is closed."
     elif tip.status == "reopened":
         zh = f"您的随手拍 {r} 所在工单 {wo}（{cat_zh}）已重新打开，派至{tier_zh} {unit}{due_zh}。"
         en = f"Work order {wo} ({cat_en}) of your tip {r} was reopened and assigned to {unit} ({tip.tier}){due_en}."
