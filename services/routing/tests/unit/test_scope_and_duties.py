@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from gridline.routing.domain.jurisdiction import parse_jurisdiction
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.scope import Action, scope_refusal, triage_target_refusal
 from gridline.routing.domain.workorder import CallIn, Place, State, WorkOrder
+from gridline.routing.moves import report_in_limit
 
 pytestmark = pytest.mark.unit
 
@@ -177,3 +178,8 @@ def test_duty_lists_naming_unknown_categories_are_refused_with_their_paths() -> 
     assert "duty_lists.local[0].categories: unknown category 'also-unknown'" in problems
     assert "duty_lists.local[1].unit: 's1' is listed twice (also duty_lists.local[0])" in problems
     assert any(p.startswith("duty_lists.city.moon") for p in problems)
+
+
+def test_a_departments_report_in_limit_comes_from_the_catalogue() -> None:
+    assert report_in_limit(POLICY, "dept-fire") == timedelta(minutes=30)  # report_in_hours: 0.5
+    assert report_in_limit(POLICY, "dept-water") == timedelta(hours=2)  # none given: 2 h

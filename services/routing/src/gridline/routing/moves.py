@@ -32,7 +32,7 @@ def report_in_limit(policy: Policy, department_id: str) -> timedelta:
     """The department's report-in limit: the catalogue's `report_in_hours` where the
     department has one, else two hours."""
     department = policy.catalogue.departments_by_id.get(department_id)
-    hours = getattr(department, "report_in_hours", None)
+    hours = department.report_in_hours if department is not None else None
     return timedelta(hours=hours) if hours else DEFAULT_REPORT_IN
 
 

@@ -42,6 +42,12 @@ class Department(_Strict):
     id: str = Field(min_length=1, description="Unit id of the department tier.")
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
+    report_in_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=720,
+        description="Hours a called-in department has to report in (报到); default 2.",
+    )
 
 
 class Targets(_Strict):
@@ -362,6 +368,9 @@ class Catalogue:
         for optional in ("rules", "duty_lists"):
             if doc.get(optional) is None:
                 doc.pop(optional, None)
+        for department in doc["departments"]:
+            if department.get("report_in_hours") is None:
+                department.pop("report_in_hours", None)
         return doc
 
 
