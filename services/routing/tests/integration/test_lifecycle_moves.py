@@ -19,6 +19,7 @@ from gridline.common.events import (
     WorkOrderAccepted,
     WorkOrderCancelled,
     WorkOrderClosed,
+    WorkOrderReopened,
     WorkOrderResolved,
     WorkOrderReturned,
 )
@@ -304,3 +305,40 @@ async def test_a_missed_report_in_escalates_the_call_to_the_district_once(
     row = await routing.order("wo1")
     assert row["call_escalated_at"] == AT + timedelta(hours=2)
     assert (await routing.history("wo1"))[-1][2]["to"] == GRID.district_id
+
+
+async def test_a_recurrence_reopens_a_resolved_order_as_rework_and_a_closed_one_stays_closed(
+    routing: Routing,
+) -> None:
+    await routing.reports(("e1", report(1)))
+    grid = await bind(routing, "grid-key", GRID.grid_id)
+    moves = Moves(routing.commands)
+    await refused_and_unchanged(
+        routing, moves.reopen_recurred("wo1", grid, None), TransitionRefused
+    )
+    await routing.commands.resolve("wo1", grid, "cleaned")
+    routing.clock.advance(timedelta(hours=1))
+
+    again = await moves.reopen_recurred("wo1", grid, "堆回来了 piled up again")
+
+    row = await routing.order("wo1")
+    assert (row["state"], row["reopen_count"], row["assignment_seq"]) == ("open", 1, 2)
+    topic, key, env = await last(routing)
+    assert (topic, key, env["type"]) == ("gridline.workorders", "wo1", WorkOrderReopened.TYPE)
+    event = WorkOrderReopened.model_validate(env["data"])
+    assert (event.reason, event.by_unit_id, event.feedback_id) == ("recurred", GRID.grid_id, None)
+    assert (
+        event.assignment.due_at
+        == again.due_at
+        == AT + timedelta(hours=1) + CATALOGUE.time_limit("exposed-garbage", Tier.GRID)
+    )
+    history = (await routing.history("wo1"))[-1][2]
+    assert (history["reason"], history["actor"], history["note"]) == (
+        "recurred",
+        GRID.grid_id,
+        "堆回来了 piled up again",
+    )
+    # Another grid's key may not (a closed order is final: the pure machine's tests).
+    other = await bind(routing, "other-key", GRIDS[2].grid_id)
+    await routing.commands.resolve("wo1", grid, None)
+    await refused_and_unchanged(routing, moves.reopen_recurred("wo1", other, None), Forbidden)

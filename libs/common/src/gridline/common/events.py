@@ -225,13 +225,20 @@ class WorkOrderReopened(WorkOrderRef):
     TYPE: ClassVar[str] = "gridline.workorder.reopened.v1"
     TOPIC: ClassVar[str] = "gridline.workorders"
     SUMMARY: ClassVar[str] = (
-        "The reporter rejected a resolution within the catalogue's window: the work order is "
-        "open again, assigned anew to the tier that resolved it (a new assignment, due time "
-        "and deadline)."
+        "The reporter rejected a resolution within the catalogue's window (reason feedback), "
+        "or a handler found the problem back (reason recurred): the work order is open "
+        "again, assigned anew to the tier that resolved it (a new assignment, due time and "
+        "deadline); counted as rework."
     )
 
-    reason: Literal["feedback"] = "feedback"
-    feedback_id: str = Field(description="The FeedbackGiven that reopened the order.")
+    reason: Literal["feedback", "recurred"] = "feedback"
+    feedback_id: str | None = Field(
+        default=None, description="The FeedbackGiven that reopened the order (reason feedback)."
+    )
+    by_unit_id: str | None = Field(
+        default=None, description="The unit that found it recurred (reason recurred)."
+    )
+    note: str | None = None
     resolved_tier: TierName = Field(description="The tier that had resolved the order.")
     resolved_at: AwareDatetime = Field(description="When the rejected resolution happened.")
     source: ReportSource

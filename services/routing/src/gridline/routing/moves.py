@@ -16,13 +16,14 @@ from gridline.common.events import ReportInBreached
 from gridline.common.pg import Connection
 from gridline.routing.adapters import lifecycle_events as said
 from gridline.routing.adapters import store
-from gridline.routing.adapters.events import Change, record
+from gridline.routing.adapters.events import Change, record, reopened
 from gridline.routing.authorisation import Forbidden
 from gridline.routing.commands import Commands
 from gridline.routing.domain import lifecycle
+from gridline.routing.domain.placement import order_limits
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.scope import Action
-from gridline.routing.domain.workorder import Place, TransitionRefused, WorkOrder
+from gridline.routing.domain.workorder import Place, TransitionRefused, WorkOrder, reopen
 
 # A department's time to report in when the catalogue gives none (report_in_hours).
 DEFAULT_REPORT_IN = timedelta(hours=2)
@@ -97,6 +98,22 @@ class Moves:
             change = said.cancelled(
                 gone, policy, by_unit=key_unit or "admin", reason=reason, note=note
             )
+            return await self._apply(conn, change)
+
+    async def reopen_recurred(
+        self, order_id: str, key_unit: str | None, note: str | None
+    ) -> WorkOrder:
+        """The problem came back after its resolution (复发): a unit whose subtree holds the
+        order reopens it, assigned anew to the tier that resolved it; counted as rework.
+        A closed order is final: a recurrence then is a new report."""
+        unit = self._unit(key_unit, "reopen")
+        async with self.commands._transaction() as conn:
+            order = await self.commands._locked(conn, order_id, unit, Action.RESOLVE)
+            policy = await self.commands._snapshot(conn, order)
+            again = reopen(
+                order, time_limit=order_limits(order, policy), now=self.commands.clock.now()
+            )
+            change = reopened(order, again, policy, recurred_by=unit, note=note)
             return await self._apply(conn, change)
 
     async def call_in(

@@ -78,12 +78,20 @@ def escalated(
     )
 
 
-def reopened(unit_name: str, tier: str, due_at: datetime, tz: ZoneInfo) -> RequestStatus:
+REOPENED_BECAUSE = {
+    "feedback": "the reporter rejected the resolution",
+    "recurred": "the problem came back",
+}
+
+
+def reopened(
+    unit_name: str, tier: str, due_at: datetime, tz: ZoneInfo, reason: str = "feedback"
+) -> RequestStatus:
     return RequestStatus(
         "open",
         unit_name,
         due_at,
-        f"Reopened: the reporter rejected the resolution. Assigned again at tier "
+        f"Reopened: {REOPENED_BECAUSE[reason]}. Assigned again at tier "
         f"{TIER_WORDS[tier]} to {unit_name}; due {local(due_at, tz)}.",
     )
 
@@ -120,7 +128,7 @@ def view_of(event: WorkOrderEvent, tz: ZoneInfo) -> RequestStatus:
         return escalated(a.unit_name, event.from_tier, a.tier, event.reason, a.due_at, tz)
     if isinstance(event, WorkOrderReopened):
         a = event.assignment
-        return reopened(a.unit_name, a.tier, a.due_at, tz)
+        return reopened(a.unit_name, a.tier, a.due_at, tz, event.reason)
     return resolved(event.unit_name, event.tier, event.note, event.due_at)
 
 

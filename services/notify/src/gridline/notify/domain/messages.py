@@ -154,6 +154,11 @@ def render(event: Notified) -> dict[str, str]:
         a = event.assignment
         due = local(a.due_at, event.time_zone)
         zh, en = a.unit_name_zh or a.unit_name, a.unit_name_en or a.unit_name
+        if event.reason == "recurred":
+            return {
+                "zh-CN": f"工单 {wo}（{cat_zh}）办结后问题复发，已重新打开并派至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
+                "en": f"Work order {wo} ({cat_en}) reopened: the problem came back after its resolution; assigned again to {en} ({a.tier}); due {due}.",
+            }
         return {
             "zh-CN": f"工单 {wo}（{cat_zh}）的办结结果未获报告人认可，已重新打开并派至{TIER_ZH[a.tier]} {zh}，请于 {due} 前办结。",
             "en": f"Work order {wo} ({cat_en}) reopened: the reporter rejected its resolution; assigned again to {en} ({a.tier}); due {due}.",

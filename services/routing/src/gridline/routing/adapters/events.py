@@ -188,9 +188,18 @@ def resolved(
     return Change(after, event, after.resolved_at, detail)
 
 
-def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id: str) -> Change:
-    """`before`, resolved, reopened by the reporter's rejection `feedback_id`: the event
-    carries the new assignment, so sla arms its deadline and notify tells its holder."""
+def reopened(
+    before: WorkOrder,
+    after: WorkOrder,
+    policy: Policy,
+    *,
+    feedback_id: str | None = None,
+    recurred_by: str | None = None,
+    note: str | None = None,
+) -> Change:
+    """`before`, resolved, reopened by the reporter's rejection `feedback_id`, or by the
+    unit `recurred_by` that found the problem back: the event carries the new assignment,
+    so sla arms its deadline and notify tells its holder."""
     assert before.resolved_at is not None
     names = _Names.of(after, policy)
     event = WorkOrderReopened(
@@ -204,7 +213,10 @@ def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id
         district_id=after.place.district_id,
         policy_version=after.policy_version,
         time_zone=names.time_zone,
+        reason="recurred" if recurred_by else "feedback",
         feedback_id=feedback_id,
+        by_unit_id=recurred_by,
+        note=note,
         resolved_tier=_tier(before),
         resolved_at=before.resolved_at,
         source=cast(ReportSource, after.source),
@@ -212,9 +224,10 @@ def reopened(before: WorkOrder, after: WorkOrder, policy: Policy, *, feedback_id
         assignment=_assignment(after, policy),
     )
     detail = {
-        "reason": "feedback",
+        "reason": "recurred" if recurred_by else "feedback",
         "feedback_id": feedback_id,
         "from": before.unit_id,
-        "actor": "reporter",
+        "actor": recurred_by or "reporter",
+        "note": note,
     }
     return Change(after, event, after.assigned_at, detail)

@@ -169,6 +169,20 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
 
     # -- the lifecycle's moves (moves.py) ----------------------------------------------
 
+    @app.post("/v1/workorders/{order_id}/reopen", response_model=WorkOrderView, **WORK)
+    async def reopen_work_order(
+        order_id: str,
+        request: Request,
+        svc: Service,
+        action: Annotated[HandlerAction | None, Body()] = None,
+    ) -> WorkOrderView:
+        """The problem recurred (复发) after its resolution: open again at the tier that
+        resolved it, counted as rework. 409 unless resolved (a closed order is final)."""
+        unit = await _key_unit(request, svc)
+        note = action.note if action else None
+        order = await Moves(svc.commands).reopen_recurred(order_id, unit, note)
+        return WorkOrderView.of(order, svc.policy.current)
+
     @app.post("/v1/workorders/{order_id}/accept", response_model=WorkOrderView, **WORK)
     async def accept_work_order(order_id: str, request: Request, svc: Service) -> WorkOrderView:
         """The holder acknowledges the order (签收); the due time runs on. 409 unless open."""
