@@ -25,7 +25,7 @@ RULES = REPO / "config" / "rules.yaml"
 BAD = """\
 rules:
   - name: everything
-    set: {calendar: office-hours}
+    set: {calendar: office}
   - name: waterlogging
     match: {category: waterlogging, colour: blue}
     set: {call_in: dept-nowhere}

@@ -49,8 +49,14 @@ AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ADMIN = "admin-key-0123456789"
 CITY = generate_city(1, districts=2)
 JURISDICTION = parse_jurisdiction(CITY)
-CATALOGUE_DOC: dict[str, Any] = yaml.safe_load(
-    (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
+# As a client sends it: JSON, so YAML's dates (calendars' holidays) as ISO strings.
+CATALOGUE_DOC: dict[str, Any] = json.loads(
+    json.dumps(
+        yaml.safe_load(
+            (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
+        ),
+        default=str,
+    )
 )
 GRIDS = sorted(
     (g for g in JURISDICTION.grids.values() if g.grid_kind != "special"), key=lambda g: g.grid_id

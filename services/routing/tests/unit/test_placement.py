@@ -6,15 +6,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from gridline.common.policy.catalogue import load_catalogue_text
+from gridline.common.policy.catalogue import load_catalogue_text, parse_catalogue
 from gridline.common.policy.tiers import Tier
 from gridline.operator.citygen import generate_city
 from gridline.routing.domain.authority import units_in_view
 from gridline.routing.domain.jurisdiction import parse_jurisdiction
-from gridline.routing.domain.placement import Report, open_for_report, place_in_grid
+from gridline.routing.domain.placement import (
+    Report,
+    open_for_report,
+    order_limits,
+    place_in_grid,
+)
 from gridline.routing.domain.policy import Policy
-from gridline.routing.domain.workorder import State, TransitionRefused
+from gridline.routing.domain.workorder import State, TransitionRefused, escalate
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +81,27 @@ def test_a_key_sees_its_unit_and_everything_below_a_department_only_itself() -> 
     street = GRID.street_id
     assert {street, GRID.community_id, GRID.grid_id} <= set(units_in_view(street, POLICY))
     assert GRID.grid_id not in units_in_view(sorted(POLICY.catalogue.departments_by_id)[0], POLICY)
+
+
+def test_a_category_on_a_calendar_is_due_after_working_hours_and_so_are_its_escalations() -> None:
+    doc = yaml.safe_load(
+        (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
+    )
+    for category in doc["categories"]:
+        if category["code"] == "exposed-garbage":
+            category["calendar"] = "office"  # 08:30-12:00, 13:30-17:30, Monday to Friday
+    policy = Policy(POLICY.jurisdiction, parse_catalogue(doc))
+    friday_4pm = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
+    opened = open_for_report(report(), policy, friday_4pm)
+    # 8 working hours: 1.5 h on Friday, 6.5 h on Monday (3.5 + 3) → Monday 16:30 Shanghai.
+    assert opened.order.due_at == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
+    up = escalate(opened.order, time_limit=order_limits(opened.order, policy), now=friday_4pm)
+    limit = policy.catalogue.time_limit("exposed-garbage", Tier.COMMUNITY)
+    assert up.due_at == policy.catalogue.model.calendars["office"].add(
+        friday_4pm, limit, "Asia/Shanghai"
+    )
+    assert up.due_at != friday_4pm + limit  # not clock hours
+    # Without the calendar, clock hours as before.
+    assert open_for_report(report(), POLICY, friday_4pm).order.due_at == friday_4pm + timedelta(
+        hours=8
+    )

@@ -75,7 +75,7 @@ def test_rule_after_a_catch_all_that_stops_is_unreachable() -> None:
         """\
         rules:
           - name: everything
-            set: {calendar: office-hours}
+            set: {calendar: office}
           - name: never
             match: {category: waterlogging}
             set: {call_in: dept-water}
@@ -178,7 +178,7 @@ def test_without_a_catalogue_names_are_not_checked_but_shapes_are() -> None:
 def test_each_matcher_matches_what_it_names_and_nothing_else(
     match: str, hit: dict[str, object], miss: dict[str, object]
 ) -> None:
-    ruleset = rules(f"rules:\n  - name: r\n    match: {{{match}}}\n    set: {{calendar: c}}\n")
+    ruleset = rules(f"rules:\n  - name: r\n    match: {{{match}}}\n    set: {{calendar: office}}\n")
     base = {"category": "road-collapse"} if "category" not in hit else {}
     assert [r.name for r in ruleset.evaluate(facts(**{**base, **hit})).matched] == ["r"]
     assert ruleset.evaluate(facts(**{**base, **miss})).matched == ()

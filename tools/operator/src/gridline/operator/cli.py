@@ -169,7 +169,8 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
             print(f"{args.file}: {problem}", file=sys.stderr)
         return _fail(f"{len(exc.problems)} problem(s); nothing was loaded")
     print(f"{args.file}: valid, {len(catalogue.categories)} categories", file=sys.stderr)
-    doc = yaml.safe_load(text)
+    # As JSON travels: YAML's dates (calendars' holidays) as ISO strings.
+    doc = json.loads(json.dumps(yaml.safe_load(text), default=str))
     if args.rules:
         # One policy version covers the catalogue and its rules: routing stores them as one.
         doc = with_rules(doc, args.rules)

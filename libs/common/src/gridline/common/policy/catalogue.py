@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridline.common.events import Severity
+from gridline.common.policy.calendar import WorkCalendar
 from gridline.common.policy.duties import DutyLists, duty_list_problems
 from gridline.common.policy.tiers import Tier
 
@@ -133,6 +134,11 @@ class Category(_Strict):
     description_zh: str = ""
     attributes: list[Attribute] = Field(
         default_factory=list, description="Extra questions; Open311 metadata=true when any."
+    )
+    calendar: str | None = Field(
+        default=None,
+        description="A calendar of `calendars`: the time limits are working hours on it"
+        " (none: clock hours).",
     )
     points: int = Field(
         default=0,
@@ -316,6 +322,11 @@ class CatalogueModel(_Strict):
         description="Which categories each tier may resolve (N city-wide + X local);"
         " none: every tier may resolve every category.",
     )
+    calendars: dict[str, WorkCalendar] = Field(
+        default_factory=dict,
+        description="Working calendars by name; a category or a routing rule that names one"
+        " counts its time limits in working hours on it.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -368,9 +379,14 @@ class Catalogue:
         for optional in ("rules", "duty_lists"):
             if doc.get(optional) is None:
                 doc.pop(optional, None)
+        if not doc.get("calendars"):
+            doc.pop("calendars", None)
         for department in doc["departments"]:
             if department.get("report_in_hours") is None:
                 department.pop("report_in_hours", None)
+        for category in doc["categories"]:
+            if category.get("calendar") is None:
+                category.pop("calendar", None)
         return doc
 
 
@@ -406,6 +422,13 @@ def _cross_references(doc: dict[str, Any]) -> list[str]:
             dept = c.get("department")
             if isinstance(departments, list) and dept is not None and dept not in dept_ids:
                 problems.append(f"categories[{i}].department: unknown department {dept!r}")
+            calendar = c.get("calendar")
+            calendars = doc.get("calendars") or {}
+            if calendar is not None and isinstance(calendars, dict) and calendar not in calendars:
+                known = ", ".join(sorted(calendars)) or "none defined"
+                problems.append(
+                    f"categories[{i}].calendar: unknown calendar {calendar!r} ({known})"
+                )
     return problems
 
 

@@ -228,6 +228,6 @@ def reopened(
         "feedback_id": feedback_id,
         "from": before.unit_id,
         "actor": recurred_by or "reporter",
-        "note": note,
+        **({"note": note} if note is not None else {}),
     }
     return Change(after, event, after.assigned_at, detail)

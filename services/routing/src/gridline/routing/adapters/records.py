@@ -77,6 +77,7 @@ def as_record(order: WorkOrder) -> dict[str, Any]:
         "rule_terms": {
             "co_handlers": list(order.co_handlers),
             "time_limits_hours": {t.value: h for t, h in order.rule_limits},
+            **({"calendar": order.rule_calendar} if order.rule_calendar else {}),
         },
         "accepted_at": order.accepted_at,
         "ended_at": order.ended_at,
@@ -136,6 +137,7 @@ def from_record(row: Mapping[str, Any]) -> WorkOrder:
         policy_version=row["policy_version"],
         co_handlers=tuple(terms.get("co_handlers", ())),
         rule_limits=tuple((Tier(t), h) for t, h in terms.get("time_limits_hours", {}).items()),
+        rule_calendar=terms.get("calendar"),
         accepted_at=row["accepted_at"],
         ended_at=row["ended_at"],
         end_reason=row["end_reason"],

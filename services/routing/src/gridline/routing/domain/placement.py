@@ -12,6 +12,7 @@ from gridline.routing.domain.rules import NO_RULES, Decision, Facts
 from gridline.routing.domain.workorder import (
     Place,
     State,
+    TimeLimits,
     TransitionRefused,
     WorkOrder,
     assign_from_triage,
@@ -102,15 +103,18 @@ def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
     order = opened(entry, department, limits)
     raised_from = None
     if decision.matched and category is not None:
+        base = policy.time_limits(report.service_code, decision.calendar)
+        base = base.scaled(policy.catalogue.tagging.factor(report.severity))
         ruled = opened(
             Tier.DEPARTMENT if decision.call_in else decision.entry_tier or entry,
             decision.call_in or department,
-            {**limits, **rule_limits(decision)},
+            TimeLimits({**base, **rule_limits(decision)}, base.calendar, base.zone),
         )
         ruled = replace(
             ruled,
             co_handlers=decision.co_handlers,
             rule_limits=tuple(sorted(decision.time_limits_hours.items(), key=lambda t: t[0].rank)),
+            rule_calendar=decision.calendar,
         )
         if order.tier is not None and ruled.tier is not None and ruled.tier.rank > order.tier.rank:
             # Moved up at open: the category's assignment, then the rule's escalation.
@@ -194,22 +198,21 @@ def rule_limits(decision: Decision) -> dict[Tier, timedelta]:
     return {tier: timedelta(hours=h) for tier, h in decision.time_limits_hours.items()}
 
 
-def order_limits(order: WorkOrder, policy: Policy) -> dict[Tier, timedelta]:
+def order_limits(order: WorkOrder, policy: Policy) -> TimeLimits:
     """The time limits an order's later assignments take: the catalogue's for its category,
-    with the tiers its routing rules set at open replaced."""
-    limits = policy.time_limits(order.category)
+    with the tiers its routing rules set at open replaced, on the calendar a rule named (or
+    the category's)."""
+    limits = policy.time_limits(order.category, order.rule_calendar)
     limits.update({tier: timedelta(hours=h) for tier, h in order.rule_limits})
     return limits
 
 
-def first_time_limits(
-    policy: Policy, service_code: str, severity: Severity
-) -> dict[Tier, timedelta]:
+def first_time_limits(policy: Policy, service_code: str, severity: Severity) -> TimeLimits:
     """The time limits of an order's first assignment: the catalogue's, times the factor of
     the report's severity (an urgent report is due sooner). Escalations use the
     catalogue's limits as they are."""
     factor = policy.catalogue.tagging.factor(severity)
-    return {tier: limit * factor for tier, limit in policy.time_limits(service_code).items()}
+    return policy.time_limits(service_code).scaled(factor)
 
 
 def place_in_grid(

@@ -11,7 +11,7 @@ from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.jurisdiction import Jurisdiction
 from gridline.routing.domain.rules import EMPTY, RuleSet
 from gridline.routing.domain.rules_file import parse_rules
-from gridline.routing.domain.workorder import Place
+from gridline.routing.domain.workorder import Place, TimeLimits
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,19 @@ class Policy:
             return Place(None, None, None, self.jurisdiction.district_of_point(lon, lat))
         return Place(grid.grid_id, grid.community_id, grid.street_id, grid.district_id)
 
-    def time_limits(self, category: str) -> dict[Tier, timedelta]:
+    def time_limits(self, category: str, calendar: str | None = None) -> TimeLimits:
+        """The category's limits per tier, on the calendar `calendar` names, or else on the
+        category's own (none: clock hours)."""
         limits: dict[Tier, timedelta] = {}
         for tier in Tier:
             try:
                 limits[tier] = self.catalogue.time_limit(category, tier)
             except KeyError:
                 continue
-        return limits
+        known = self.catalogue.categories_by_code.get(category)
+        name = calendar or (known.calendar if known else None)
+        model = self.catalogue.model
+        return TimeLimits(limits, model.calendars.get(name) if name else None, model.timezone)
 
     def unit_name(self, unit_id: str) -> str:
         department = self.catalogue.departments_by_id.get(unit_id)

@@ -68,7 +68,7 @@ class Match:
 @dataclass(frozen=True)
 class Actions:
     """What a matching rule sets. `call_in` assigns the order at the department tier to that
-    department at once; `calendar` is recorded for SLA calendars, not applied yet."""
+    department at once; `calendar` names the catalogue calendar its limits count on."""
 
     entry_tier: Tier | None = None
     call_in: str | None = None

@@ -324,6 +324,14 @@ def _actions(node: _Node | None, catalogue: Catalogue | None, problems: list[Pro
     if "calendar" in v:
         if not isinstance(v["calendar"].value, str) or not v["calendar"].value:
             problems.append(Problem(v["calendar"].line, "calendar must be a calendar's name"))
+        elif catalogue is not None and v["calendar"].value not in catalogue.model.calendars:
+            defined = ", ".join(sorted(catalogue.model.calendars)) or "none defined"
+            problems.append(
+                Problem(
+                    v["calendar"].line,
+                    f"unknown calendar {v['calendar'].value!r} (the catalogue's: {defined})",
+                )
+            )
         else:
             calendar = v["calendar"].value
     return Actions(entry, call_in, tuple(co), limits, calendar)

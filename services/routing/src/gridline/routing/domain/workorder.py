@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gridline.common.policy.calendar import WorkCalendar
 from gridline.common.policy.tiers import Tier
 
 
@@ -66,6 +67,7 @@ class WorkOrder:
     # and time limits (hours per tier) that replace the catalogue's for this order.
     co_handlers: tuple[str, ...] = ()
     rule_limits: tuple[tuple[Tier, float], ...] = ()
+    rule_calendar: str | None = None  # a calendar a rule named for the order's limits
     # The lifecycle beyond open/resolved (domain/lifecycle.py); defaults for a new order.
     accepted_at: datetime | None = None
     ended_at: datetime | None = None  # closed or cancelled
@@ -92,6 +94,32 @@ class CallIn:
     def pending(self) -> bool:
         """Called and not yet reported in (an escalated call still awaits its report-in)."""
         return self.reported_in_at is None
+
+
+class TimeLimits(dict[Tier, timedelta]):
+    """An order's time limits per tier, in working time on `calendar` (in the zone `zone`)
+    when the category or a routing rule names one, else in clock time."""
+
+    def __init__(
+        self,
+        limits: dict[Tier, timedelta],
+        calendar: WorkCalendar | None = None,
+        zone: str = "UTC",
+    ) -> None:
+        super().__init__(limits)
+        self.calendar = calendar
+        self.zone = zone
+
+    def scaled(self, factor: float) -> TimeLimits:
+        return TimeLimits({t: v * factor for t, v in self.items()}, self.calendar, self.zone)
+
+
+def due_after(time_limit: dict[Tier, timedelta], tier: Tier, now: datetime) -> datetime:
+    """When an assignment at `tier` made `now` is due: after the tier's limit of working
+    time on the limits' calendar, or of clock time."""
+    if isinstance(time_limit, TimeLimits) and time_limit.calendar is not None:
+        return time_limit.calendar.add(now, time_limit[tier], time_limit.zone)
+    return now + time_limit[tier]
 
 
 def unit_for(tier: Tier, place: Place, department_id: str) -> str | None:
@@ -138,7 +166,7 @@ def open_order(
     else:
         state = State.OPEN
         tier, unit = entry_assignment(entry, place, department_id)
-        due = now + time_limit[tier]
+        due = due_after(time_limit, tier, now)
     return WorkOrder(
         id=order_id,
         report_id=report_id,
@@ -189,7 +217,7 @@ def _assigned_again(
         unit_id=unit,
         assignment_seq=order.assignment_seq + 1,
         assigned_at=now,
-        due_at=now + time_limit[tier],
+        due_at=due_after(time_limit, tier, now),
         version=order.version + 1,
         state=State.OPEN,  # a new holder has not accepted it yet
         accepted_at=None,

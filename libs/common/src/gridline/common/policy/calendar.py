@@ -1,0 +1,118 @@
+"""Working calendars: a time limit counted in working hours instead of clock hours (pure).
+
+A calendar names the working hours of a working day (in the catalogue's time zone), the
+weekdays that are working days, holidays by date, and make-up working days (调休: a
+weekend date worked instead of a holiday). Adding a working span to a moment walks the
+working intervals from that moment on: 4 working hours from Friday 16:00 on an 08:30-12:00,
+13:30-17:30 calendar end on Monday at 11:00.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+# A limit longer than this many calendar days of searching is a calendar without working
+# time (every day a holiday): refused rather than searched for ever.
+MAX_DAYS = 3 * 366
+
+
+class NoWorkingTime(ValueError):
+    """The calendar has no working time within MAX_DAYS of the start."""
+
+
+class WorkCalendar(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hours: list[str] = Field(
+        min_length=1,
+        description='Working intervals of a working day, local time, e.g. ["08:30-12:00",'
+        ' "13:30-17:30"]; in order, not overlapping.',
+    )
+    weekdays: list[Weekday] = Field(
+        default_factory=lambda: list(WEEKDAYS[:5]),
+        description="The weekdays that are working days.",
+    )
+    holidays: list[date] = Field(default_factory=list, description="Dates off (YYYY-MM-DD).")
+    workdays: list[date] = Field(
+        default_factory=list,
+        description="Make-up working days (调休): dates worked although their weekday is not.",
+    )
+
+    @field_validator("hours")
+    @classmethod
+    def _intervals(cls, value: list[str]) -> list[str]:
+        last = time(0)
+        for text in value:
+            m = _INTERVAL.match(text)
+            if m is None:
+                raise ValueError(f"working hours {text!r} must read HH:MM-HH:MM")
+            start, end = _clock(m.group(1), m.group(2)), _clock(m.group(3), m.group(4))
+            if not start < end or start < last:
+                raise ValueError(
+                    f"working hours {text!r} must end after they start and follow the"
+                    " interval before without overlapping"
+                )
+            last = end
+        return value
+
+    @model_validator(mode="after")
+    def _both(self) -> WorkCalendar:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"dates both holiday and make-up working day: {both}")
+        return self
+
+    @property
+    def day_length(self) -> timedelta:
+        """The working time of one working day (a "working day" limit is this long)."""
+        return sum((end - start for start, end in self._spans(date(2000, 1, 3))), timedelta())
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        return day not in self.holidays and WEEKDAYS[day.weekday()] in self.weekdays
+
+    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's working intervals as naive local datetimes."""
+        out = []
+        for text in self.hours:
+            m = _INTERVAL.match(text)
+            assert m is not None  # validated
+            start = datetime.combine(day, _clock(m.group(1), m.group(2)))
+            end_h, end_m = int(m.group(3)), int(m.group(4))
+            end = datetime.combine(day, time(0)) + timedelta(hours=end_h, minutes=end_m)
+            out.append((start, end))
+        return out
+
+    def add(self, start: datetime, span: timedelta, zone: str) -> datetime:
+        """The moment `span` of working time after `start` (an aware datetime): the end
+        of the working time it takes, in UTC. A zero span is `start` itself."""
+        if span <= timedelta(0):
+            return start
+        tz = ZoneInfo(zone)
+        local = start.astimezone(tz).replace(tzinfo=None)
+        left = span
+        day = local.date()
+        for _ in range(MAX_DAYS):
+            if self.is_working_day(day):
+                for begin, end in self._spans(day):
+                    if end <= local:
+                        continue
+                    begin = max(begin, local)
+                    if end - begin >= left:
+                        return (begin + left).replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+                    left -= end - begin
+            day += timedelta(days=1)
+        raise NoWorkingTime(f"no {span} of working time within {MAX_DAYS} days of {start}")
+
+
+def _clock(hours: str, minutes: str) -> time:
+    return time(int(hours) % 24, int(minutes)) if hours != "24" else time(23, 59, 59)

@@ -1,0 +1,101 @@
+"""Working calendars: limits in working hours land where a person counting office hours,
+weekends, holidays and make-up working days (调休) would put them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from gridline.common.policy.calendar import NoWorkingTime, WorkCalendar
+
+pytestmark = pytest.mark.unit
+
+SH = ZoneInfo("Asia/Shanghai")
+OFFICE = WorkCalendar(
+    hours=["08:30-12:00", "13:30-17:30"],
+    holidays=[date(2026, 10, 1), date(2026, 10, 2)],
+    workdays=[date(2026, 10, 10)],  # a Saturday worked instead
+)
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SH)
+
+
+def add(start: datetime, hours: float, cal: WorkCalendar = OFFICE) -> datetime:
+    return cal.add(start, timedelta(hours=hours), "Asia/Shanghai").astimezone(SH)
+
+
+def test_within_a_morning_and_across_lunch() -> None:
+    assert add(at(2026, 11, 23, 9, 0), 2) == at(2026, 11, 23, 11, 0)  # Monday
+    assert add(at(2026, 11, 23, 11, 0), 2) == at(2026, 11, 23, 14, 30)  # lunch does not count
+
+
+def test_friday_afternoon_runs_into_monday() -> None:
+    assert add(at(2026, 11, 27, 16, 0), 4) == at(2026, 11, 30, 11, 0)
+
+
+def test_a_start_outside_working_hours_waits_for_the_next_interval() -> None:
+    assert add(at(2026, 11, 23, 20, 0), 1) == at(2026, 11, 24, 9, 30)
+    assert add(at(2026, 11, 28, 10, 0), 1) == at(2026, 11, 30, 9, 30)  # Saturday
+
+
+def test_holidays_are_skipped_and_make_up_days_worked() -> None:
+    # Wednesday 30 September 17:00; 1-2 October are holidays, 3-4 a weekend.
+    assert add(at(2026, 9, 30, 17, 0), 1) == at(2026, 10, 5, 9, 0)
+    # Friday 9 October 17:00 → the make-up Saturday 10 October.
+    assert add(at(2026, 10, 9, 17, 0), 1) == at(2026, 10, 10, 9, 0)
+
+
+def test_a_working_day_is_the_calendars_day_length() -> None:
+    assert OFFICE.day_length == timedelta(hours=7, minutes=30)
+    monday = at(2026, 11, 23, 8, 30)
+    assert add(monday, OFFICE.day_length.total_seconds() / 3600) == at(2026, 11, 23, 17, 30)
+
+
+def test_round_the_clock_is_clock_time() -> None:
+    always = WorkCalendar(
+        hours=["00:00-24:00"], weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    )
+    start = at(2026, 11, 27, 23, 15)
+    assert add(start, 30, always) == start + timedelta(hours=30)
+
+
+def test_bad_calendars_are_refused_with_what_to_fix() -> None:
+    with pytest.raises(ValidationError, match="HH:MM-HH:MM"):
+        WorkCalendar(hours=["8:30-12"])
+    with pytest.raises(ValidationError, match="overlapping"):
+        WorkCalendar(hours=["08:30-12:00", "11:00-13:00"])
+    with pytest.raises(ValidationError, match="both holiday and make-up"):
+        WorkCalendar(
+            hours=["08:00-17:00"], holidays=[date(2026, 1, 1)], workdays=[date(2026, 1, 1)]
+        )
+    never = WorkCalendar(hours=["08:00-17:00"], weekdays=[])
+    with pytest.raises(NoWorkingTime):
+        never.add(at(2026, 1, 1, 0, 0), timedelta(hours=1), "Asia/Shanghai")
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    first=st.integers(min_value=0, max_value=4000),
+    second=st.integers(min_value=0, max_value=4000),
+)
+def test_adding_in_two_steps_is_adding_once_and_never_ends_outside_work(
+    start: datetime, first: int, second: int
+) -> None:
+    begin = start.replace(tzinfo=UTC)
+    a, b = timedelta(minutes=first), timedelta(minutes=second)
+    once = OFFICE.add(begin, a + b, "Asia/Shanghai")
+    twice = OFFICE.add(OFFICE.add(begin, a, "Asia/Shanghai"), b, "Asia/Shanghai")
+    assert once == twice
+    assert once >= begin
+    if a + b > timedelta(0):
+        local = once.astimezone(SH)
+        assert OFFICE.is_working_day(local.date())
+        clock = local.time()
+        assert time(8, 30) < clock <= time(12) or time(13, 30) < clock <= time(17, 30)
