@@ -5,6 +5,7 @@ The session's catalogue (without rules) is put back afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def test_rule_file_loads_refuses_bad_files_by_line_and_explains_routes(
             with_rules = client.get(policy, headers=admin).json()
 
             # Refused by routing itself (not only by the command): 422, the same list.
-            doc = yaml.safe_load(catalogue.read_text(encoding="utf-8"))
+            # As JSON travels: YAML's dates (calendars' holidays) as ISO strings.
+            doc = json.loads(
+                json.dumps(yaml.safe_load(catalogue.read_text(encoding="utf-8")), default=str)
+            )
             refused = client.put(
                 f"{stack.url('routing')}/admin/catalogue",
                 json={**doc, "rules": {"name": "bad-rules.yaml", "text": BAD}},
