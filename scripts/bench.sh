@@ -61,7 +61,7 @@ doc = yaml.safe_load(open("config/catalogue.yaml", encoding="utf-8"))
 doc.setdefault("tagging", {}).update(duplicate_radius_m=0.05, duplicate_window_hours=5 / 3600)
 yaml.safe_dump(doc, open(sys.argv[1], "w", encoding="utf-8"), allow_unicode=True)
 PY
-"$GL" catalogue load "$GRIDLINE_RUN_DIR/catalogue.yaml" --rules config/rules.yaml --credentials "$CREDS"
+"$GL" catalogue load "$GRIDLINE_RUN_DIR/catalogue.yaml" --credentials "$CREDS"
 
 .venv/bin/python -m uvicorn --app-dir bench bare_app:app --host 127.0.0.1 --port $BARE_PORT \
   --loop uvloop --http httptools --no-access-log --log-level warning \
