@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
@@ -164,59 +166,52 @@ class Sla:
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""
-        now = self.clock.now()
-        async with pool.acquire() as conn, conn.transaction():
-            rows = await store.claim_due(conn, now, limit)
-            if not rows:
-                return 0
-            await add_to_outbox(
-                conn,
-                self.source,
-                [
-                    Outgoing(
-                        DeadlineBreached(
-                            work_order_id=r["work_order_id"],
-                            assignment_seq=r["assignment_seq"],
-                            tier=r["tier"],
-                            unit_id=r["unit_id"],
-                            due_at=r["due_at"],
-                            breached_at=now,
-                        ),
-                        now,
-                        breach_event_id(r["work_order_id"], r["assignment_seq"]),
-                    )
-                    for r in rows
-                ],
+
+        def breach(r: Any, now: datetime) -> Outgoing:
+            event = DeadlineBreached(
+                work_order_id=r["work_order_id"],
+                assignment_seq=r["assignment_seq"],
+                tier=r["tier"],
+                unit_id=r["unit_id"],
+                due_at=r["due_at"],
+                breached_at=now,
             )
-            await store.mark_fired(conn, [r["work_order_id"] for r in rows], now)
-        return len(rows)
+            return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
+
+        return await self._fire(pool, limit, store.claim_due, store.mark_fired, breach)
 
     async def fire_due_report_ins(self, pool: Pool, limit: int = 500) -> int:
         """Emit one ReportInBreached per call whose department did not report in."""
+
+        def missed(r: Any, now: datetime) -> Outgoing:
+            event = ReportInBreached(
+                work_order_id=r["work_order_id"],
+                call_seq=r["call_seq"],
+                department_id=r["department_id"],
+                due_at=r["due_at"],
+                breached_at=now,
+            )
+            return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
+
+        return await self._fire(pool, limit, report_in.claim_due, report_in.mark_fired, missed)
+
+    async def _fire(
+        self,
+        pool: Pool,
+        limit: int,
+        claim: Callable[[Connection, datetime, int], Awaitable[list[Any]]],
+        mark: Callable[[Connection, list[str], datetime], Awaitable[None]],
+        event_of: Callable[[Any, datetime], Outgoing],
+    ) -> int:
+        """One round of a deadline kind: claim what is due, emit its events and mark it
+        fired, all in one transaction (the event and the mark commit together)."""
         now = self.clock.now()
         async with pool.acquire() as conn, conn.transaction():
-            rows = await report_in.claim_due(conn, now, limit)
+            rows = await claim(conn, now, limit)
             if not rows:
                 return 0
-            await add_to_outbox(
-                conn,
-                self.source,
-                [
-                    Outgoing(
-                        ReportInBreached(
-                            work_order_id=r["work_order_id"],
-                            call_seq=r["call_seq"],
-                            department_id=r["department_id"],
-                            due_at=r["due_at"],
-                            breached_at=now,
-                        ),
-                        now,
-                        stable_id("report-in", r["work_order_id"], r["call_seq"]),
-                    )
-                    for r in rows
-                ],
-            )
-            await report_in.mark_fired(conn, [r["work_order_id"] for r in rows], now)
+            await add_to_outbox(conn, self.source, [event_of(r, now) for r in rows])
+            await mark(conn, [r["work_order_id"] for r in rows], now)
         return len(rows)
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:
