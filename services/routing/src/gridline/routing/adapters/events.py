@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from gridline.common.events import (
     Assignment,
@@ -45,22 +45,37 @@ async def record(conn: Connection, source: str, changes: Sequence[Change]) -> No
     await store.record_history(conn, changes)
 
 
-@dataclass(frozen=True)
-class _Names:
-    """What the policy calls a category: English and Chinese, and its time zone."""
+class RefFields(TypedDict):
+    """The fields every work-order event carries (WorkOrderRef), typed so that an event
+    built with `**ref_fields(...)` is checked like one built field by field."""
 
-    category_en: str
-    category_zh: str
+    work_order_id: str
+    report_id: str
+    version: int
+    category: str
+    category_name_en: str
+    category_name_zh: str
+    street_id: str | None
+    district_id: str | None
+    policy_version: str
     time_zone: str
 
-    @staticmethod
-    def of(order: WorkOrder, policy: Policy) -> _Names:
-        category = policy.catalogue.categories_by_code.get(order.category)
-        return _Names(
-            category.name_en if category else order.category,
-            category.name_zh if category else order.category,
-            policy.catalogue.timezone,
-        )
+
+def ref_fields(order: WorkOrder, policy: Policy) -> RefFields:
+    """The order's reference fields, its category named as the policy names it."""
+    category = policy.catalogue.categories_by_code.get(order.category)
+    return RefFields(
+        work_order_id=order.id,
+        report_id=order.report_id,
+        version=order.version,
+        category=order.category,
+        category_name_en=category.name_en if category else order.category,
+        category_name_zh=category.name_zh if category else order.category,
+        street_id=order.place.street_id,
+        district_id=order.place.district_id,
+        policy_version=order.policy_version,
+        time_zone=policy.catalogue.timezone,
+    )
 
 
 def _tier(order: WorkOrder) -> TierName:
@@ -86,19 +101,9 @@ def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
 
 def assigned(order: WorkOrder, policy: Policy, *, triage_reason: str | None) -> Change:
     """Opened, or placed in a grid after triage: assigned to a unit, or held for triage."""
-    names = _Names.of(order, policy)
     triage = order.state is State.TRIAGE
     event = WorkOrderAssigned(
-        work_order_id=order.id,
-        report_id=order.report_id,
-        version=order.version,
-        category=order.category,
-        category_name_en=names.category_en,
-        category_name_zh=names.category_zh,
-        street_id=order.place.street_id,
-        district_id=order.place.district_id,
-        policy_version=order.policy_version,
-        time_zone=names.time_zone,
+        **ref_fields(order, policy),
         source=cast(ReportSource, order.source),
         grid_id=order.place.grid_id,
         community_id=order.place.community_id,
@@ -122,18 +127,8 @@ def escalated(
     note: str | None,
     actor: str | None = None,
 ) -> Change:
-    names = _Names.of(after, policy)
     event = WorkOrderEscalated(
-        work_order_id=after.id,
-        report_id=after.report_id,
-        version=after.version,
-        category=after.category,
-        category_name_en=names.category_en,
-        category_name_zh=names.category_zh,
-        street_id=after.place.street_id,
-        district_id=after.place.district_id,
-        policy_version=after.policy_version,
-        time_zone=names.time_zone,
+        **ref_fields(after, policy),
         reason=reason,
         note=note,
         from_tier=_tier(before),
@@ -159,19 +154,9 @@ def resolved(
 ) -> Change:
     """Resolved by `by_unit` while `before` held it."""
     assert before.due_at is not None and after.resolved_at is not None
-    names = _Names.of(after, policy)
     zh, en = policy.unit_names(before.unit_id)
     event = WorkOrderResolved(
-        work_order_id=after.id,
-        report_id=after.report_id,
-        version=after.version,
-        category=after.category,
-        category_name_en=names.category_en,
-        category_name_zh=names.category_zh,
-        street_id=after.place.street_id,
-        district_id=after.place.district_id,
-        policy_version=after.policy_version,
-        time_zone=names.time_zone,
+        **ref_fields(after, policy),
         tier=_tier(before),
         unit_id=before.unit_id,
         unit_name=policy.unit_name(before.unit_id),
@@ -201,18 +186,8 @@ def reopened(
     unit `recurred_by` that found the problem back: the event carries the new assignment,
     so sla arms its deadline and notify tells its holder."""
     assert before.resolved_at is not None
-    names = _Names.of(after, policy)
     event = WorkOrderReopened(
-        work_order_id=after.id,
-        report_id=after.report_id,
-        version=after.version,
-        category=after.category,
-        category_name_en=names.category_en,
-        category_name_zh=names.category_zh,
-        street_id=after.place.street_id,
-        district_id=after.place.district_id,
-        policy_version=after.policy_version,
-        time_zone=names.time_zone,
+        **ref_fields(after, policy),
         reason="recurred" if recurred_by else "feedback",
         feedback_id=feedback_id,
         by_unit_id=recurred_by,

@@ -5,7 +5,6 @@ history row's actor and reason. adapters/events.py builds the first four moves' 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from gridline.common.events import (
     DepartmentCalledIn,
@@ -16,27 +15,10 @@ from gridline.common.events import (
     WorkOrderClosed,
     WorkOrderReturned,
 )
-from gridline.routing.adapters.events import Change, _assignment, _Names, _tier
+from gridline.routing.adapters.events import Change, _assignment, _tier, ref_fields
 from gridline.routing.domain.lifecycle import CancelReason, CloseReason
 from gridline.routing.domain.policy import Policy
 from gridline.routing.domain.workorder import CallIn, State, WorkOrder
-
-
-def _ref(order: WorkOrder, policy: Policy) -> dict[str, Any]:
-    """The fields every work-order event carries (WorkOrderRef)."""
-    names = _Names.of(order, policy)
-    return {
-        "work_order_id": order.id,
-        "report_id": order.report_id,
-        "version": order.version,
-        "category": order.category,
-        "category_name_en": names.category_en,
-        "category_name_zh": names.category_zh,
-        "street_id": order.place.street_id,
-        "district_id": order.place.district_id,
-        "policy_version": order.policy_version,
-        "time_zone": names.time_zone,
-    }
 
 
 def _department(call: CallIn, policy: Policy) -> dict[str, str]:
@@ -51,7 +33,7 @@ def _department(call: CallIn, policy: Policy) -> dict[str, str]:
 def accepted(after: WorkOrder, policy: Policy, *, by_unit: str) -> Change:
     assert after.accepted_at is not None and after.due_at is not None
     event = WorkOrderAccepted(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         tier=_tier(after),
         unit_id=after.unit_id,
         unit_name=policy.unit_name(after.unit_id),
@@ -68,7 +50,7 @@ def returned(
     """Placed again (a new assignment) or held for triage at the district."""
     triage = after.state is State.TRIAGE
     event = WorkOrderReturned(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         reason=reason,
         by_unit_id=by_unit,
         from_tier=_tier(before),
@@ -95,7 +77,7 @@ def cancelled(
 ) -> Change:
     assert after.ended_at is not None
     event = WorkOrderCancelled(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         reason=reason,
         note=note,
         by_unit_id=by_unit,
@@ -112,7 +94,7 @@ def closed(
     """Closed on the reporter's confirmation (`feedback_id`) or by the window's sweep."""
     assert after.ended_at is not None and after.resolved_at is not None
     event = WorkOrderClosed(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         reason=reason,
         feedback_id=feedback_id,
         unit_id=after.unit_id,
@@ -129,7 +111,7 @@ def called_in(after: WorkOrder, policy: Policy, *, note: str | None) -> Change:
     call = after.call_in
     assert call is not None
     event = DepartmentCalledIn(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         **_department(call, policy),
         call_seq=call.seq,
         called_by_unit_id=call.called_by,
@@ -151,7 +133,7 @@ def reported_in(after: WorkOrder, policy: Policy) -> Change:
     assert call is not None and call.reported_in_at is not None
     late = call.reported_in_at > call.due_at
     event = DepartmentReportedIn(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         **_department(call, policy),
         call_seq=call.seq,
         reported_in_at=call.reported_in_at,
@@ -168,7 +150,7 @@ def call_escalated(after: WorkOrder, policy: Policy, *, now: datetime) -> Change
     assert call is not None
     district = after.place.district_id or policy.jurisdiction.default_district_id()
     event = DepartmentCallEscalated(
-        **_ref(after, policy),
+        **ref_fields(after, policy),
         **_department(call, policy),
         call_seq=call.seq,
         report_in_due_at=call.due_at,
