@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ from gridline.common.policy.catalogue import Catalogue, load_catalogue_text
 from gridline.operator.citygen import generate_city
 from gridline.operator.cli import main as gridline
 
+from . import stack as stack_module
 from .receiver import Receiver
-from .stack import SERVICES, Stack, write_json
+from .stack import SERVICES, Stack, pipeline_state, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "config" / "catalogue.yaml"
@@ -86,6 +88,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
         "INTAKE_KAFKA_OUTAGE_GRACE_S": str(KAFKA_OUTAGE_GRACE_S),
     }
     s = Stack(workdir, env, creds, city)
+    # The operator CLI's requests from this process are noise in a failure's output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    stack_module.diagnose = lambda: pipeline_state(s)
     try:
         for service in SERVICES:
             s.start(service)
@@ -94,4 +99,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Itera
         s.register_demo_partner()
         yield s
     finally:
+        stack_module.diagnose = None
         s.stop()

@@ -7,12 +7,15 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from gridline.common.partners import request_signature
 from gridline.devstack.services import ServiceProcess
@@ -109,6 +112,83 @@ class Stack:
         return None
 
 
+# Set by the stack fixture: what the pipeline looks like, added to a wait's timeout so that
+# a failure in CI, where only the test output survives, says which hop stood still.
+diagnose: Callable[[], str] | None = None
+
+
+def pipeline_state(stack: Stack) -> str:
+    """Each service's readiness, consumer lag, relay state and dead letters, then the last
+    warnings and errors of its log."""
+    wanted = (
+        "gridline_consumer_lag",
+        "gridline_outbox_backlog",
+        "gridline_outbox_relay_stalled_seconds",
+        "gridline_outbox_relay_failures_total",
+    )
+    lines = ["pipeline state:"]
+    with httpx.Client(timeout=3) as client:
+        for service in SERVICES:
+            try:
+                ready = client.get(f"{stack.url(service)}/readyz").status_code
+                text = client.get(f"{stack.url(service)}/metrics").text
+            except httpx.HTTPError as exc:
+                lines.append(f"  {service}: unreachable ({exc!r})")
+                continue
+            totals: dict[str, float] = {}
+            for line in text.splitlines():
+                name = line.split("{", 1)[0].split(" ", 1)[0]
+                if name in wanted or (
+                    name == "gridline_consumer_events_total" and "deadletter" in line
+                ):
+                    key = name
+                    if name == "gridline_consumer_lag":
+                        key += (
+                            "{" + ",".join(re.findall(r'(?:group|partition)="[^"]*"', line)) + "}"
+                        )
+                    totals[key] = totals.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+            shown = ", ".join(f"{k}={v:g}" for k, v in sorted(totals.items()) if v)
+            lines.append(f"  {service}: readyz {ready}; {shown or 'no lag, no backlog'}")
+    lines.extend(f"  {line}" for line in asyncio.run(group_offsets()))
+    for service in SERVICES:
+        log_path = stack.workdir / f"{service}.log"
+        if not log_path.exists():
+            continue
+        tail = [
+            line[:300]
+            for line in log_path.read_text(errors="replace").splitlines()
+            if '"level": "warning"' in line or '"level": "error"' in line
+        ][-6:]
+        lines.extend(f"  {service} log: {line}" for line in tail)
+    return "\n".join(lines)
+
+
+async def group_offsets() -> list[str]:
+    """What the broker itself says: per consumer group, the partitions whose committed offset
+    is behind the log end (a group that stopped consuming shows here even when its own lag
+    gauge, fed by its fetches, stopped moving too)."""
+    bootstrap = os.environ.get("GRIDLINE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    await admin.start()
+    await consumer.start()
+    try:
+        out = []
+        for group, _ in sorted(await admin.list_consumer_groups()):
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(committed))
+            behind = {
+                f"{tp.topic}[{tp.partition}]": ends[tp] - meta.offset
+                for tp, meta in sorted(committed.items())
+                if ends[tp] > meta.offset
+            }
+            out.append(f"group {group}: committed offsets behind the log end: {behind or 'none'}")
+        return out
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 def wait_until(
     predicate: Any, timeout: float = 30, interval: float = 0.25, what: str = "condition"
 ) -> Any:
@@ -119,7 +199,15 @@ def wait_until(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+    state = ""
+    if diagnose is not None:
+        try:
+            state = "\n" + diagnose()
+        except Exception as exc:  # the diagnosis must not hide the timeout
+            state = f"\n(no pipeline state: {exc!r})"
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}; last value: {last!r}{state}"
+    )
 
 
 async def await_until(predicate: Any, within: float = 30, what: str = "condition") -> Any:
