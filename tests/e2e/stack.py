@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import re
+import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,6 +189,13 @@ async def group_offsets() -> list[str]:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def rider_mark() -> str:
+    """Eight random letters for a test's rider ids: a random hex mark holds seven digits in
+    a row about one time in twenty, and intake rightly refuses such a rider id as a phone
+    number."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
 
 
 def wait_until(

@@ -22,7 +22,7 @@ from gridline.common.settings import KafkaSettings
 from gridline.notify.domain.signing import verify
 
 from .receiver import Receiver
-from .stack import Stack, wait_until
+from .stack import Stack, rider_mark, wait_until
 from .test_personal_data import read_topics
 from .test_pipeline import grid_point
 
@@ -71,7 +71,7 @@ def run(stack: Stack, catalogue: Catalogue, callbacks: Receiver) -> None:
     category = next(
         c for c in catalogue.categories if c.entry_tier.value == "grid" and c.points > 0
     )
-    rider = f"rider-{mark}"
+    rider = f"rider-{rider_mark()}"
     phone, name = f"+86 138 {int(mark, 16) % 10**8:08d}", f"Zhang{mark}"
     tip = json.dumps(
         {

@@ -27,7 +27,7 @@ from gridline.common.policy.catalogue import Catalogue, Tier
 from gridline.common.settings import KafkaSettings, PostgresSettings
 from gridline.common.topics import TIPS
 
-from .stack import Stack, wait_until
+from .stack import Stack, rider_mark, wait_until
 from .test_pipeline import grid_point
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +111,8 @@ def test_sigkill_of_intake_while_tips_are_resolved_credits_each_tip_exactly_once
     assert filed.status_code == 200, filed.text
     tips = [r["id"] for r in filed.json()["results"]]
     assert len(tips) == COUNT and all(tips), filed.text
-    riders = {tip: f"rider-{run}-{i % 7}" for i, tip in enumerate(tips)}
+    rider = rider_mark()
+    riders = {tip: f"rider-{rider}-{i % 7}" for i, tip in enumerate(tips)}
 
     # Once intake has seen every order assigned, the reports become the partner's tips.
     wait_until(
