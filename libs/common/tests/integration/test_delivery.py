@@ -413,14 +413,20 @@ async def test_consumer_lag_is_what_the_group_has_not_consumed(
 ) -> None:
     registry = CollectorRegistry()
     group = f"lag-{unique}"
-    # One record a poll: the first measurement, right after the first poll, sees the rest.
+
+    # One record a poll, a fifth of a second each, so that the first measurement (about a
+    # second in) sees events still waiting.
+    async def slow_apply(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+        await asyncio.sleep(0.2)
+        await apply(conn, events)
+
     one_at_a_time = kafka_settings.model_copy(update={"max_poll_records": 1})
     consumer = EventConsumer(
         group_id=group,
         pool=pool,
         producer=producer,
         kafka=one_at_a_time,
-        handlers={DeadlineBreached: apply},
+        handlers={DeadlineBreached: slow_apply},
         registry=registry,
         topics=[topic],
     )
@@ -447,5 +453,61 @@ async def test_consumer_lag_is_what_the_group_has_not_consumed(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert 0 < seen[0] <= 11  # the first measurement: what was left after the first poll
+    assert 0 < seen[0] <= 12  # the first measurement: what was left when it was taken
     assert lag() == 0
+
+
+async def test_a_consumer_that_stands_still_while_events_wait_is_replaced(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    """A client that stops fetching (as aiokafka's did, now and then, after a broker
+    restart: assigned, heartbeating, ready, and consuming nothing) is noticed by its lag
+    asked of the broker, closed and replaced; the events waiting are applied once. An idle
+    consumer that is caught up is left alone."""
+    registry = CollectorRegistry()
+    group = f"stall-{unique}"
+    consumer = EventConsumer(
+        group_id=group,
+        pool=pool,
+        producer=producer,
+        kafka=kafka_settings.model_copy(update={"consumer_stall_s": 2.0}),
+        handlers={DeadlineBreached: apply},
+        registry=registry,
+        topics=[topic],
+    )
+
+    def restarts() -> float | None:
+        return registry.get_sample_value("gridline_consumer_restarts_total", {"group": group})
+
+    async def applied() -> int:
+        count: int = await pool.fetchval("SELECT count(*) FROM applied")
+        return count
+
+    for i in range(3):
+        await producer.send(topic, value=raw(f"s{i}", f"stall{i}"), key=f"s{i}".encode())
+    await producer.flush()
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(30):
+            while await applied() < 3:
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # twice the stall limit, caught up: no replacement
+        assert restarts() == 0
+
+        stuck = consumer._consumer
+        assert stuck is not None
+        stuck.pause(*stuck.assignment())  # it fetches nothing from now on
+        for i in range(3, 8):
+            await producer.send(topic, value=raw(f"s{i}", f"stall{i}"), key=f"s{i}".encode())
+        await producer.flush()
+        async with asyncio.timeout(40):
+            while await applied() < 8:
+                await asyncio.sleep(0.2)
+        assert restarts() == 1
+        assert consumer._consumer is not stuck
+        await asyncio.sleep(1.5)  # anything applied twice would show now
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await applied() == 8
+    assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 8

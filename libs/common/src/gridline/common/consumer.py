@@ -150,13 +150,24 @@ class EventConsumer:
         )
         self._lag = Gauge(
             "gridline_consumer_lag",
-            "Messages on a partition not yet consumed by this group (the partition's high"
-            " watermark minus the consumer's position), measured about once a second.",
+            "Messages on a partition not yet consumed by this group (the partition's log end,"
+            " asked of the broker, minus the consumer's position), measured about once a"
+            " second.",
             ["group", "topic", "partition"],
             registry=registry,
         )
-        self._lag_measured = 0.0
         self._lag_shown: set[TopicPartition] = set()
+        self._restarts = Counter(
+            "gridline_consumer_restarts_total",
+            "Consumers closed and replaced because they stood still while events waited.",
+            ["group"],
+            registry=registry,
+        )
+        self._restarts.labels(group_id)  # 0 from the start, not absent
+        # Watched by _watch: when the loop last came round, when it last applied events or
+        # found nothing waiting, and whether a handler is running now.
+        self._beat_at = self._progress_at = time.monotonic()
+        self._processing = False
 
     @property
     def ready(self) -> bool:
@@ -164,6 +175,36 @@ class EventConsumer:
         return self._consumer is not None and bool(self._consumer.assignment()) and not self.stalled
 
     async def run(self) -> None:
+        """Consume until cancelled. A consumer that stands still while the broker holds
+        events for it (a client stuck after a broker restart, say) is closed and replaced:
+        the new one resumes from the committed offsets, and the inbox skips what the old
+        one applied but did not commit."""
+        consumer = await self._open()  # no broker at start: fail, as any other setting would
+        while True:
+            consuming = asyncio.create_task(self._consume(consumer))
+            watching = asyncio.create_task(self._watch(consumer))
+            try:
+                done, _ = await asyncio.wait(
+                    {consuming, watching}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()  # a failure of either is raised here
+            finally:
+                for task in (consuming, watching):
+                    task.cancel()
+                await asyncio.gather(consuming, watching, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5):
+                        await self.commit_applied()
+                self._consumer = None
+                self._applied.clear()
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(10):
+                        await consumer.stop()
+            self._restarts.labels(self.group_id).inc()
+            consumer = await self._reopen()
+
+    async def _open(self) -> AIOKafkaConsumer:
         k = self._kafka
         consumer = AIOKafkaConsumer(
             bootstrap_servers=k.bootstrap,
@@ -175,47 +216,123 @@ class EventConsumer:
             fetch_max_wait_ms=k.fetch_max_wait_ms,
             fetch_max_bytes=k.fetch_max_bytes,
         )
-        await start_with_retry(consumer.start, what=f"consumer {self.group_id}")
+        try:
+            await start_with_retry(consumer.start, what=f"consumer {self.group_id}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_Listener(self))
-        interval = k.commit_interval_ms / 1000
-        last_commit = time.monotonic()
-        try:
-            while True:
-                polled = await self._poll(consumer)
-                if polled:
-                    await self.process([r for records in polled.values() for r in records])
-                    for tp, records in polled.items():
-                        self._applied[tp] = records[-1].offset + 1
-                # Offsets are committed on an interval, not per poll: each commit is a
-                # write on the broker, and what is applied again after a crash is only
-                # what the inbox skips.
-                if time.monotonic() - self._lag_measured >= 1.0:
-                    await self._measure_lag(consumer)
-                if self._applied and time.monotonic() - last_commit >= interval:
-                    await self.commit_applied()
-                    last_commit = time.monotonic()
-        finally:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await self.commit_applied()
-            self._consumer = None
-            await consumer.stop()
+        self._progress_at = self._beat_at = time.monotonic()
+        return consumer
 
-    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """The lag of every assigned partition whose high watermark a fetch has told; a
-        revoked partition's series is dropped."""
-        self._lag_measured = time.monotonic()
-        shown: set[TopicPartition] = set()
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                lag = max(0, highwater - await consumer.position(tp))
-                self._lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
-                shown.add(tp)
-        for tp in self._lag_shown - shown:
+    async def _reopen(self) -> AIOKafkaConsumer:
+        """A new consumer for the group, however long the broker takes to answer."""
+        while True:
+            try:
+                return await self._open()
+            except KafkaError as exc:
+                log.warning("%s: consumer not started again yet: %r", self.group_id, exc)
+                await asyncio.sleep(2.0)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        interval = self._kafka.commit_interval_ms / 1000
+        last_commit = time.monotonic()
+        while True:
+            self._beat_at = time.monotonic()
+            polled = await self._poll(consumer)
+            if polled:
+                self._processing = True
+                try:
+                    await self.process([r for records in polled.values() for r in records])
+                finally:
+                    self._processing = False
+                for tp, records in polled.items():
+                    self._applied[tp] = records[-1].offset + 1
+                self._progress_at = time.monotonic()
+            # Offsets are committed on an interval, not per poll: each commit is a write on
+            # the broker, and what is applied again after a crash is only what the inbox
+            # skips.
+            if self._applied and time.monotonic() - last_commit >= interval:
+                self._beat_at = time.monotonic()
+                await self.commit_applied()
+                last_commit = time.monotonic()
+
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """About once a second: the lag of every assigned partition against the broker's
+        log end (asked of the broker, not taken from this consumer's own fetches, so a
+        consumer that stopped fetching shows its lag). Returns, so that `run` replaces the
+        consumer, when it has stood still for `consumer_stall_s` outside a handler: a poll
+        or commit that never returns, or events waiting while nothing is applied."""
+        stall = self._kafka.consumer_stall_s
+        answering_since: float | None = None  # the broker answers again since then
+        while True:
+            await asyncio.sleep(1.0)
+            behind = await self._measure_lag(consumer)
+            now = time.monotonic()
+            if behind is None:  # the broker did not answer (an outage): nothing to judge by
+                answering_since = None
+                continue
+            if answering_since is None:
+                answering_since = now
+            if self._processing:  # a handler's own waits (database down, policy) are its own
+                continue
+            # Waits that began before the broker came back are timed from its return.
+            since_beat = now - max(self._beat_at, answering_since)
+            since_progress = now - max(self._progress_at, answering_since)
+            if since_beat > stall:
+                log.error(
+                    "%s: a poll or commit has not returned for %.0f s while the broker"
+                    " answers; replacing the consumer",
+                    self.group_id,
+                    since_beat,
+                )
+                return
+            if behind == 0:
+                self._progress_at = now
+            elif since_progress > stall:
+                log.error(
+                    "%s: %d events wait on the broker but none was applied for %.0f s;"
+                    " replacing the consumer",
+                    self.group_id,
+                    behind,
+                    since_progress,
+                )
+                return
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> int | None:
+        """Set the lag gauge of every assigned partition (a revoked partition's series is
+        dropped) and return the total, or None when the broker or a position is not known
+        within a few seconds."""
+        assigned = list(consumer.assignment())
+        try:
+            async with asyncio.timeout(5):
+                ends = await consumer.end_offsets(assigned) if assigned else {}
+                positions = {tp: await self._position(consumer, tp) for tp in assigned}
+        except (TimeoutError, KafkaError):
+            return None
+        for tp in self._lag_shown - set(assigned):
             self._lag.remove(self.group_id, tp.topic, str(tp.partition))
-        self._lag_shown = shown
+        total = 0
+        for tp in assigned:
+            lag = max(0, ends[tp] - positions[tp])
+            self._lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        self._lag_shown = set(assigned)
+        return total
+
+    @staticmethod
+    async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        """The next offset this consumer will hand out; while it does not know one (it
+        waits for its committed offset), the group's committed offset, asked of the broker."""
+        try:
+            async with asyncio.timeout(1):
+                position: int = await consumer.position(tp)
+                return position
+        except TimeoutError:
+            committed = await consumer.committed(tp)
+            return 0 if committed is None else int(committed)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """One batch: what has arrived, topped up with what arrives during `consumer_linger_ms`

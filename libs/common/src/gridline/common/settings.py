@@ -29,6 +29,9 @@ class KafkaSettings(BaseSettings):
     # Consumers commit offsets at most this often (and on revoke and stop); after a crash
     # up to this much is read again and skipped by the inbox.
     commit_interval_ms: int = Field(default=1_000, ge=0, le=60_000)
+    # A consumer that applies nothing this long while the broker holds events for it, or
+    # whose poll or commit does not return, is closed and replaced (see EventConsumer.run).
+    consumer_stall_s: float = Field(default=15.0, ge=2.0, le=600.0)
 
     @field_validator("bootstrap")
     @classmethod
