@@ -105,6 +105,17 @@ def test_report_is_routed_to_its_grid_resolved_there_and_counted(
         )
         assert 0 < ratio <= 1
         assert stack.metric(client, "sla", "gridline_sla_tier_target_ratio", tier="grid") == 0.7
+        # The same resolution in sla's figures for the grid (tallied in the counter's
+        # transaction), and a question sla cannot read refused with what to write.
+        figures = client.get(
+            f"{stack.url('sla')}/v1/measures",
+            params={"scope": f"grid:{grid_unit}", "category": category.code, "window": "30d"},
+        )
+        assert figures.status_code == 200, figures.text
+        assert figures.json()["resolved_by_tier"]["grid"] >= 1
+        assert figures.json()["attainment"]["grid"] > 0
+        refused = client.get(f"{stack.url('sla')}/v1/measures", params={"scope": "town:1"})
+        assert refused.status_code == 400 and "scope:" in refused.json()["detail"]
         assert (
             stack.metric(client, "sla", "gridline_workorder_resolution_seconds_count", tier="grid")
             or 0

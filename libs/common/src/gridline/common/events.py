@@ -151,6 +151,14 @@ class WorkOrderRef(EventData):
     category_name_zh: str
     street_id: str | None
     district_id: str | None
+    grid_id: str | None = Field(
+        default=None,
+        description="The grid the report's point lies in (None: a point outside every grid, "
+        "held for triage). Absent from older events.",
+    )
+    community_id: str | None = Field(
+        default=None, description="The community of that grid. Absent from older events."
+    )
     policy_version: str
     time_zone: str = Field(
         default="UTC",
@@ -171,8 +179,6 @@ class WorkOrderAssigned(WorkOrderRef):
     )
 
     source: ReportSource
-    grid_id: str | None
-    community_id: str | None
     lat: float
     lon: float
     opened_at: AwareDatetime
@@ -274,8 +280,6 @@ class WorkOrderReturned(WorkOrderRef):
     by_unit_id: str
     from_tier: TierName
     from_unit_id: str
-    grid_id: str | None
-    community_id: str | None
     assignment: Assignment | None = Field(description="None while held for triage.")
     triage_unit_id: str | None = None
     triage_unit_name: str | None = None

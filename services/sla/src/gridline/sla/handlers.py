@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
@@ -27,9 +28,10 @@ from gridline.common.events import (
 )
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
-from gridline.common.policy.catalogue import Targets
+from gridline.common.policy.catalogue import CatalogueModel, Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import report_in, store
+from gridline.sla.domain import measures
 from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
 from gridline.sla.domain.counts import Tally
 
@@ -42,6 +44,42 @@ WINDOWS: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+
+
+def local_day(at: datetime, time_zone: str) -> date:
+    """The day `at` falls on in the catalogue's time zone (UTC if the zone is unknown)."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return at.astimezone(zone).date()
+
+
+def counted_event(r: WorkOrderResolved) -> measures.Counted:
+    return measures.Counted(
+        measures.scopes_of(r.grid_id, r.community_id, r.street_id, r.district_id),
+        r.category,
+        local_day(r.resolved_at, r.time_zone),
+        Tier(r.counted_tier),
+        r.resolved_at <= r.due_at,
+        (r.resolved_at - r.opened_at).total_seconds(),
+    )
+
+
+def counted_row(row: Any) -> measures.Counted:
+    """A stored resolution as it was counted (its due time unknown if stored before
+    migration 0005)."""
+    due = row["due_at"]
+    return measures.Counted(
+        measures.scopes_of(
+            row["grid_id"], row["community_id"], row["street_id"], row["district_id"]
+        ),
+        row["category"],
+        row["day"],
+        Tier(row["tier"]),
+        None if due is None else row["resolved_at"] <= due,
+        row["resolution_seconds"],
+    )
 
 
 def breach_event_id(order_id: str, seq: int) -> str:
@@ -66,7 +104,11 @@ class Sla:
             return
         latest = catalogues[-1]
         targets = Targets.model_validate((latest.catalogue or {}).get("targets") or {})
-        await store.set_targets(conn, latest.version, targets.model_dump())
+        zone = str(
+            (latest.catalogue or {}).get("timezone")
+            or CatalogueModel.model_fields["timezone"].default
+        )
+        await store.set_targets(conn, latest.version, targets.model_dump(), zone)
 
     async def on_assignments(
         self, conn: Connection, events: list[Incoming[AssignmentEvent]]
@@ -107,7 +149,7 @@ class Sla:
         attainment sees); the reopening itself is counted as rework."""
         resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
         await store.clear_deadlines(conn, list(resolved))
-        fresh = await store.record_resolutions(
+        fresh, replaced = await store.record_resolutions(
             conn,
             [
                 store.Resolution(
@@ -119,9 +161,20 @@ class Sla:
                     r.opened_at,
                     r.resolved_at,
                     r.version,
+                    r.grid_id,
+                    r.community_id,
+                    r.due_at,
+                    local_day(r.resolved_at, r.time_zone),
                 )
                 for r in resolved.values()
             ],
+        )
+        await store.add_to_tallies(
+            conn,
+            measures.changes(
+                [counted_event(resolved[order_id]) for order_id in sorted(fresh)],
+                [counted_row(row) for row in replaced],
+            ),
         )
         tally = Tally()
         for order_id in sorted(fresh):
@@ -224,3 +277,21 @@ class Sla:
                 for r in rows
             )
         return result
+
+    async def measures(
+        self,
+        conn: Connection,
+        *,
+        scope: str,
+        category: str,
+        window: str | None,
+        month: str | None,
+    ) -> tuple[date, date, measures.Figures]:
+        """The figures of one scope and category over a window or a month, summed from the
+        tallies (raises MeasureProblem for a question that cannot be answered as asked)."""
+        measures.check_scope(scope)
+        zone = await store.time_zone(conn)
+        first, last = measures.window_days(local_day(self.clock.now(), zone), window, month)
+        total = await store.tally_sum(conn, scope, category, first, last)
+        targets = await store.targets(conn) or Targets().model_dump()
+        return first, last, measures.figures(total, targets)

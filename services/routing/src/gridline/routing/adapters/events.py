@@ -57,6 +57,8 @@ class RefFields(TypedDict):
     category_name_zh: str
     street_id: str | None
     district_id: str | None
+    grid_id: str | None
+    community_id: str | None
     policy_version: str
     time_zone: str
 
@@ -73,6 +75,8 @@ def ref_fields(order: WorkOrder, policy: Policy) -> RefFields:
         category_name_zh=category.name_zh if category else order.category,
         street_id=order.place.street_id,
         district_id=order.place.district_id,
+        grid_id=order.place.grid_id,
+        community_id=order.place.community_id,
         policy_version=order.policy_version,
         time_zone=policy.catalogue.timezone,
     )
@@ -105,8 +109,6 @@ def assigned(order: WorkOrder, policy: Policy, *, triage_reason: str | None) -> 
     event = WorkOrderAssigned(
         **ref_fields(order, policy),
         source=cast(ReportSource, order.source),
-        grid_id=order.place.grid_id,
-        community_id=order.place.community_id,
         lat=order.lat,
         lon=order.lon,
         opened_at=order.opened_at,

@@ -55,8 +55,6 @@ def returned(
         by_unit_id=by_unit,
         from_tier=_tier(before),
         from_unit_id=before.unit_id,
-        grid_id=after.place.grid_id,
-        community_id=after.place.community_id,
         assignment=None if triage else _assignment(after, policy),
         triage_unit_id=after.unit_id if triage else None,
         triage_unit_name=policy.unit_name(after.unit_id) if triage else None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
+from gridline.sla.domain.measures import Tally, TallyKey
 
 
 class Deadline(NamedTuple):
@@ -27,6 +28,10 @@ class Resolution(NamedTuple):
     opened_at: datetime
     resolved_at: datetime
     version: int
+    grid_id: str | None
+    community_id: str | None
+    due_at: datetime | None
+    day: date
 
 
 async def set_deadlines(conn: Connection, deadlines: Sequence[Deadline]) -> None:
@@ -76,28 +81,97 @@ async def overdue(conn: Connection, now: datetime) -> dict[str, int]:
     return {r["tier"]: r["n"] for r in rows}
 
 
-async def record_resolutions(conn: Connection, resolutions: Sequence[Resolution]) -> set[str]:
+async def record_resolutions(
+    conn: Connection, resolutions: Sequence[Resolution]
+) -> tuple[set[str], list[Any]]:
     """Store resolutions newer than the order's stored one (a reopened order resolved
-    again replaces it); returns the work orders whose resolution was new (one redelivered
-    under another event id is not)."""
+    again replaces it). Returns the work orders whose resolution was new (one redelivered
+    under another event id is not), and the stored rows those replaced."""
     if not resolutions:
-        return set()
-    columns = _columns(resolutions, 8)
+        return set(), []
+    earlier = await conn.fetch(
+        "SELECT * FROM resolutions WHERE work_order_id = ANY($1::text[])"
+        " ORDER BY work_order_id FOR UPDATE",
+        [r.work_order_id for r in resolutions],
+    )
     seconds = [(r.resolved_at - r.opened_at).total_seconds() for r in resolutions]
     rows = await conn.fetch(
         "INSERT INTO resolutions (work_order_id, tier, category, street_id, district_id,"
-        " opened_at, resolved_at, version, resolution_seconds)"
+        " opened_at, resolved_at, version, grid_id, community_id, due_at, day,"
+        " resolution_seconds)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-        "  $6::timestamptz[], $7::timestamptz[], $8::int[], $9::float8[])"
+        "  $6::timestamptz[], $7::timestamptz[], $8::int[], $9::text[], $10::text[],"
+        "  $11::timestamptz[], $12::date[], $13::float8[])"
         " ON CONFLICT (work_order_id) DO UPDATE SET tier = EXCLUDED.tier,"
         " category = EXCLUDED.category, street_id = EXCLUDED.street_id,"
         " district_id = EXCLUDED.district_id, resolved_at = EXCLUDED.resolved_at,"
-        " version = EXCLUDED.version, resolution_seconds = EXCLUDED.resolution_seconds"
+        " version = EXCLUDED.version, resolution_seconds = EXCLUDED.resolution_seconds,"
+        " grid_id = EXCLUDED.grid_id, community_id = EXCLUDED.community_id,"
+        " due_at = EXCLUDED.due_at, day = EXCLUDED.day"
         " WHERE resolutions.version < EXCLUDED.version RETURNING work_order_id",
-        *columns,
+        *_columns(resolutions, 12),
         seconds,
     )
-    return {r["work_order_id"] for r in rows}
+    fresh = {r["work_order_id"] for r in rows}
+    return fresh, [r for r in earlier if r["work_order_id"] in fresh]
+
+
+async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) -> None:
+    """Move the tally rows by `changes` (in key order, so that concurrent transactions
+    lock rows in one order)."""
+    if not changes:
+        return
+    keys = sorted(changes)
+    t = [changes[k] for k in keys]
+    await conn.execute(
+        "INSERT INTO tallies AS t (scope, category, day, at_grid, at_community, at_street,"
+        " at_department, timed, on_time, seconds)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[],"
+        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::float8[])"
+        " ON CONFLICT (scope, category, day) DO UPDATE SET"
+        " at_grid = t.at_grid + EXCLUDED.at_grid,"
+        " at_community = t.at_community + EXCLUDED.at_community,"
+        " at_street = t.at_street + EXCLUDED.at_street,"
+        " at_department = t.at_department + EXCLUDED.at_department,"
+        " timed = t.timed + EXCLUDED.timed, on_time = t.on_time + EXCLUDED.on_time,"
+        " seconds = t.seconds + EXCLUDED.seconds",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [x.at_grid for x in t],
+        [x.at_community for x in t],
+        [x.at_street for x in t],
+        [x.at_department for x in t],
+        [x.timed for x in t],
+        [x.on_time for x in t],
+        [x.seconds for x in t],
+    )
+
+
+async def tally_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Tally:
+    """The sum of one scope's and category's tallies over local days first..last: one
+    index range scan of at most a month or so of rows."""
+    row = await conn.fetchrow(
+        "SELECT coalesce(sum(at_grid), 0) AS g, coalesce(sum(at_community), 0) AS c,"
+        " coalesce(sum(at_street), 0) AS s, coalesce(sum(at_department), 0) AS d,"
+        " coalesce(sum(timed), 0) AS timed, coalesce(sum(on_time), 0) AS on_time,"
+        " coalesce(sum(seconds), 0) AS seconds"
+        " FROM tallies WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
+        scope,
+        category,
+        first,
+        last,
+    )
+    assert row is not None
+    return Tally(
+        int(row["g"]),
+        int(row["c"]),
+        int(row["s"]),
+        int(row["d"]),
+        int(row["timed"]),
+        int(row["on_time"]),
+        float(row["seconds"]),
+    )
 
 
 async def resolved_counts(conn: Connection, since: datetime) -> list[Any]:
@@ -140,13 +214,21 @@ async def counters(conn: Connection) -> list[tuple[str, dict[str, str], float]]:
     return [(r["metric"], json.loads(r["labels"]), r["value"]) for r in rows]
 
 
-async def set_targets(conn: Connection, catalogue_version: str, targets: dict[str, float]) -> None:
+async def set_targets(
+    conn: Connection, catalogue_version: str, targets: dict[str, float], time_zone: str
+) -> None:
     await conn.executemany(
-        "INSERT INTO targets (tier, ratio, catalogue_version) VALUES ($1, $2, $3)"
+        "INSERT INTO targets (tier, ratio, catalogue_version, time_zone) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (tier) DO UPDATE SET ratio = EXCLUDED.ratio,"
-        " catalogue_version = EXCLUDED.catalogue_version",
-        [(tier, ratio, catalogue_version) for tier, ratio in targets.items()],
+        " catalogue_version = EXCLUDED.catalogue_version, time_zone = EXCLUDED.time_zone",
+        [(tier, ratio, catalogue_version, time_zone) for tier, ratio in targets.items()],
     )
+
+
+async def time_zone(conn: Connection) -> str:
+    """The time zone of the catalogue in effect (UTC before any)."""
+    zone: str | None = await conn.fetchval("SELECT time_zone FROM targets LIMIT 1")
+    return zone or "UTC"
 
 
 async def targets(conn: Connection) -> dict[str, float]:

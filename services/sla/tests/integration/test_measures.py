@@ -1,0 +1,133 @@
+"""The incremental measurement against the real PostgreSQL: resolutions move the tallies
+once each however often they are delivered, a reopened order's later resolution replaces
+its earlier one, and the figures asked for any scope, category, window or month are the
+ones a count of the resolutions gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gridline.common.clock import ManualClock
+from gridline.common.events import PolicyActivated, WorkOrderResolved
+from gridline.common.pg import Pool
+from gridline.sla.domain.measures import Figures, MeasureProblem
+from gridline.sla.handlers import Sla
+
+from .test_sla_batches import incoming, ref
+
+pytestmark = pytest.mark.integration
+
+# 01:00 UTC is 09:00 in Shanghai: the catalogue's days, not UTC's, are counted.
+NOW = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+
+
+def resolution(
+    order: str,
+    *,
+    tier: str,
+    grid: str,
+    version: int = 3,
+    late: bool = False,
+    at: datetime = NOW,
+    category: str = "garbage",
+) -> WorkOrderResolved:
+    fields: dict[str, Any] = {
+        **ref(order, version, category=category),
+        "grid_id": grid,
+        "community_id": f"c-{grid}",
+        "time_zone": "Asia/Shanghai",
+    }
+    return WorkOrderResolved(
+        **fields,
+        tier=tier,
+        unit_id=f"{tier}-unit",
+        unit_name=tier,
+        resolved_by_unit_id=f"{tier}-unit",
+        opened_at=at - timedelta(hours=2),
+        resolved_at=at,
+        due_at=at - timedelta(hours=1) if late else at + timedelta(hours=1),
+    )
+
+
+async def ask(pool: Pool, sla: Sla, scope: str = "city", **kw: Any) -> Figures:
+    kw.setdefault("category", "*")
+    kw.setdefault("window", None)
+    kw.setdefault("month", None)
+    async with pool.acquire() as conn:
+        _, _, f = await sla.measures(conn, scope=scope, **kw)
+    return f
+
+
+async def test_figures_follow_each_resolution_once_for_every_scope_and_window(
+    pool: Pool,
+) -> None:
+    sla = Sla(ManualClock(NOW), "/gridline/sla", [3600.0])
+    catalogue = PolicyActivated(
+        kind="catalogue",
+        version="c1",
+        activated_at=NOW,
+        catalogue={"timezone": "Asia/Shanghai", "targets": {"grid": 0.6}},
+    )
+    batch = [
+        resolution("o1", tier="grid", grid="g1"),
+        resolution("o2", tier="grid", grid="g1", late=True),
+        resolution("o3", tier="community", grid="g2"),
+        resolution("o4", tier="department", grid="g2", category="waterlogging"),
+        # Twelve days ago in Shanghai: in the 30-day window, not the 7-day one.
+        resolution("o5", tier="street", grid="g1", at=NOW - timedelta(days=12)),
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_policies(conn, incoming(catalogue))
+        await sla.on_resolutions(conn, incoming(*batch))
+    async with pool.acquire() as conn, conn.transaction():  # delivered again: no change
+        await sla.on_resolutions(conn, incoming(*batch))
+
+    city = await ask(pool, sla, window="30d")
+    assert city.resolved == 5
+    assert city.resolved_by_tier == {"grid": 2, "community": 1, "street": 1, "department": 1}
+    assert city.attainment == {"grid": 0.4, "community": 0.6, "street": 0.8}
+    assert city.on_time_rate == 0.8
+    assert city.mean_hours_to_resolve == 2.0
+    assert city.targets == {"grid": 0.6, "community": 0.8, "street": 0.95}
+
+    week = await ask(pool, sla, window="7d")
+    assert week.resolved == 4
+    grid = await ask(pool, sla, "grid:g1", window="7d")
+    assert (grid.resolved, grid.attainment["grid"], grid.on_time_rate) == (2, 1.0, 0.5)
+    community = await ask(pool, sla, "community:c-g2", window="30d")
+    assert community.resolved_by_tier == {"grid": 0, "community": 1, "street": 0, "department": 1}
+    flooding = await ask(pool, sla, "street:s1", category="waterlogging", window="1d")
+    assert (flooding.resolved, flooding.attainment["street"]) == (1, 0.0)
+    november = await ask(pool, sla, month="2026-11")
+    assert november.resolved == 5
+    october = await ask(pool, sla, month="2026-10")
+    assert october.resolved == 0 and october.attainment["grid"] is None
+
+    # Reopened and resolved again, at the street this time and late: it counts once, as
+    # its latest resolution; an older resolution delivered after it changes nothing.
+    again = resolution("o1", tier="street", grid="g1", version=5, late=True)
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_resolutions(conn, incoming(again))
+        await sla.on_resolutions(conn, incoming(resolution("o1", tier="grid", grid="g1")))
+    after = await ask(pool, sla, window="30d")
+    assert after.resolved == 5
+    assert after.resolved_by_tier == {"grid": 1, "community": 1, "street": 2, "department": 1}
+    assert after.on_time_rate == 0.6
+
+    # What the figures say is what a count of the stored resolutions says.
+    rows = await pool.fetch("SELECT tier, resolved_at <= due_at AS on_time FROM resolutions")
+    assert len(rows) == after.resolved
+    assert sum(r["on_time"] for r in rows) / len(rows) == after.on_time_rate
+
+
+async def test_a_question_that_cannot_be_answered_is_refused_with_what_to_write(
+    pool: Pool,
+) -> None:
+    sla = Sla(ManualClock(NOW), "/gridline/sla", [3600.0])
+    with pytest.raises(MeasureProblem, match="scope:"):
+        await ask(pool, sla, "town:1")
+    with pytest.raises(MeasureProblem, match="month: YYYY-MM"):
+        await ask(pool, sla, month="11/2026")
