@@ -79,7 +79,10 @@ def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(
         f"burst: offered {result.offered_per_second:.0f}/s, answers {result.statuses},"
         f" late {result.late}"
     )
-    assert result.offered_per_second >= 0.9 * RATE, "the burst was not a burst"
+    # A precondition of the scenario, not a speed target (those are in make bench): the
+    # victim must die under load. Half the rate still is; a busy CI machine may not keep
+    # the whole schedule.
+    assert result.offered_per_second >= 0.5 * RATE, "the burst was not a burst"
     assert len(accepted) >= 50, f"too few accepted to prove anything: {result.statuses}"
 
     # Every acknowledged report becomes exactly one work order.

@@ -100,6 +100,12 @@ def in_key_order(items: Sequence[_Item]) -> list[tuple[Handler, list[Incoming[An
     return [(handler, events) for layer in layers for handler, events in layer.items()]
 
 
+async def _stop_quietly(client: AIOKafkaConsumer) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5):
+            await client.stop()
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: EventConsumer) -> None:
         self._owner = owner
@@ -198,9 +204,7 @@ class EventConsumer:
                         await self.commit_applied()
                 self._consumer = None
                 self._applied.clear()
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(10):
-                        await consumer.stop()
+                await _stop_quietly(consumer)
             self._restarts.labels(self.group_id).inc()
             consumer = await self._reopen()
 
@@ -219,8 +223,7 @@ class EventConsumer:
         try:
             await start_with_retry(consumer.start, what=f"consumer {self.group_id}")
         except BaseException:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            await _stop_quietly(consumer)
             raise
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_Listener(self))
@@ -260,79 +263,101 @@ class EventConsumer:
                 last_commit = time.monotonic()
 
     async def _watch(self, consumer: AIOKafkaConsumer) -> None:
-        """About once a second: the lag of every assigned partition against the broker's
-        log end (asked of the broker, not taken from this consumer's own fetches, so a
-        consumer that stopped fetching shows its lag). Returns, so that `run` replaces the
-        consumer, when it has stood still for `consumer_stall_s` outside a handler: a poll
-        or commit that never returns, or events waiting while nothing is applied."""
+        """About once a second: the lag of every assigned partition against the log end,
+        asked of the broker through a client of the watchdog's own (so that the lag shows,
+        and the broker is known to answer, even when the consumer's own connection has gone
+        silent, as aiokafka's was seen to after a broker restart). Returns, so that `run`
+        replaces the consumer, when with the broker answering it has stood still for
+        `consumer_stall_s`: a poll or commit that does not return, or events waiting while
+        none is applied. A running handler is never judged."""
         stall = self._kafka.consumer_stall_s
         answering_since: float | None = None  # the broker answers again since then
-        while True:
-            await asyncio.sleep(1.0)
-            behind = await self._measure_lag(consumer)
-            now = time.monotonic()
-            if behind is None:  # the broker did not answer (an outage): nothing to judge by
-                answering_since = None
-                continue
-            if answering_since is None:
-                answering_since = now
-            if self._processing:  # a handler's own waits (database down, policy) are its own
-                continue
-            # Waits that began before the broker came back are timed from its return.
-            since_beat = now - max(self._beat_at, answering_since)
-            since_progress = now - max(self._progress_at, answering_since)
-            if since_beat > stall:
-                log.error(
-                    "%s: a poll or commit has not returned for %.0f s while the broker"
-                    " answers; replacing the consumer",
-                    self.group_id,
-                    since_beat,
-                )
-                return
-            if behind == 0:
-                self._progress_at = now
-            elif since_progress > stall:
-                log.error(
-                    "%s: %d events wait on the broker but none was applied for %.0f s;"
-                    " replacing the consumer",
-                    self.group_id,
-                    behind,
-                    since_progress,
-                )
-                return
+        probe: AIOKafkaConsumer | None = None
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                if probe is None:
+                    probe = await self._open_probe()
+                behind = None if probe is None else await self._measure_lag(consumer, probe)
+                now = time.monotonic()
+                if behind is None:  # the broker did not answer (an outage): nothing to judge
+                    answering_since = None
+                    if probe is not None:  # its connection may be the silent one: a new one
+                        await _stop_quietly(probe)
+                        probe = None
+                    continue
+                if answering_since is None:
+                    answering_since = now
+                if self._processing:  # a handler's own waits (database down, policy)
+                    continue
+                # Waits that began before the broker came back are timed from its return.
+                since_beat = now - max(self._beat_at, answering_since)
+                since_progress = now - max(self._progress_at, answering_since)
+                if since_beat > stall:
+                    log.error(
+                        "%s: a poll or commit has not returned for %.0f s while the broker"
+                        " answers; replacing the consumer",
+                        self.group_id,
+                        since_beat,
+                    )
+                    return
+                if behind == 0:
+                    self._progress_at = now
+                elif since_progress > stall:
+                    log.error(
+                        "%s: %d events wait on the broker but none was applied for %.0f s;"
+                        " replacing the consumer",
+                        self.group_id,
+                        behind,
+                        since_progress,
+                    )
+                    return
+        finally:
+            if probe is not None:
+                await _stop_quietly(probe)
 
-    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> int | None:
-        """Set the lag gauge of every assigned partition (a revoked partition's series is
-        dropped) and return the total, or None when the broker or a position is not known
-        within a few seconds."""
+    async def _open_probe(self) -> AIOKafkaConsumer | None:
+        """A client of no group that only asks for log ends; None while the broker is away."""
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap,
+            client_id=f"{self.group_id}-watchdog",
+            enable_auto_commit=False,
+            request_timeout_ms=5_000,
+        )
+        try:
+            async with asyncio.timeout(5):
+                await probe.start()
+        except (TimeoutError, KafkaError):
+            await _stop_quietly(probe)
+            return None
+        return probe
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, probe: AIOKafkaConsumer) -> int | None:
+        """Set the lag gauge of every assigned partition whose position the consumer knows
+        (a revoked partition's series is dropped) and return the total; None when the
+        broker does not tell the log ends within a few seconds."""
         assigned = list(consumer.assignment())
         try:
             async with asyncio.timeout(5):
-                ends = await consumer.end_offsets(assigned) if assigned else {}
-                positions = {tp: await self._position(consumer, tp) for tp in assigned}
+                ends = await probe.end_offsets(assigned) if assigned else {}
         except (TimeoutError, KafkaError):
             return None
-        for tp in self._lag_shown - set(assigned):
-            self._lag.remove(self.group_id, tp.topic, str(tp.partition))
+        shown: set[TopicPartition] = set()
         total = 0
         for tp in assigned:
-            lag = max(0, ends[tp] - positions[tp])
+            try:
+                async with asyncio.timeout(0.5):  # unknown while it waits for its offset
+                    position = await consumer.position(tp)
+            except (TimeoutError, KafkaError):
+                continue
+            lag = max(0, ends[tp] - position)
             self._lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+            shown.add(tp)
             total += lag
-        self._lag_shown = set(assigned)
+        for tp in self._lag_shown - shown:
+            self._lag.remove(self.group_id, tp.topic, str(tp.partition))
+        self._lag_shown = shown
         return total
-
-    @staticmethod
-    async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-        """The next offset this consumer will hand out; while it does not know one (it
-        waits for its committed offset), the group's committed offset, asked of the broker."""
-        try:
-            async with asyncio.timeout(1):
-                position: int = await consumer.position(tp)
-                return position
-        except TimeoutError:
-            committed = await consumer.committed(tp)
-            return 0 if committed is None else int(committed)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """One batch: what has arrived, topped up with what arrives during `consumer_linger_ms`
