@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import astuple
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -121,8 +122,6 @@ async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) ->
     lock rows in one order)."""
     if not changes:
         return
-    keys = sorted(changes)
-    t = [changes[k] for k in keys]
     await conn.execute(
         "INSERT INTO tallies AS t (scope, category, day, at_grid, at_community, at_street,"
         " at_department, timed, on_time, seconds)"
@@ -135,16 +134,7 @@ async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) ->
         " at_department = t.at_department + EXCLUDED.at_department,"
         " timed = t.timed + EXCLUDED.timed, on_time = t.on_time + EXCLUDED.on_time,"
         " seconds = t.seconds + EXCLUDED.seconds",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [x.at_grid for x in t],
-        [x.at_community for x in t],
-        [x.at_street for x in t],
-        [x.at_department for x in t],
-        [x.timed for x in t],
-        [x.on_time for x in t],
-        [x.seconds for x in t],
+        *_columns([(*key, *astuple(changes[key])) for key in sorted(changes)], 10),
     )
 
 
