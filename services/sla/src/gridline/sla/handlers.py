@@ -55,30 +55,16 @@ def local_day(at: datetime, time_zone: str) -> date:
     return at.astimezone(zone).date()
 
 
-def counted_event(r: WorkOrderResolved) -> measures.Counted:
+def counted(r: store.Resolution) -> measures.Counted:
+    """A resolution as the tallies count it (its due time unknown if it was stored before
+    migration 0005)."""
     return measures.Counted(
         measures.scopes_of(r.grid_id, r.community_id, r.street_id, r.district_id),
         r.category,
-        local_day(r.resolved_at, r.time_zone),
-        Tier(r.counted_tier),
-        r.resolved_at <= r.due_at,
+        r.day,
+        Tier(r.tier),
+        None if r.due_at is None else r.resolved_at <= r.due_at,
         (r.resolved_at - r.opened_at).total_seconds(),
-    )
-
-
-def counted_row(row: Any) -> measures.Counted:
-    """A stored resolution as it was counted (its due time unknown if stored before
-    migration 0005)."""
-    due = row["due_at"]
-    return measures.Counted(
-        measures.scopes_of(
-            row["grid_id"], row["community_id"], row["street_id"], row["district_id"]
-        ),
-        row["category"],
-        row["day"],
-        Tier(row["tier"]),
-        None if due is None else row["resolved_at"] <= due,
-        row["resolution_seconds"],
     )
 
 
@@ -149,31 +135,29 @@ class Sla:
         attainment sees); the reopening itself is counted as rework."""
         resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
         await store.clear_deadlines(conn, list(resolved))
-        fresh, replaced = await store.record_resolutions(
-            conn,
-            [
-                store.Resolution(
-                    r.work_order_id,
-                    r.counted_tier,  # the resolver's tier, not the order's
-                    r.category,
-                    r.street_id,
-                    r.district_id,
-                    r.opened_at,
-                    r.resolved_at,
-                    r.version,
-                    r.grid_id,
-                    r.community_id,
-                    r.due_at,
-                    local_day(r.resolved_at, r.time_zone),
-                )
-                for r in resolved.values()
-            ],
-        )
+        stored = {
+            r.work_order_id: store.Resolution(
+                r.work_order_id,
+                r.counted_tier,  # the resolver's tier, not the order's
+                r.category,
+                r.street_id,
+                r.district_id,
+                r.opened_at,
+                r.resolved_at,
+                r.version,
+                r.grid_id,
+                r.community_id,
+                r.due_at,
+                local_day(r.resolved_at, r.time_zone),
+            )
+            for r in resolved.values()
+        }
+        fresh, replaced = await store.record_resolutions(conn, list(stored.values()))
         await store.add_to_tallies(
             conn,
             measures.changes(
-                [counted_event(resolved[order_id]) for order_id in sorted(fresh)],
-                [counted_row(row) for row in replaced],
+                [counted(stored[order_id]) for order_id in sorted(fresh)],
+                [counted(r) for r in replaced],
             ),
         )
         tally = Tally()

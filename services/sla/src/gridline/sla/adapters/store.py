@@ -84,7 +84,7 @@ async def overdue(conn: Connection, now: datetime) -> dict[str, int]:
 
 async def record_resolutions(
     conn: Connection, resolutions: Sequence[Resolution]
-) -> tuple[set[str], list[Any]]:
+) -> tuple[set[str], list[Resolution]]:
     """Store resolutions newer than the order's stored one (a reopened order resolved
     again replaces it). Returns the work orders whose resolution was new (one redelivered
     under another event id is not), and the stored rows those replaced."""
@@ -114,7 +114,11 @@ async def record_resolutions(
         seconds,
     )
     fresh = {r["work_order_id"] for r in rows}
-    return fresh, [r for r in earlier if r["work_order_id"] in fresh]
+    return fresh, [
+        Resolution(*(r[name] for name in Resolution._fields))
+        for r in earlier
+        if r["work_order_id"] in fresh
+    ]
 
 
 async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) -> None:
