@@ -8,20 +8,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridline.common.policy.calendar import WorkCalendar
 from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.authority import may_act
 from gridline.routing.domain.workorder import (
     Place,
     State,
+    TimeLimits,
     TransitionRefused,
     WorkOrder,
     assign_from_triage,
     breach_applies,
+    due_after,
     escalate,
     open_order,
     reopen,
     reopen_applies,
     resolve,
+    supervisor_of,
+    warning_points,
 )
 
 pytestmark = pytest.mark.unit
@@ -191,3 +196,27 @@ def test_a_reopened_order_is_open_again_at_the_tier_that_resolved_it_with_a_new_
     assert not reopen_applies(again, done.version)
     with pytest.raises(TransitionRefused, match="only resolved orders reopen"):
         reopen(again, time_limit=LIMITS, now=later)
+
+
+def test_warning_points_are_shares_of_the_limit_on_its_calendar() -> None:
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    clock = TimeLimits({Tier.GRID: timedelta(hours=10)})
+    assert warning_points(start, start + timedelta(hours=10), clock, 0.8, 1.0) == (
+        start + timedelta(hours=8),
+        start + timedelta(hours=10),
+    )
+    office = WorkCalendar(hours=["08:30-12:00", "13:30-17:30"])
+    limits = TimeLimits({Tier.GRID: timedelta(hours=4)}, office, "Asia/Shanghai")
+    friday = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
+    due = due_after(limits, Tier.GRID, friday)
+    yellow, red = warning_points(friday, due, limits, 0.8, 1.0)
+    assert red == due == datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # Monday 11:00
+    assert yellow == datetime(2026, 11, 30, 2, 12, tzinfo=UTC)  # Monday 10:12, not 05:00
+
+
+def test_a_red_warning_goes_to_the_tier_above_and_from_a_department_to_the_district() -> None:
+    assert supervisor_of(Tier.GRID, PLACE, "dept-x") == "c1"
+    assert supervisor_of(Tier.STREET, PLACE, "dept-x") == "dept-x"
+    assert supervisor_of(Tier.DEPARTMENT, PLACE, "dept-x") == "d1"
+    no_community = Place("g1", None, "s1", "d1")
+    assert supervisor_of(Tier.GRID, no_community, "dept-x") == "s1"

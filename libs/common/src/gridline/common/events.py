@@ -138,6 +138,21 @@ class Assignment(BaseModel):
     unit_level: UnitLevel
     assigned_at: AwareDatetime
     due_at: AwareDatetime
+    yellow_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the assignment shows yellow: the catalogue's warnings.yellow share "
+        "of its time limit, counted on the limit's calendar. Absent from older events.",
+    )
+    red_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it shows red (warnings.red; at 1.0 the due time). Absent from "
+        "older events.",
+    )
+    supervisor_id: str | None = Field(
+        default=None,
+        description="The unit a red warning also goes to: the unit of the next tier up (the "
+        "district for a department). Absent from older events.",
+    )
 
 
 class WorkOrderRef(EventData):
@@ -484,6 +499,31 @@ class DeadlineBreached(EventData):
         return self.work_order_id
 
 
+class DeadlineWarning(WorkOrderRef):
+    """A warning is no move of the order: its `version` is that of the work-order event
+    that made the assignment warned about."""
+
+    TYPE: ClassVar[str] = "gridline.sla.deadline_warning.v1"
+    TOPIC: ClassVar[str] = "gridline.sla"
+    SUMMARY: ClassVar[str] = (
+        "An assignment reached yellow or red (shares of its time limit, DOMAIN: 80 % / 100 %); "
+        "notify delivers it; a red one also goes to the holder's supervisor, and at the "
+        "department tier, where nothing escalates, to the district."
+    )
+
+    level: Literal["yellow", "red"]
+    assignment_seq: int = Field(ge=1)
+    tier: TierName
+    unit_id: str = Field(description="The holder warned.")
+    unit_name: str
+    supervisor_id: str | None = Field(
+        description="Red: the unit told as well (the next tier's unit; the district for a "
+        "department). None for yellow."
+    )
+    due_at: AwareDatetime
+    warned_at: AwareDatetime = Field(description="When the warning point passed.")
+
+
 class ReportInBreached(EventData):
     TYPE: ClassVar[str] = "gridline.sla.report_in_breached.v1"
     TOPIC: ClassVar[str] = "gridline.sla"
@@ -565,6 +605,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         DepartmentCallEscalated,
         FeedbackGiven,
         DeadlineBreached,
+        DeadlineWarning,
         ReportInBreached,
         PolicyActivated,
         PartnerUpdated,

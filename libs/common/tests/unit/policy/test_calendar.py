@@ -99,3 +99,27 @@ def test_adding_in_two_steps_is_adding_once_and_never_ends_outside_work(
         assert OFFICE.is_working_day(local.date())
         clock = local.time()
         assert time(8, 30) < clock <= time(12) or time(13, 30) < clock <= time(17, 30)
+
+
+def test_working_time_between_two_moments_skips_nights_weekends_and_holidays() -> None:
+    def between(a: datetime, b: datetime) -> timedelta:
+        return OFFICE.between(a, b, "Asia/Shanghai")
+
+    assert between(at(2026, 11, 23, 9, 0), at(2026, 11, 23, 11, 0)) == timedelta(hours=2)
+    assert between(at(2026, 11, 27, 16, 0), at(2026, 11, 30, 11, 0)) == timedelta(hours=4)
+    # Wed 30 Sep 17:00 to Fri 9 Oct 9:00: half an hour on the 30th, 1-2 Oct are holidays,
+    # 3-4 Oct a weekend, 5-8 Oct four working days, half an hour on the 9th.
+    assert between(at(2026, 9, 30, 17, 0), at(2026, 10, 9, 9, 0)) == (
+        timedelta(minutes=30) + 4 * OFFICE.day_length + timedelta(minutes=30)
+    )
+    assert between(at(2026, 11, 23, 11, 0), at(2026, 11, 23, 9, 0)) == timedelta(0)
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2026, 9, 1), max_value=datetime(2026, 12, 31)),
+    minutes=st.integers(min_value=0, max_value=6000),
+)
+def test_between_undoes_add(start: datetime, minutes: int) -> None:
+    begin = start.replace(tzinfo=UTC)
+    span = timedelta(minutes=minutes)
+    assert OFFICE.between(begin, OFFICE.add(begin, span, "Asia/Shanghai"), "Asia/Shanghai") == span

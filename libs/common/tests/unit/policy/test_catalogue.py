@@ -98,6 +98,16 @@ def test_targets_must_not_decrease_and_timezone_must_exist() -> None:
     assert "unknown time zone" in problems(lambda d: d.update(timezone="Mars/Olympus"))[0]
 
 
+def test_warnings_default_to_80_and_100_percent_and_must_be_in_order() -> None:
+    assert parse_catalogue(copy.deepcopy(DOC)).warnings.model_dump() == {"yellow": 0.8, "red": 1.0}
+    custom = copy.deepcopy(DOC) | {"warnings": {"yellow": 0.5, "red": 0.9}}
+    assert parse_catalogue(custom).warnings.model_dump() == {"yellow": 0.5, "red": 0.9}
+    assert (
+        "yellow must come before"
+        in problems(lambda d: d.update(warnings={"yellow": 0.9, "red": 0.5}))[0]
+    )
+
+
 def test_field_errors_do_not_hide_duplicate_departments_or_unknown_references() -> None:
     def change(doc: dict[str, Any]) -> None:
         doc["timezone"] = "Mars/Olympus"

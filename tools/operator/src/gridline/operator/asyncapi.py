@@ -28,6 +28,7 @@ PRODUCERS = {
     "gridline.workorder.department_reported_in.v1": "routing",
     "gridline.workorder.call_escalated.v1": "routing",
     "gridline.sla.report_in_breached.v1": "sla",
+    "gridline.sla.deadline_warning.v1": "sla",
 }
 CONSUMERS = {
     "gridline.report.submitted.v1": ["routing"],
@@ -48,6 +49,7 @@ CONSUMERS = {
     "gridline.workorder.department_reported_in.v1": ["intake", "sla", "notify"],
     "gridline.workorder.call_escalated.v1": ["intake", "notify"],
     "gridline.sla.report_in_breached.v1": ["routing"],
+    "gridline.sla.deadline_warning.v1": ["notify"],
 }
 
 

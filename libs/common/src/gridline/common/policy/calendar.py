@@ -113,6 +113,26 @@ class WorkCalendar(BaseModel):
             day += timedelta(days=1)
         raise NoWorkingTime(f"no {span} of working time within {MAX_DAYS} days of {start}")
 
+    def between(self, start: datetime, end: datetime, zone: str) -> timedelta:
+        """The working time from `start` to `end` (aware datetimes; none if `end` is not
+        after `start`): the inverse of `add`, so add(start, between(start, end)) is the
+        end of the working time before `end`."""
+        if end <= start:
+            return timedelta(0)
+        tz = ZoneInfo(zone)
+        local = start.astimezone(tz).replace(tzinfo=None)
+        until = end.astimezone(tz).replace(tzinfo=None)
+        total = timedelta(0)
+        day = local.date()
+        while day <= until.date():
+            if self.is_working_day(day):
+                for begin, finish in self._spans(day):
+                    begin, finish = max(begin, local), min(finish, until)
+                    if finish > begin:
+                        total += finish - begin
+            day += timedelta(days=1)
+        return total
+
 
 def _clock(hours: str, minutes: str) -> time:
     return time(int(hours) % 24, int(minutes)) if hours != "24" else time(23, 59, 59)

@@ -108,6 +108,26 @@ class Attribute(_Strict):
         return self
 
 
+class Warnings(_Strict):
+    """When a step shows yellow and red (DOMAIN: green / yellow / red at 80 % / 100 % of its
+    limit): shares of each assignment's time limit, counted on its calendar."""
+
+    yellow: float = Field(default=0.8, gt=0, lt=1, description="Share of the limit: yellow.")
+    red: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of the limit: red (1: at the due time; a red warning also goes to"
+        " the holder's supervisor).",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Warnings:
+        if not self.yellow < self.red:
+            raise ValueError("warnings.yellow must come before warnings.red")
+        return self
+
+
 class FeedbackRules(_Strict):
     """What a reporter's feedback on a resolution may do."""
 
@@ -306,6 +326,11 @@ class CatalogueModel(_Strict):
     timezone: str = "Asia/Shanghai"
     targets: Targets = Field(default_factory=Targets)
     feedback: FeedbackRules = Field(default_factory=FeedbackRules)
+    warnings: Warnings | None = Field(
+        default=None,
+        description="Yellow and red warning points as shares of each time limit; none: 0.8"
+        " and 1.0.",
+    )
     departments: list[Department] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
     tagging: Tagging = Field(default_factory=Tagging)
@@ -355,6 +380,7 @@ class Catalogue:
         self.tagging = model.tagging
         self.sensor_metrics = {m.code: m for m in model.sensors}
         self.duty_lists = model.duty_lists
+        self.warnings = model.warnings or Warnings()
         self.version_hash = hashlib.sha256(
             json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:16]
@@ -376,7 +402,7 @@ class Catalogue:
         doc = self.model.model_dump(mode="json")
         # A catalogue without rules or duty lists keeps the document (and version hash) it
         # had before they existed.
-        for optional in ("rules", "duty_lists"):
+        for optional in ("rules", "duty_lists", "warnings"):
             if doc.get(optional) is None:
                 doc.pop(optional, None)
         if not doc.get("calendars"):

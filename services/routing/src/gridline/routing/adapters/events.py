@@ -24,7 +24,7 @@ from gridline.common.events import (
 from gridline.common.pg import Connection, Outgoing, add_to_outbox
 from gridline.routing.adapters import store
 from gridline.routing.domain.policy import Policy
-from gridline.routing.domain.workorder import State, WorkOrder
+from gridline.routing.domain.workorder import State, WorkOrder, supervisor_of, warning_points
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,16 @@ def _tier(order: WorkOrder) -> TierName:
 
 
 def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
-    assert order.due_at is not None
+    assert order.due_at is not None and order.tier is not None
     zh, en = policy.unit_names(order.unit_id)
+    shares = policy.catalogue.warnings
+    yellow_at, red_at = warning_points(
+        order.assigned_at,
+        order.due_at,
+        policy.time_limits(order.category, order.rule_calendar),
+        shares.yellow,
+        shares.red,
+    )
     return Assignment(
         seq=order.assignment_seq,
         tier=_tier(order),
@@ -100,6 +108,9 @@ def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
         unit_level=cast(UnitLevel, policy.unit_level(order.unit_id)),
         assigned_at=order.assigned_at,
         due_at=order.due_at,
+        yellow_at=yellow_at,
+        red_at=red_at,
+        supervisor_id=supervisor_of(order.tier, order.place, order.department_id),
     )
 
 

@@ -122,6 +122,32 @@ def due_after(time_limit: dict[Tier, timedelta], tier: Tier, now: datetime) -> d
     return now + time_limit[tier]
 
 
+def warning_points(
+    assigned_at: datetime, due_at: datetime, limits: TimeLimits, yellow: float, red: float
+) -> tuple[datetime, datetime]:
+    """When an assignment shows yellow and red: those shares of its limit, the span from
+    its assignment to its due time counted in working time on the limits' calendar (a
+    yellow at 80 % of 4 working hours from Friday 16:00 falls on Monday at 10:12)."""
+    calendar = limits.calendar
+    if calendar is None:
+        span = due_at - assigned_at
+        return assigned_at + span * yellow, assigned_at + span * red
+    span = calendar.between(assigned_at, due_at, limits.zone)
+    return (
+        calendar.add(assigned_at, span * yellow, limits.zone),
+        calendar.add(assigned_at, span * red, limits.zone),
+    )
+
+
+def supervisor_of(tier: Tier, place: Place, department_id: str) -> str | None:
+    """Who a red warning also goes to: the unit the order would escalate to, or for a
+    department (nothing above it escalates) the district."""
+    above = tier.next()
+    if above is None:
+        return place.district_id
+    return entry_assignment(above, place, department_id)[1]
+
+
 def unit_for(tier: Tier, place: Place, department_id: str) -> str | None:
     """The unit that holds an order at `tier`: the grid's ancestors, or the department."""
     return {
