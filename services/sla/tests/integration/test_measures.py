@@ -131,3 +131,58 @@ async def test_a_question_that_cannot_be_answered_is_refused_with_what_to_write(
         await ask(pool, sla, "town:1")
     with pytest.raises(MeasureProblem, match="month: YYYY-MM"):
         await ask(pool, sla, month="11/2026")
+
+
+async def test_metrics_attainment_sums_rolling_hours_and_follows_a_replaced_resolution(
+    pool: Pool,
+) -> None:
+    clock = ManualClock(NOW)
+    sla = Sla(clock, "/gridline/sla", [3600.0])
+    batch = [
+        resolution("o1", tier="grid", grid="g1"),
+        resolution("o2", tier="street", grid="g1", at=NOW - timedelta(hours=30)),
+        resolution("o3", tier="community", grid="g1", at=NOW - timedelta(days=10)),
+        resolution("o4", tier="grid", grid="g1", at=NOW - timedelta(days=40)),
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_resolutions(conn, incoming(*batch))
+        await sla.on_resolutions(conn, incoming(*batch))  # redelivered: no change
+
+    def street(figures: dict[str, list[Any]], window: str) -> dict[str, tuple[float, int]]:
+        return {
+            a.tier.value: (a.ratio, a.resolved)
+            for a in figures[window]
+            if (a.scope_level, a.scope_id) == ("street", "s1")
+        }
+
+    async with pool.acquire() as conn:
+        figures = await sla.attainment(conn)
+    assert street(figures, "1d") == {"grid": (1.0, 1), "community": (1.0, 1), "street": (1.0, 1)}
+    assert street(figures, "7d")["grid"] == (0.5, 2)
+    assert street(figures, "30d") == {
+        "grid": (1 / 3, 3),
+        "community": (2 / 3, 3),
+        "street": (1.0, 3),
+    }
+    assert {(a.scope_level, a.scope_id) for a in figures["30d"]} == {
+        ("city", "city"),
+        ("district", "d1"),
+        ("street", "s1"),
+    }
+    # The hour of the 40-day-old resolution is older than the longest window: dropped.
+    assert (
+        await pool.fetchval("SELECT count(*) FROM hourly WHERE hour < $1", NOW - timedelta(days=31))
+        == 0
+    )
+
+    # o1 reopened and resolved again at the department: its grid resolution leaves the
+    # hour it was in. A day later it has left the 1d window.
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_resolutions(
+            conn, incoming(resolution("o1", tier="department", grid="g1", version=5))
+        )
+    clock.advance(timedelta(days=1))
+    async with pool.acquire() as conn:
+        figures = await sla.attainment(conn)
+    assert street(figures, "1d") == {}
+    assert street(figures, "7d")["street"] == (0.5, 2)

@@ -11,22 +11,44 @@ from hypothesis import strategies as st
 from gridline.common.policy.catalogue import load_catalogue_text
 from gridline.common.policy.tiers import Tier
 from gridline.sla.config import SlaSettings
-from gridline.sla.domain.attainment import ResolvedCount, attainment
+from gridline.sla.domain.attainment import attainment
+from gridline.sla.domain.measures import Tally
 
 pytestmark = pytest.mark.unit
 
+TIERS = {
+    Tier.GRID: "at_grid",
+    Tier.COMMUNITY: "at_community",
+    Tier.STREET: "at_street",
+    Tier.DEPARTMENT: "at_department",
+}
 
-def ratios(counts: list[ResolvedCount]) -> dict[tuple[str, str, str], float]:
-    return {(a.scope_level, a.scope_id, a.tier.value): a.ratio for a in attainment(counts)}
+
+def tallies(counts: list[tuple[str | None, str | None, Tier, int]]) -> dict[str, Tally]:
+    """Per scope, the sum of (district, street, resolver's tier, how many) resolutions."""
+    out: dict[str, Tally] = {}
+    for district, street, tier, n in counts:
+        one = Tally(**{TIERS[tier]: n})
+        scopes = ["city", *([f"district:{district}"] if district else [])]
+        scopes += [f"street:{street}"] if street else []
+        for scope in scopes:
+            out[scope] = out.get(scope, Tally()) + one
+    return out
+
+
+def ratios(
+    counts: list[tuple[str | None, str | None, Tier, int]],
+) -> dict[tuple[str, str, str], float]:
+    return {(a.scope_level, a.scope_id, a.tier.value): a.ratio for a in attainment(tallies(counts))}
 
 
 def test_share_resolved_at_a_tier_or_below_per_street_district_and_city() -> None:
     counts = [
-        ResolvedCount("d1", "s1", Tier.GRID, 7),
-        ResolvedCount("d1", "s1", Tier.COMMUNITY, 1),
-        ResolvedCount("d1", "s1", Tier.STREET, 1),
-        ResolvedCount("d1", "s1", Tier.DEPARTMENT, 1),
-        ResolvedCount("d1", "s2", Tier.COMMUNITY, 10),
+        ("d1", "s1", Tier.GRID, 7),
+        ("d1", "s1", Tier.COMMUNITY, 1),
+        ("d1", "s1", Tier.STREET, 1),
+        ("d1", "s1", Tier.DEPARTMENT, 1),
+        ("d1", "s2", Tier.COMMUNITY, 10),
     ]
     r = ratios(counts)
     assert r[("street", "s1", "grid")] == pytest.approx(0.7)
@@ -39,19 +61,19 @@ def test_share_resolved_at_a_tier_or_below_per_street_district_and_city() -> Non
 
 
 def test_scopes_without_resolutions_have_no_figure() -> None:
-    assert attainment([]) == []
-    assert ("street", "s9", "grid") not in ratios([ResolvedCount("d1", "s1", Tier.GRID, 1)])
+    assert attainment({}) == []
+    assert attainment({"street:s9": Tally()}) == []
+    assert ("street", "s9", "grid") not in ratios([("d1", "s1", Tier.GRID, 1)])
 
 
 def test_orders_without_a_street_count_for_the_city_only() -> None:
-    r = ratios([ResolvedCount(None, None, Tier.STREET, 2), ResolvedCount("d1", "s1", Tier.GRID, 2)])
+    r = ratios([(None, None, Tier.STREET, 2), ("d1", "s1", Tier.GRID, 2)])
     assert r[("city", "city", "grid")] == 0.5
     assert r[("street", "s1", "grid")] == 1.0
 
 
 counts_strategy = st.lists(
-    st.builds(
-        ResolvedCount,
+    st.tuples(
         st.sampled_from(["d1", "d2", None]),
         st.sampled_from(["s1", "s2", "s3", None]),
         st.sampled_from(list(Tier)),
@@ -62,7 +84,9 @@ counts_strategy = st.lists(
 
 
 @given(counts_strategy)
-def test_attainment_is_a_share_and_grows_with_the_tier(counts: list[ResolvedCount]) -> None:
+def test_attainment_is_a_share_and_grows_with_the_tier(
+    counts: list[tuple[str | None, str | None, Tier, int]],
+) -> None:
     r = ratios(counts)
     for (level, scope, tier), value in r.items():
         assert 0.0 <= value <= 1.0

@@ -3,7 +3,7 @@ figures a sum of tallies gives."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -18,6 +18,7 @@ from gridline.sla.domain.measures import (
     changes,
     check_scope,
     figures,
+    hourly_changes,
     scopes_of,
     window_days,
 )
@@ -25,11 +26,20 @@ from gridline.sla.domain.measures import (
 pytestmark = pytest.mark.unit
 
 DAY = date(2026, 11, 20)
+HOUR = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 TARGETS = {"grid": 0.7, "community": 0.8, "street": 0.95}
 
 
 def counted(tier: Tier, on_time: bool | None = True, grid: str = "g1", day: date = DAY) -> Counted:
-    return Counted(scopes_of(grid, "c1", "s1", "d1"), "garbage", day, tier, on_time, 3600.0)
+    return Counted(scopes_of(grid, "c1", "s1", "d1"), "garbage", day, tier, on_time, 3600.0, HOUR)
+
+
+def test_metrics_hours_count_in_the_scopes_metrics_labels_only() -> None:
+    moved = hourly_changes([counted(Tier.GRID), counted(Tier.STREET, grid="g2")], [])
+    assert set(moved) == {(HOUR, "city"), (HOUR, "district:d1"), (HOUR, "street:s1")}
+    assert moved[(HOUR, "city")].at_grid == 1 and moved[(HOUR, "city")].at_street == 1
+    # A replaced resolution's hour is taken back; nothing left moves no row.
+    assert hourly_changes([counted(Tier.GRID)], [counted(Tier.GRID)]) == {}
 
 
 def test_a_resolution_counts_in_every_scope_of_its_place_for_its_category_and_all() -> None:

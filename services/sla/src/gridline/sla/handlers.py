@@ -32,7 +32,7 @@ from gridline.common.policy.catalogue import CatalogueModel, Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import report_in, store
 from gridline.sla.domain import measures
-from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
+from gridline.sla.domain.attainment import Attainment, attainment
 from gridline.sla.domain.counts import Tally
 
 SCHEMA = "sla"
@@ -65,6 +65,7 @@ def counted(r: store.Resolution) -> measures.Counted:
         Tier(r.tier),
         None if r.due_at is None else r.resolved_at <= r.due_at,
         (r.resolved_at - r.opened_at).total_seconds(),
+        r.resolved_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0),
     )
 
 
@@ -153,13 +154,10 @@ class Sla:
             for r in resolved.values()
         }
         fresh, replaced = await store.record_resolutions(conn, list(stored.values()))
-        await store.add_to_tallies(
-            conn,
-            measures.changes(
-                [counted(stored[order_id]) for order_id in sorted(fresh)],
-                [counted(r) for r in replaced],
-            ),
-        )
+        added = [counted(stored[order_id]) for order_id in sorted(fresh)]
+        removed = [counted(r) for r in replaced]
+        await store.add_to_tallies(conn, measures.changes(added, removed))
+        await store.add_to_hourly(conn, measures.hourly_changes(added, removed))
         tally = Tally()
         for order_id in sorted(fresh):
             r = resolved[order_id]
@@ -252,14 +250,15 @@ class Sla:
         return len(rows)
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:
-        now = self.clock.now()
+        """/metrics' attainment per window, summed from the hourly rows: the window's
+        whole UTC hours up to and including the current one (1d: the last 24 hours); hours
+        older than the longest window are dropped."""
+        hour = self.clock.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         result: dict[str, list[Attainment]] = {}
         for name, length in WINDOWS.items():
-            rows = await store.resolved_counts(conn, now - length)
-            result[name] = attainment(
-                ResolvedCount(r["district_id"], r["street_id"], Tier(r["tier"]), r["n"])
-                for r in rows
-            )
+            since = hour - length + timedelta(hours=1)
+            result[name] = attainment(await store.hourly_sums(conn, since))
+        await store.drop_hours_before(conn, hour - max(WINDOWS.values()))
         return result
 
     async def measures(

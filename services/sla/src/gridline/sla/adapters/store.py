@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
-from gridline.sla.domain.measures import Tally, TallyKey
+from gridline.sla.domain.measures import HourKey, Tally, TallyKey
 
 
 class Deadline(NamedTuple):
@@ -168,14 +168,39 @@ async def tally_sum(conn: Connection, scope: str, category: str, first: date, la
     )
 
 
-async def resolved_counts(conn: Connection, since: datetime) -> list[Any]:
-    return list(
-        await conn.fetch(
-            "SELECT district_id, street_id, tier, count(*) AS n FROM resolutions"
-            " WHERE resolved_at >= $1 GROUP BY 1, 2, 3",
-            since,
-        )
+async def add_to_hourly(conn: Connection, changes: Mapping[HourKey, Tally]) -> None:
+    """Move /metrics' hourly rows by `changes` (their tier counts; in key order)."""
+    if not changes:
+        return
+    rows = [
+        (hour, scope, t.at_grid, t.at_community, t.at_street, t.at_department)
+        for (hour, scope), t in sorted(changes.items())
+    ]
+    await conn.execute(
+        "INSERT INTO hourly AS h (hour, scope, at_grid, at_community, at_street, at_department)"
+        " SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[],"
+        "  $5::int[], $6::int[])"
+        " ON CONFLICT (hour, scope) DO UPDATE SET at_grid = h.at_grid + EXCLUDED.at_grid,"
+        " at_community = h.at_community + EXCLUDED.at_community,"
+        " at_street = h.at_street + EXCLUDED.at_street,"
+        " at_department = h.at_department + EXCLUDED.at_department",
+        *_columns(rows, 6),
     )
+
+
+async def hourly_sums(conn: Connection, since: datetime) -> dict[str, Tally]:
+    """Each scope's tier counts summed over the hours from `since` on: a range scan of the
+    hours' rows, never of the resolutions."""
+    rows = await conn.fetch(
+        "SELECT scope, sum(at_grid) AS g, sum(at_community) AS c, sum(at_street) AS s,"
+        " sum(at_department) AS d FROM hourly WHERE hour >= $1 GROUP BY scope",
+        since,
+    )
+    return {r["scope"]: Tally(int(r["g"]), int(r["c"]), int(r["s"]), int(r["d"])) for r in rows}
+
+
+async def drop_hours_before(conn: Connection, before: datetime) -> None:
+    await conn.execute("DELETE FROM hourly WHERE hour < $1", before)
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:

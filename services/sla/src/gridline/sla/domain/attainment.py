@@ -1,26 +1,13 @@
 """Tier attainment: of the work orders resolved in a window, the share resolved at a tier
-or below, for the city, each district and each street."""
+or below, for every scope /metrics labels (the city, each district, each street)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gridline.common.policy.tiers import Tier
-
-MEASURED_TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.STREET)
-CITY = "city"
-
-
-@dataclass(frozen=True)
-class ResolvedCount:
-    """How many orders of one street (in one district) were resolved at one tier."""
-
-    district_id: str | None
-    street_id: str | None
-    tier: Tier
-    count: int
+from gridline.sla.domain.measures import MEASURED_TIERS, Tally
 
 
 @dataclass(frozen=True)
@@ -32,26 +19,18 @@ class Attainment:
     resolved: int
 
 
-def attainment(counts: Iterable[ResolvedCount]) -> list[Attainment]:
-    """One Attainment per scope with at least one resolution and per measured tier.
+def attainment(per_scope: Mapping[str, Tally]) -> list[Attainment]:
+    """One Attainment per scope (`city`, `district:<id>`, `street:<id>`) with at least one
+    resolution and per measured tier.
 
     Scopes without resolutions get no figure at all (rather than 0, which would look
     like a failure)."""
-    by_scope: dict[tuple[str, str], dict[Tier, int]] = defaultdict(lambda: defaultdict(int))
-    for c in counts:
-        scopes = [("city", CITY)]
-        if c.district_id:
-            scopes.append(("district", c.district_id))
-        if c.street_id:
-            scopes.append(("street", c.street_id))
-        for scope in scopes:
-            by_scope[scope][c.tier] += c.count
     result: list[Attainment] = []
-    for (level, scope_id), per_tier in sorted(by_scope.items()):
-        total = sum(per_tier.values())
-        if total == 0:
+    for scope, total in sorted(per_scope.items()):
+        n = total.resolved
+        if n <= 0:
             continue
+        level, _, unit = scope.partition(":")
         for tier in MEASURED_TIERS:
-            within = sum(n for t, n in per_tier.items() if t.rank <= tier.rank)
-            result.append(Attainment(level, scope_id, tier, within / total, total))
+            result.append(Attainment(level, unit or scope, tier, total.at_or_below(tier) / n, n))
     return result

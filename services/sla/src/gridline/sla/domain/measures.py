@@ -9,14 +9,18 @@ the category `*` holds every category together."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from gridline.common.policy.tiers import Tier
 
 ALL_CATEGORIES = "*"
 SCOPE_LEVELS = ("city", "district", "street", "community", "grid")
+# The levels /metrics labels (the contract's bounded set); grids and communities are read
+# through the API.
+METRIC_LEVELS = ("city", "district", "street")
 ROLLING = {"1d": 1, "7d": 7, "30d": 30}
 MEASURED_TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.STREET)
 _SCOPE = re.compile(r"^(city|(district|street|community|grid):[^\s:]{1,100})$")
@@ -50,6 +54,7 @@ class Counted:
     tier: Tier  # the resolver's tier
     on_time: bool | None  # None: resolved before due times were stored
     seconds: float
+    hour: datetime  # the UTC hour of resolution, for /metrics' rolling windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +118,47 @@ def _one(c: Counted) -> Tally:
 
 
 TallyKey = tuple[str, str, date]  # scope, category, day
+HourKey = tuple[datetime, str]  # UTC hour, scope
 
 
-def changes(added: Iterable[Counted], removed: Iterable[Counted]) -> dict[TallyKey, Tally]:
-    """The change to every tally row that `added` resolutions enter and `removed` ones (the
-    earlier resolutions that later ones of the same orders replace) leave; rows whose change
-    is nothing are left out."""
-    result: dict[TallyKey, Tally] = {}
+K = TypeVar("K", TallyKey, HourKey)
+
+
+def _moves(
+    added: Iterable[Counted],
+    removed: Iterable[Counted],
+    keys: Callable[[Counted], Iterable[K]],
+) -> dict[K, Tally]:
+    """The change to every row `keys` names that `added` resolutions enter and `removed`
+    ones (the earlier resolutions that later ones of the same orders replace) leave; rows
+    whose change is nothing are left out. In key order, so that concurrent transactions
+    lock rows in one order."""
+    result: dict[K, Tally] = {}
     for sign, items in ((1, added), (-1, removed)):
         for c in items:
             one = _one(c) if sign > 0 else -_one(c)
-            for scope in c.scopes:
-                for category in (c.category, ALL_CATEGORIES):
-                    key = (scope, category, c.day)
-                    result[key] = result.get(key, Tally()) + one
-    return {k: v for k, v in sorted(result.items()) if v != Tally()}
+            for key in keys(c):
+                result[key] = result.get(key, Tally()) + one
+    return {k: result[k] for k in sorted(result) if result[k] != Tally()}
+
+
+def changes(added: Iterable[Counted], removed: Iterable[Counted]) -> dict[TallyKey, Tally]:
+    """The tallies' rows: every scope, the category and `*`, the local day."""
+    return _moves(
+        added,
+        removed,
+        lambda c: [(s, cat, c.day) for s in c.scopes for cat in (c.category, ALL_CATEGORIES)],
+    )
+
+
+def hourly_changes(added: Iterable[Counted], removed: Iterable[Counted]) -> dict[HourKey, Tally]:
+    """/metrics' hourly rows: the scopes of METRIC_LEVELS, the UTC hour (tier counts only
+    are kept of these)."""
+    return _moves(
+        added,
+        removed,
+        lambda c: [(c.hour, s) for s in c.scopes if s.partition(":")[0] in METRIC_LEVELS],
+    )
 
 
 def check_scope(scope: str) -> str:
