@@ -106,5 +106,5 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             quality=QualityView.of(q),
         )
 
-    reports.add_routes(app, _service)
+    reports.add_routes(app)
     return app

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridline.common.policy.catalogue import Targets
 from gridline.sla import measuring
 from gridline.sla.adapters import store, tallies
+from gridline.sla.bootstrap import SlaService
 from gridline.sla.domain import flows, measures
 from gridline.sla.domain.assessment import Assessed
 from gridline.sla.domain.measures import MeasureProblem
@@ -206,9 +206,15 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def add_routes(app: FastAPI, service: Callable[..., Any]) -> None:
-    Service = Annotated[Any, Depends(service)]
+async def _service(request: Request) -> SlaService:
+    svc: SlaService = request.app.state.service
+    return svc
 
+
+Service = Annotated[SlaService, Depends(_service)]
+
+
+def add_routes(app: FastAPI) -> None:
     @app.get("/v1/assessments", response_model=AssessmentView, responses=BAD_INPUT)
     async def get_assessments(
         svc: Service,
