@@ -11,6 +11,7 @@ from importlib import resources
 from gridline.common.events import (
     DepartmentCalledIn,
     DepartmentReportedIn,
+    FeedbackGiven,
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderCancelled,
@@ -21,7 +22,7 @@ from gridline.common.events import (
     WorkOrderReturned,
 )
 from gridline.common.runtime import Runtime, open_runtime
-from gridline.sla import metrics
+from gridline.sla import measuring, metrics
 from gridline.sla.adapters import store
 from gridline.sla.config import SlaSettings
 from gridline.sla.handlers import SCHEMA, Sla
@@ -57,6 +58,8 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                 WorkOrderClosed: sla.on_lifecycle,
                 DepartmentCalledIn: sla.on_lifecycle,
                 DepartmentReportedIn: sla.on_lifecycle,
+                # Reporters' satisfaction (issue 10), counted where its order was resolved.
+                FeedbackGiven: measuring.feedbacks,
             },
         )
 

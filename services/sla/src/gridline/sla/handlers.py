@@ -30,6 +30,7 @@ from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import CatalogueModel, Targets
 from gridline.common.policy.tiers import Tier
+from gridline.sla import measuring
 from gridline.sla.adapters import report_in, store
 from gridline.sla.domain import measures
 from gridline.sla.domain.attainment import Attainment, attainment
@@ -127,6 +128,7 @@ class Sla:
                 )
         await store.set_deadlines(conn, list(deadlines.values()))
         await store.add_to_counters(conn, tally.items())
+        await measuring.assignments(conn, events)
 
     async def on_resolutions(
         self, conn: Connection, events: list[Incoming[WorkOrderResolved]]
@@ -165,6 +167,12 @@ class Sla:
             tally.resolved(r.street_id, r.counted_tier, r.category, seconds, self.bucket_seconds)
         await store.add_to_counters(conn, tally.items())
         await report_in.disarm(conn, [(order_id, None) for order_id in resolved])
+        await measuring.resolutions(
+            conn,
+            [resolved[order_id] for order_id in sorted(fresh)],
+            [counted(stored[order_id]) for order_id in sorted(fresh)],
+            [counted(r) for r in replaced],
+        )
 
     async def on_lifecycle(self, conn: Connection, events: list[Incoming[LifecycleEvent]]) -> None:
         """Stop an order's deadlines when it is cancelled or closed, or returned (its new
@@ -198,6 +206,7 @@ class Sla:
         await store.set_deadlines(conn, list(deadlines.values()))
         await report_in.arm(conn, calls)
         await report_in.disarm(conn, answered)
+        await measuring.lifecycle(conn, events)
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""

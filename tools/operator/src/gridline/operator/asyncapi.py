@@ -36,7 +36,7 @@ CONSUMERS = {
     "gridline.workorder.escalated.v1": ["intake", "sla", "notify"],
     "gridline.workorder.resolved.v1": ["intake", "sla", "notify"],
     "gridline.workorder.reopened.v1": ["intake", "sla", "notify"],
-    "gridline.report.feedback_given.v1": ["routing"],
+    "gridline.report.feedback_given.v1": ["routing", "sla"],
     "gridline.sla.deadline_breached.v1": ["routing"],
     "gridline.policy.activated.v1": ["intake", "sla"],
     "gridline.partner.updated.v1": ["notify"],

@@ -11,9 +11,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridline.common.http import service_app
+from gridline.sla import measuring
 from gridline.sla.bootstrap import SlaService, bootstrap
 from gridline.sla.config import SlaSettings
 from gridline.sla.domain.measures import ALL_CATEGORIES, MeasureProblem
+from gridline.sla.entrypoints import reports
+from gridline.sla.entrypoints.reports import QualityView
 
 
 class MeasuresView(BaseModel):
@@ -39,6 +42,10 @@ class MeasuresView(BaseModel):
         "resolved it (of the resolutions whose due time is known); null when none."
     )
     mean_hours_to_resolve: float | None
+    quality: QualityView | None = Field(
+        default=None,
+        description="Openings, escalations, rework, time to resolve by tier, satisfaction.",
+    )
 
 
 async def _service(request: Request) -> SlaService:
@@ -84,6 +91,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             first, last, f = await svc.sla.measures(
                 conn, scope=scope, category=category, window=window, month=month
             )
+            q = await measuring.quality(conn, scope, category, first, last)
         return MeasuresView(
             scope=scope,
             category=category,
@@ -95,6 +103,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             targets=dict(f.targets),
             on_time_rate=f.on_time_rate,
             mean_hours_to_resolve=f.mean_hours_to_resolve,
+            quality=QualityView.of(q),
         )
 
+    reports.add_routes(app)
     return app

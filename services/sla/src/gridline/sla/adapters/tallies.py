@@ -1,0 +1,241 @@
+"""The measurement's incremental tables in PostgreSQL (schema `sla`, migration 0007):
+flows, tier tallies, unit tallies, feedbacks and the natural-key guard `measured`.
+
+Every write is one set-based statement per batch, rows moved in key order (concurrent
+transactions then lock rows alike); every read is one index range scan of one scope's or
+one ranking's days."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple
+from datetime import date
+from typing import Any, NamedTuple
+
+from gridline.common.pg import Connection
+from gridline.sla.domain import percentiles
+from gridline.sla.domain.assessment import UnitKey, UnitTally
+from gridline.sla.domain.flows import Flow, Place, TierKey, TierTally
+from gridline.sla.domain.measures import TallyKey
+
+_FLOW_COLUMNS = (
+    "opened, discovered, timeout, whistle, rule, reopened, feedbacks, satisfaction, satisfied"
+)
+_UNIT_COLUMNS = "discovered, completed, timed, on_time, reopened, calls, reported_on_time, returns"
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+def _sums(columns: str) -> str:
+    return ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in columns.split(", "))
+
+
+async def first_time(conn: Connection, events: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Of these (work order, version) events, the ones not counted before (now marked)."""
+    if not events:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO measured (work_order_id, version)"
+        " SELECT * FROM unnest($1::text[], $2::int[]) ORDER BY 1, 2"
+        " ON CONFLICT DO NOTHING RETURNING work_order_id, version",
+        *_columns(sorted(set(events)), 2),
+    )
+    return {(r["work_order_id"], r["version"]) for r in rows}
+
+
+async def add_to_flows(conn: Connection, changes: Mapping[TallyKey, Flow]) -> None:
+    if not changes:
+        return
+    rows = [(*key, *astuple(changes[key])) for key in sorted(changes)]
+    await conn.execute(
+        f"INSERT INTO flows AS t (scope, category, day, {_FLOW_COLUMNS})"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[],"
+        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[])"
+        f" ON CONFLICT (scope, category, day) DO UPDATE SET {_sums(_FLOW_COLUMNS)}",
+        *_columns(rows, 12),
+    )
+
+
+async def add_to_tiers(conn: Connection, changes: Mapping[TierKey, TierTally]) -> None:
+    """The histogram travels as an array literal per row (unnest would flatten a 2-D
+    array) and is added element by element."""
+    if not changes:
+        return
+    rows = [
+        (*key, t.resolved, t.timed, t.on_time, t.reopened, _array(percentiles.dense(t.buckets)))
+        for key, t in sorted(changes.items())
+    ]
+    await conn.execute(
+        "INSERT INTO tier_tallies AS t (scope, category, day, tier, resolved, timed, on_time,"
+        " reopened, buckets)"
+        " SELECT s, c, d, r, n, tm, ot, ro, b::int[] FROM unnest($1::text[], $2::text[],"
+        "  $3::date[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[], $9::text[])"
+        "  AS u(s, c, d, r, n, tm, ot, ro, b)"
+        " ON CONFLICT (scope, category, day, tier) DO UPDATE SET"
+        " resolved = t.resolved + EXCLUDED.resolved, timed = t.timed + EXCLUDED.timed,"
+        " on_time = t.on_time + EXCLUDED.on_time, reopened = t.reopened + EXCLUDED.reopened,"
+        " buckets = ARRAY(SELECT x + y FROM unnest(t.buckets, EXCLUDED.buckets)"
+        "  WITH ORDINALITY AS a(x, y, i) ORDER BY i)",
+        *_columns(rows, 9),
+    )
+
+
+def _array(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -> None:
+    if not changes:
+        return
+    rows = [(*key, *astuple(changes[key])) for key in sorted(changes)]
+    await conn.execute(
+        f"INSERT INTO unit_tallies AS t (parent, level, day, unit, {_UNIT_COLUMNS})"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],"
+        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[])"
+        f" ON CONFLICT (parent, level, day, unit) DO UPDATE SET {_sums(_UNIT_COLUMNS)}",
+        *_columns(rows, 12),
+    )
+
+
+async def flow_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Flow:
+    sums = ", ".join(f"coalesce(sum({c}), 0)::int" for c in _FLOW_COLUMNS.split(", "))
+    row = await conn.fetchrow(
+        f"SELECT {sums} FROM flows WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
+        scope,
+        category,
+        first,
+        last,
+    )
+    assert row is not None
+    return Flow(*row)
+
+
+async def tier_sums(
+    conn: Connection, scope: str, category: str, first: date, last: date
+) -> dict[str, TierTally]:
+    """Each tier's rows summed over the days (at most a month or so of rows per tier);
+    the histograms are added here rather than in SQL."""
+    rows = await conn.fetch(
+        "SELECT tier, resolved, timed, on_time, reopened, buckets FROM tier_tallies"
+        " WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
+        scope,
+        category,
+        first,
+        last,
+    )
+    result: dict[str, TierTally] = {}
+    for r in rows:
+        t = TierTally(
+            r["resolved"],
+            r["timed"],
+            r["on_time"],
+            r["reopened"],
+            {i: n for i, n in enumerate(r["buckets"]) if n},
+        )
+        result[r["tier"]] = result.get(r["tier"], TierTally()) + t
+    return result
+
+
+async def unit_sums(
+    conn: Connection, parent: str, level: str, first: date, last: date
+) -> dict[str, UnitTally]:
+    """Every unit of one ranking summed over the days."""
+    sums = ", ".join(f"sum({c})::int" for c in _UNIT_COLUMNS.split(", "))
+    rows = await conn.fetch(
+        f"SELECT unit, {sums} FROM unit_tallies"
+        " WHERE parent = $1 AND level = $2 AND day BETWEEN $3 AND $4 GROUP BY unit",
+        parent,
+        level,
+        first,
+        last,
+    )
+    return {r["unit"]: UnitTally(*list(r.values())[1:]) for r in rows}
+
+
+class Feedback(NamedTuple):
+    feedback_id: str
+    work_order_id: str
+    satisfaction: int
+    outcome: str
+    day: date
+
+
+class Counted(NamedTuple):
+    """A feedback whose work order's resolution is known: where and what it counts."""
+
+    place: Place
+    category: str
+    day: date
+    satisfaction: int
+
+
+async def record_feedbacks(conn: Connection, feedbacks: Sequence[Feedback]) -> list[str]:
+    """Store feedbacks not seen before; returns their work orders."""
+    if not feedbacks:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO feedbacks (feedback_id, work_order_id, satisfaction, outcome, day)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::date[])"
+        " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING work_order_id",
+        *_columns(sorted(feedbacks), 5),
+    )
+    return sorted({r["work_order_id"] for r in rows})
+
+
+async def count_pending_feedbacks(conn: Connection, order_ids: Sequence[str]) -> list[Counted]:
+    """Mark counted the pending feedbacks of these orders whose resolution is stored,
+    returning them with their resolution's place. The order's lock (taken first, held to
+    commit) makes a feedback and its resolution applied at once by two replicas meet:
+    whichever commits second sees the other's row."""
+    if not order_ids:
+        return []
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('sla.feedback:' || o))"
+        " FROM unnest($1::text[]) AS o ORDER BY o",
+        sorted(set(order_ids)),
+    )
+    rows = await conn.fetch(
+        "UPDATE feedbacks f SET counted = true FROM resolutions r"
+        " WHERE f.work_order_id = r.work_order_id AND NOT f.counted"
+        " AND f.work_order_id = ANY($1::text[])"
+        " RETURNING f.day, f.satisfaction, r.category, r.grid_id, r.community_id,"
+        " r.street_id, r.district_id",
+        list(order_ids),
+    )
+    return [
+        Counted(
+            Place(r["grid_id"], r["community_id"], r["street_id"], r["district_id"]),
+            r["category"],
+            r["day"],
+            r["satisfaction"],
+        )
+        for r in rows
+    ]
+
+
+async def name_units(conn: Connection, names: Mapping[str, tuple[str | None, str | None]]) -> None:
+    """Remember (or update) units' zh and en names."""
+    if not names:
+        return
+    rows = [(unit, *names[unit]) for unit in sorted(names)]
+    await conn.execute(
+        "INSERT INTO unit_names (unit, name_zh, name_en)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT (unit) DO UPDATE SET name_zh = coalesce(EXCLUDED.name_zh, unit_names.name_zh),"
+        " name_en = coalesce(EXCLUDED.name_en, unit_names.name_en)"
+        " WHERE (unit_names.name_zh, unit_names.name_en) IS DISTINCT FROM"
+        " (coalesce(EXCLUDED.name_zh, unit_names.name_zh),"
+        "  coalesce(EXCLUDED.name_en, unit_names.name_en))",
+        *_columns(rows, 3),
+    )
+
+
+async def unit_names(
+    conn: Connection, units: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    rows = await conn.fetch(
+        "SELECT unit, name_zh, name_en FROM unit_names WHERE unit = ANY($1::text[])", list(units)
+    )
+    return {r["unit"]: (r["name_zh"], r["name_en"]) for r in rows}
