@@ -348,6 +348,10 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
     whistles = sum(int(o.plan[-1]) for o in orders if o.plan.startswith("whistle-"))
     late = {STEADY: 0, QUICK: PLANS["late"]}
     reworked = PLANS["grid-rework"]
+    escalated = {
+        STEADY: {"timeout": PLANS["timeout-1"], "whistle": whistles, "rule": 0},
+        QUICK: {"timeout": 3 * PLANS["late"], "whistle": 0, "rule": 0},
+    }
 
     sla = stack.url("sla")
     with httpx.Client(timeout=10) as client:
@@ -366,6 +370,14 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
                 t: truth[category][t] for t in ("grid", "community", "street", "department")
             }
             assert f["on_time_rate"] == (expected - late[category]) / expected
+            quality = f["quality"]
+            assert quality["opened"] == expected
+            assert quality["escalations"] == escalated[category]
+            assert quality["reopened"] == (reworked if category == STEADY else 0)
+            assert quality["rework_rate"] == quality["reopened"] / expected
+            assert quality["feedbacks"] == (reworked if category == STEADY else 0)
+            if category == STEADY:  # every feedback was a rejection with satisfaction 1
+                assert (quality["mean_satisfaction"], quality["satisfied_share"]) == (1.0, 0.0)
         whole = client.get(
             f"{sla}/v1/measures", params={"scope": f"street:{place.street}", "category": "*"}
         ).json()

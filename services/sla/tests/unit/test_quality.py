@@ -4,7 +4,7 @@ changes, and the assessment's scores and ranks."""
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -18,6 +18,7 @@ from gridline.sla.domain.measures import Counted, MeasureProblem, scopes_of
 
 pytestmark = pytest.mark.unit
 
+HOUR = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 DAY = date(2026, 11, 20)
 PLACE = Place("g1", "c1", "s1", "d1")
 
@@ -43,7 +44,9 @@ def test_an_empty_histogram_has_no_percentile() -> None:
 
 
 def test_a_replaced_resolution_leaves_its_tier_row_as_it_was() -> None:
-    first = Counted(scopes_of("g1", "c1", "s1", "d1"), "garbage", DAY, Tier.GRID, True, 7200.0)
+    first = Counted(
+        scopes_of("g1", "c1", "s1", "d1"), "garbage", DAY, Tier.GRID, True, 7200.0, HOUR
+    )
     added = tier_changes([first], [])
     assert added[("grid:g1", "*", DAY, "grid")].resolved == 1
     assert tier_changes([first], [first]) == {}

@@ -50,7 +50,8 @@ def percentile(counts: Sequence[int], q: float) -> float | None:
             if i >= len(BOUNDS):
                 return BOUNDS[-1]
             low, high = BOUNDS[i - 1], BOUNDS[i]
-            return low * math.exp(share * math.log(high / low))
+            # Clamped: floating point may land a hair past the bucket's upper bound.
+            return min(high, low * math.exp(share * math.log(high / low)))
         seen += n
     return BOUNDS[-1]  # only reached through negative counts, which sums never have
 
