@@ -1,6 +1,7 @@
-"""notify's use cases for events: turn each work-order event and each deadline warning
-into one delivery per subscription, and each status change of a partner's tip into one callback to that partner,
-stored in the event's transaction (dispatcher.py sends them); follow partners' changes."""
+"""notify's use cases for events: turn each work-order event and each deadline warning into
+one delivery per subscription, and each status change of a partner's tip into one callback
+to that partner, stored in the event's transaction (dispatcher.py sends them); follow
+partners' changes."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class Notify:
         for incoming in events:
             event, envelope = incoming.data, incoming.envelope
             ids = [notification_id(envelope.id, sub.name) for sub in self.subscriptions]
+            rank = WARNING_RANK[event.level] if isinstance(event, DeadlineWarning) else 0
             bodies = messages.bodies(event, envelope, ids)
             for sub, nid, body in zip(self.subscriptions, ids, bodies, strict=True):
                 deliveries.append(
@@ -63,9 +65,7 @@ class Notify:
                         subscription=sub.name,
                         url=sub.url,
                         body=body,
-                        warning=WARNING_RANK[event.level]
-                        if isinstance(event, DeadlineWarning)
-                        else 0,
+                        warning=rank,
                     )
                 )
         await store.add_deliveries(conn, deliveries)
