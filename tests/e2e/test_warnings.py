@@ -8,6 +8,7 @@ Needs sla to fire DeadlineWarning (issue 10, sla's deadlines): it fails until th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -21,6 +22,10 @@ from .stack import Stack, wait_until
 from .test_pipeline import grid_category, grid_point
 
 pytestmark = pytest.mark.e2e
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def deliveries(receiver: Receiver, order: str) -> list[dict[str, Any]]:
@@ -96,7 +101,7 @@ def test_yellow_then_red_warnings_reach_the_holder_and_the_red_its_supervisor(
         # A warning is no move of the order: the version of its assignment's event.
         assert data["version"] == assigned["event"]["data"]["version"]
         assert (data["tier"], data["unit_id"]) == ("grid", grid_unit)
-        assert data["due_at"] == assignment["due_at"]
+        assert moment(data["due_at"]) == moment(assignment["due_at"])
         assert waiting.name_zh in body["message"]["zh-CN"]
         assert waiting.name_en in body["message"]["en"]
         assert "+08:00" in body["message"]["en"]  # the due time in the city's zone
@@ -137,4 +142,4 @@ def test_yellow_then_red_warnings_reach_the_holder_and_the_red_its_supervisor(
         and b["event"]["data"]["assignment"]["tier"] == "department"
     )
     assert data["version"] == to_department["event"]["data"]["version"]
-    assert data["due_at"] == to_department["event"]["data"]["assignment"]["due_at"]
+    assert moment(data["due_at"]) == moment(to_department["event"]["data"]["assignment"]["due_at"])
