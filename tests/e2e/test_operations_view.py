@@ -17,6 +17,7 @@ import pytest
 from shapely.geometry import shape
 
 from gridline.common.policy.catalogue import Catalogue
+from gridline.common.policy.tiers import Tier
 from gridline.devstack.prometheus import PrometheusServer, deploy_dir
 
 from .stack import BASE_PORT, SERVICES, Stack, wait_until
@@ -68,9 +69,15 @@ def play_scenario(stack: Stack, catalogue: Catalogue, client: httpx.Client) -> s
     keys = {level: stack.handler_key(level)[1] for level in ("community", "street", "department")}
     feature = next(f for f in stack.city["features"] if f["properties"]["grid_id"] == grid_unit)
     point = shape(feature["geometry"]).representative_point()
-    # The category whose department holds the credentials' department key.
-    category = catalogue.categories[0]
-    assert category.department == stack.credentials["handler_units"]["department"]
+    # A category whose department holds the credentials' department key, entering at the
+    # grid with a limit in clock hours: the timed-out order must escalate within the wait
+    # below (a limit in working hours, e.g. exposed garbage's, may span a weekend).
+    department = stack.credentials["handler_units"]["department"]
+    category = next(
+        c
+        for c in catalogue.categories
+        if c.department == department and c.entry_tier is Tier.GRID and c.calendar is None
+    )
 
     refused = stack.post_report(client, service_code="no-such-code", lat=point.y, long=point.x)
     assert refused.status_code == 404  # an unknown service code: refused and counted

@@ -29,7 +29,7 @@ from gridline.routing.commands import NotFound
 from gridline.routing.domain.workorder import TransitionRefused
 from gridline.routing.moves import Moves
 
-from .test_use_cases import AT, CATALOGUE, GRIDS, Routing, bind, incoming, report
+from .test_use_cases import AT, CATALOGUE, GRIDS, PILED, Routing, bind, incoming, report
 
 pytestmark = pytest.mark.integration
 
@@ -330,7 +330,7 @@ async def test_a_recurrence_reopens_a_resolved_order_as_rework_and_a_closed_one_
     assert (
         event.assignment.due_at
         == again.due_at
-        == AT + timedelta(hours=1) + CATALOGUE.time_limit("exposed-garbage", Tier.GRID)
+        == AT + timedelta(hours=1) + CATALOGUE.time_limit(PILED, Tier.GRID)
     )
     history = (await routing.history("wo1"))[-1][2]
     assert (history["reason"], history["actor"], history["note"]) == (

@@ -66,7 +66,9 @@ GRID = GRIDS[1]
 OTHER_STREET = next(g for g in GRIDS if g.street_id != GRID.street_id)
 OTHER_DISTRICT = next(g for g in GRIDS if g.district_id != GRID.district_id)
 GAP = CITY["gridline:gaps"][0]
-GARBAGE = "exposed-garbage"
+# Enters at the grid tier, its limits in clock hours (exposed garbage counts working hours
+# on the demo's office calendar: test_placement.py).
+PILED = "piled-materials"
 
 
 def catalogue_doc(**changes: Any) -> dict[str, Any]:
@@ -164,7 +166,7 @@ def incoming(items: tuple[EventData, ...]) -> list[Incoming[Any]]:
     ]
 
 
-def report(n: int, *, grid: Any = GRID, code: str = GARBAGE, at: Any = None) -> ReportSubmitted:
+def report(n: int, *, grid: Any = GRID, code: str = PILED, at: Any = None) -> ReportSubmitted:
     point = grid.geometry.representative_point()
     lon, lat = at or (point.x, point.y)
     return ReportSubmitted(
@@ -198,8 +200,8 @@ async def test_an_order_whose_category_left_the_catalogue_still_escalates_on_its
 ) -> None:
     await routing.reports(report(1))
     without = catalogue_doc(
-        version="without-garbage",
-        categories=[c for c in CATALOGUE_DOC["categories"] if c["code"] != GARBAGE],
+        version="without-piled",
+        categories=[c for c in CATALOGUE_DOC["categories"] if c["code"] != PILED],
     )
     loaded = await routing.call("PUT", "/admin/catalogue", json=without)
     assert loaded.status_code == 200, loaded.text
@@ -209,26 +211,29 @@ async def test_an_order_whose_category_left_the_catalogue_still_escalates_on_its
 
     order = await routing.order("wo1")
     assert (order["tier"], order["unit_id"]) == ("community", GRID.community_id)
-    assert order["due_at"] == routing.clock.now() + timedelta(hours=8)  # the old limit
+    assert order["due_at"] == routing.clock.now() + timedelta(hours=16)  # the old limit
     escalated = WorkOrderEscalated.model_validate((await routing.outbox())[-1]["data"])
-    assert (escalated.reason, escalated.category_name_en) == ("timeout", "Exposed garbage")
+    assert (escalated.reason, escalated.category_name_en) == (
+        "timeout",
+        "Materials piled in public space",
+    )
 
     key = await routing.key_for(GRID.community_id)
     whistled = await routing.call("POST", "/v1/workorders/wo1/escalate", key, json={})
     assert whistled.status_code == 200, whistled.text
     assert (whistled.json()["tier"], whistled.json()["unit_id"]) == ("street", GRID.street_id)
-    assert (await routing.order("wo1"))["due_at"] == routing.clock.now() + timedelta(hours=16)
+    assert (await routing.order("wo1"))["due_at"] == routing.clock.now() + timedelta(hours=24)
 
-    # Only new orders take the new catalogue: a new garbage report is held for triage.
+    # Only new orders take the new catalogue: a new piled-materials report is held for triage.
     await routing.reports(report(2))
     assert (await routing.order("wo2"))["state"] == "triage"
 
 
 async def test_changed_time_limits_apply_to_new_orders_only(routing: Routing) -> None:
     await routing.reports(report(1))
-    longer = catalogue_doc(version="longer-garbage")
+    longer = catalogue_doc(version="longer-piled")
     for c in longer["categories"]:
-        if c["code"] == GARBAGE:
+        if c["code"] == PILED:
             c["time_limits_hours"] = {"grid": 20, "community": 30, "street": 40, "department": 50}
     assert (await routing.call("PUT", "/admin/catalogue", json=longer)).status_code == 200
     await routing.reports(report(2))
@@ -237,7 +242,7 @@ async def test_changed_time_limits_apply_to_new_orders_only(routing: Routing) ->
     assert (await routing.order("wo2"))["due_at"] == AT + timedelta(hours=20)
     routing.clock.advance(timedelta(hours=8))
     await routing.breach("wo1", 1)
-    assert (await routing.order("wo1"))["due_at"] == routing.clock.now() + timedelta(hours=8)
+    assert (await routing.order("wo1"))["due_at"] == routing.clock.now() + timedelta(hours=16)
 
 
 # -- versions and rollback --------------------------------------------------------------
@@ -248,14 +253,14 @@ async def test_versions_are_listed_shown_and_rolled_back_as_a_new_activation(
 ) -> None:
     await routing.reports(report(1))
     without = catalogue_doc(
-        version="without-garbage",
-        categories=[c for c in CATALOGUE_DOC["categories"] if c["code"] != GARBAGE],
+        version="without-piled",
+        categories=[c for c in CATALOGUE_DOC["categories"] if c["code"] != PILED],
     )
     assert (await routing.call("PUT", "/admin/catalogue", json=without)).status_code == 200
 
     listed = (await routing.call("GET", "/admin/policy/versions")).json()
     assert [(v["kind"], v["label"], v["in_effect"]) for v in listed] == [
-        ("catalogue", "without-garbage", True),
+        ("catalogue", "without-piled", True),
         ("catalogue", "2026.11-demo", False),
         ("jurisdiction", None, True),
     ]
@@ -279,7 +284,7 @@ async def test_versions_are_listed_shown_and_rolled_back_as_a_new_activation(
     policy = (await routing.call("GET", "/admin/policy")).json()
     assert policy["catalogue"] == first["version"]
 
-    # New garbage reports route again; the open order kept its snapshot throughout.
+    # New piled-materials reports route again; the open order kept its snapshot throughout.
     await routing.reports(report(2))
     assert (await routing.order("wo2"))["state"] == "open"
     assert (await routing.order("wo1"))["policy_version"] == (await routing.order("wo2"))[
@@ -290,8 +295,8 @@ async def test_versions_are_listed_shown_and_rolled_back_as_a_new_activation(
 # -- duty lists (N+X) -------------------------------------------------------------------
 
 DUTIES = {
-    "city": {"grid": ["dirty-road"], "community": ["dirty-road", GARBAGE]},
-    "local": [{"unit": OTHER_STREET.street_id, "categories": [GARBAGE]}],
+    "city": {"grid": ["dirty-road"], "community": ["dirty-road", PILED]},
+    "local": [{"unit": OTHER_STREET.street_id, "categories": [PILED]}],
 }
 
 
@@ -305,11 +310,11 @@ async def test_a_tier_cannot_resolve_what_its_duty_list_excludes(routing: Routin
     refused = await routing.call("POST", "/v1/workorders/wo1/resolve", grid, json={})
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
-        "the grid tier's duty list (N: 1 city-wide) does not include 'exposed-garbage':"
+        "the grid tier's duty list (N: 1 city-wide) does not include 'piled-materials':"
         " escalate or call a department in"
     )
     assert (await routing.order("wo1"))["state"] == "open"
-    # X: the other street's grids may resolve garbage; every grid may resolve dirty roads.
+    # X: the other street's grids may resolve piled materials; every grid may resolve dirty roads.
     assert (await routing.call("POST", "/v1/workorders/wo2/resolve", other)).status_code == 200
     assert (await routing.call("POST", "/v1/workorders/wo3/resolve", grid)).status_code == 200
     # The community may (N), and so may the street (a tier the lists do not restrict).
@@ -335,7 +340,7 @@ async def test_duty_lists_naming_unknown_units_are_refused_and_nothing_loads(
 ) -> None:
     doc = catalogue_doc(
         version="bad-duties",
-        duty_lists={"city": {}, "local": [{"unit": GRID.grid_id, "categories": [GARBAGE]}]},
+        duty_lists={"city": {}, "local": [{"unit": GRID.grid_id, "categories": [PILED]}]},
     )
     refused = await routing.call("PUT", "/admin/catalogue", json=doc)
     assert refused.status_code == 422
@@ -488,12 +493,12 @@ async def test_search_filters_pages_and_stays_in_the_keys_view(routing: Routing)
         return [o["id"] for o in answer.json()["items"]]
 
     assert ids(await routing.call("GET", "/v1/search/workorders?state=triage")) == ["wo4"]
-    assert ids(await routing.call("GET", f"/v1/search/workorders?category={GARBAGE}")) == [
+    assert ids(await routing.call("GET", f"/v1/search/workorders?category={PILED}")) == [
         "wo1",
         "wo3",
         "wo4",
     ]
-    both = f"/v1/search/workorders?category={GARBAGE}&state=open"
+    both = f"/v1/search/workorders?category={PILED}&state=open"
     assert ids(await routing.call("GET", both)) == ["wo1", "wo3"]
     due = (AT + timedelta(hours=5)).isoformat().replace("+", "%2B")
     assert ids(await routing.call("GET", f"/v1/search/workorders?due_before={due}")) == ["wo2"]

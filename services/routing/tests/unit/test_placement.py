@@ -50,7 +50,9 @@ def test_report_in_a_grid_opens_at_its_category_entry_tier() -> None:
         Tier.GRID,
         GRID.grid_id,
     )
-    assert opened.order.due_at == NOW + timedelta(hours=8)
+    # 1 working day (7.5 h on the demo's office calendar) from Monday 17:00 in Shanghai:
+    # half an hour on Monday, 7 h on Tuesday → Tuesday 17:00.
+    assert opened.order.due_at == datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
     assert opened.order.policy_version == POLICY.version
 
 
@@ -84,17 +86,14 @@ def test_a_key_sees_its_unit_and_everything_below_a_department_only_itself() -> 
 
 
 def test_a_category_on_a_calendar_is_due_after_working_hours_and_so_are_its_escalations() -> None:
-    doc = yaml.safe_load(
-        (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
-    )
-    for category in doc["categories"]:
-        if category["code"] == "exposed-garbage":
-            category["calendar"] = "office"  # 08:30-12:00, 13:30-17:30, Monday to Friday
-    policy = Policy(POLICY.jurisdiction, parse_catalogue(doc))
+    # The demo catalogue counts exposed garbage on `office` (08:30-12:00, 13:30-17:30,
+    # Monday to Friday).
+    policy = POLICY
+    assert policy.catalogue.category("exposed-garbage").calendar == "office"
     friday_4pm = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
     opened = open_for_report(report(), policy, friday_4pm)
-    # 8 working hours: 1.5 h on Friday, 6.5 h on Monday (3.5 + 3) → Monday 16:30 Shanghai.
-    assert opened.order.due_at == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
+    # 7.5 working hours: 1.5 h on Friday, 6 h on Monday (3.5 + 2.5) → Monday 16:00 Shanghai.
+    assert opened.order.due_at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     up = escalate(opened.order, time_limit=order_limits(opened.order, policy), now=friday_4pm)
     limit = policy.catalogue.time_limit("exposed-garbage", Tier.COMMUNITY)
     assert up.due_at == policy.catalogue.model.calendars["office"].add(
@@ -102,6 +101,13 @@ def test_a_category_on_a_calendar_is_due_after_working_hours_and_so_are_its_esca
     )
     assert up.due_at != friday_4pm + limit  # not clock hours
     # Without the calendar, clock hours as before.
-    assert open_for_report(report(), POLICY, friday_4pm).order.due_at == friday_4pm + timedelta(
-        hours=8
+    doc = yaml.safe_load(
+        (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text("utf-8")
+    )
+    for category in doc["categories"]:
+        if category["code"] == "exposed-garbage":
+            del category["calendar"]
+    clock = Policy(POLICY.jurisdiction, parse_catalogue(doc))
+    assert open_for_report(report(), clock, friday_4pm).order.due_at == friday_4pm + timedelta(
+        hours=7.5
     )

@@ -38,7 +38,14 @@ def test_demo_catalogue_loads_with_bilingual_names_and_limits() -> None:
         "Exposed garbage",
         Tier.GRID,
     )
-    assert cat.time_limit("exposed-garbage", Tier.GRID) == timedelta(hours=8)
+    # 1 working day (DOMAIN): the day length of the calendar its limits are counted on.
+    assert garbage.calendar == "office"
+    office = cat.model.calendars["office"]
+    assert office.day_length == timedelta(hours=7.5)
+    assert cat.time_limit("exposed-garbage", Tier.GRID) == office.day_length
+    waterlogging = cat.category("waterlogging")
+    assert waterlogging.calendar == "office"  # 4 working hours
+    assert cat.time_limit("waterlogging", waterlogging.entry_tier) == timedelta(hours=4)
     assert cat.department(garbage.department).name_zh == "城市管理局"
     assert sum(c.entry_tier is Tier.GRID for c in cat.categories) > len(cat.categories) / 2
 

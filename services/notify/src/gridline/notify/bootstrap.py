@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from gridline.common.events import (
+    DeadlineWarning,
     DepartmentCalledIn,
     DepartmentCallEscalated,
     DepartmentReportedIn,
@@ -78,6 +79,8 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
                 DepartmentCalledIn: handler,
                 DepartmentReportedIn: handler,
                 DepartmentCallEscalated: handler,
+                # sla's yellow and red warnings (issue 10), delivered the same way.
+                DeadlineWarning: handler,
                 PartnerUpdated: notify.on_partner_updates,
                 TipStatusChanged: notify.on_tip_status_changes,
             },

@@ -1,6 +1,7 @@
-"""notify's use cases for events: turn each work-order event into one delivery per
-subscription, and each status change of a partner's tip into one callback to that partner,
-stored in the event's transaction (dispatcher.py sends them); follow partners' changes."""
+"""notify's use cases for events: turn each work-order event and each deadline warning into
+one delivery per subscription, and each status change of a partner's tip into one callback
+to that partner, stored in the event's transaction (dispatcher.py sends them); follow
+partners' changes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from dataclasses import dataclass
 
 from gridline.common.consumer import Incoming
 from gridline.common.events import (
-    LifecycleEvent,
+    DeadlineWarning,
     PartnerUpdated,
     TipStatusChanged,
-    WorkOrderEvent,
 )
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection
@@ -19,6 +19,8 @@ from gridline.notify.adapters import partners, store
 from gridline.notify.domain import callbacks, messages
 
 SCHEMA = "notify"
+# A warning's place after the order's events of its version (adapters/store.py claim_due).
+WARNING_RANK = {"yellow": 1, "red": 2}
 
 
 def notification_id(event_id: str, subscription: str) -> str:
@@ -37,13 +39,20 @@ class Notify:
     subscriptions: list[Subscription]
 
     async def on_workorder_events(
-        self, conn: Connection, events: list[Incoming[WorkOrderEvent | LifecycleEvent]]
+        self, conn: Connection, events: list[Incoming[messages.Notified]]
     ) -> None:
-        """Every delivery of the batch (events x subscriptions) in one statement."""
+        """Every delivery of the batch (events x subscriptions) in one statement.
+
+        A deadline warning is delivered the same way, to every subscription (a red one
+        names the supervisor among its recipients). It is no move of the order: it carries
+        the version of the event that made the assignment warned about, so it is never
+        dropped as stale (notify drops nothing by version) and is ranked after that
+        event without holding up the order's later events."""
         deliveries: list[store.Delivery] = []
         for incoming in events:
             event, envelope = incoming.data, incoming.envelope
             ids = [notification_id(envelope.id, sub.name) for sub in self.subscriptions]
+            rank = WARNING_RANK[event.level] if isinstance(event, DeadlineWarning) else 0
             bodies = messages.bodies(event, envelope, ids)
             for sub, nid, body in zip(self.subscriptions, ids, bodies, strict=True):
                 deliveries.append(
@@ -56,6 +65,7 @@ class Notify:
                         subscription=sub.name,
                         url=sub.url,
                         body=body,
+                        warning=rank,
                     )
                 )
         await store.add_deliveries(conn, deliveries)

@@ -18,6 +18,9 @@ class Delivery(NamedTuple):
     subscription: str
     url: str
     body: bytes
+    # Its place among the order's deliveries (migrations/0006): 0 an order's own event,
+    # 1 a yellow warning, 2 a red one, at the version of the assignment warned about.
+    warning: int = 0
 
 
 def deliveries_channel(schema: str) -> str:
@@ -27,9 +30,9 @@ def deliveries_channel(schema: str) -> str:
 
 _ADD = (
     "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
-    " event_version, subscription, url, body{})"
+    " event_version, subscription, url, body, warning{})"
     " SELECT *{} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
-    "  $6::text[], $7::text[], $8::bytea[])"
+    "  $6::text[], $7::text[], $8::bytea[], $9::smallint[])"
     " ON CONFLICT (notification_id) DO NOTHING"
 )
 _ADD_DUE = _ADD.format("", "")
@@ -65,7 +68,13 @@ async def claim_due(conn: Connection, slots: Mapping[str, int], lease_seconds: f
 
     Only the earliest pending delivery of each work order and subscription is due, so a
     receiver sees one order's events in their order (a given-up one no longer blocks); a
-    leased one is still pending, so the next waits until it is recorded."""
+    leased one is still pending, so the next waits until it is recorded.
+
+    Warnings sit in that order by (event_version, warning): one waits for the order's
+    events up to the version of the assignment it warns about and for earlier warnings,
+    so it never arrives before that assignment, nor a red before its yellow. An order's own
+    event never waits for a warning: a warning refused for hours holds up no escalation or
+    resolution (only itself), and one stored after a later event goes out as it is."""
     if not slots:
         return []
     return list(
@@ -81,7 +90,9 @@ async def claim_due(conn: Connection, slots: Mapping[str, int], lease_seconds: f
             "   AND NOT EXISTS (SELECT 1 FROM deliveries e"
             "    WHERE e.work_order_id = p.work_order_id AND e.subscription = p.subscription"
             "    AND e.delivered_at IS NULL AND e.dead_at IS NULL"
-            "    AND e.event_version < p.event_version)"
+            "    AND e.event_version <= p.event_version"
+            "    AND (e.event_version, e.warning) < (p.event_version, p.warning)"
+            "    AND (e.warning = 0 OR p.warning > 0))"
             "   ORDER BY p.next_attempt_at LIMIT s.slots FOR UPDATE SKIP LOCKED) AS c"
             " ))"
             " RETURNING d.notification_id, d.subscription, d.url, d.body, d.attempts",

@@ -1,5 +1,5 @@
-"""A notification from a work-order event: its words, in zh-CN and English, and the JSON
-body each subscription receives."""
+"""A notification from a work-order event or a deadline warning: its words, in zh-CN and
+English, and the JSON body each subscription receives."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.events import (
+    DeadlineWarning,
     DepartmentCalledIn,
     DepartmentCallEscalated,
     DepartmentReportedIn,
@@ -43,7 +44,7 @@ def local(at: datetime, zone: str) -> str:
     return at.astimezone(tz).isoformat(timespec="minutes")
 
 
-Notified = WorkOrderEvent | LifecycleEvent
+Notified = WorkOrderEvent | LifecycleEvent | DeadlineWarning
 CANCEL_ZH = {"duplicate": "重复", "invalid": "无效"}
 
 
@@ -60,7 +61,39 @@ def kind(event: Notified) -> str:
         DepartmentCalledIn: "workorder.department_called_in",
         DepartmentReportedIn: "workorder.department_reported_in",
         DepartmentCallEscalated: "workorder.call_escalated",
+        DeadlineWarning: "workorder.warning",
     }[type(event)]
+
+
+LEVEL = {"yellow": ("黄牌预警", "Yellow warning"), "red": ("红牌预警", "Red warning")}
+
+
+def render_warning(event: DeadlineWarning) -> dict[str, str]:
+    """{"zh-CN": ..., "en": ...} for a yellow or red warning: the holder, the category, the
+    due time in the order's zone; a red one names the supervisor told as well."""
+    cat_zh, cat_en, wo = event.category_name_zh, event.category_name_en, event.work_order_id
+    level_zh, level_en = LEVEL[event.level]
+    due = local(event.due_at, event.time_zone)
+    unit, tier = event.unit_name, event.tier
+    if event.warned_at >= event.due_at:
+        when_zh, when_en = f"已到办结时限 {due}", f"reached its due time, {due}"
+    else:
+        when_zh, when_en = f"将于 {due} 到期", f"is due {due}"
+    zh = f"{level_zh}：工单 {wo}（{cat_zh}）由{TIER_ZH[tier]} {unit} 办理，{when_zh}，请尽快办结。"
+    en = f"{level_en}: work order {wo} ({cat_en}) held by {unit} ({tier}) {when_en}."
+    if event.level == "red" and event.supervisor_id:
+        zh += f"已同时告知上级 {event.supervisor_id} 督办。"
+        en += f" Supervisor {event.supervisor_id} is told too."
+    return {"zh-CN": zh, "en": en}
+
+
+def recipients(event: DeadlineWarning) -> list[dict[str, str]]:
+    """Who a warning is for: the holder, and for a red one its supervisor (the next tier's
+    unit; the district for a department)."""
+    out = [{"unit_id": event.unit_id, "role": "holder"}]
+    if event.level == "red" and event.supervisor_id:
+        out.append({"unit_id": event.supervisor_id, "role": "supervisor"})
+    return out
 
 
 def render_lifecycle(event: LifecycleEvent) -> dict[str, str]:
@@ -122,6 +155,8 @@ def render_lifecycle(event: LifecycleEvent) -> dict[str, str]:
 
 def render(event: Notified) -> dict[str, str]:
     """{"zh-CN": ..., "en": ...} for one event."""
+    if isinstance(event, DeadlineWarning):
+        return render_warning(event)
     if not isinstance(
         event, WorkOrderAssigned | WorkOrderEscalated | WorkOrderReopened | WorkOrderResolved
     ):
@@ -176,14 +211,22 @@ def _json(value: Any) -> bytes:
 
 def bodies(event: Notified, envelope: Envelope, notification_ids: Sequence[str]) -> list[bytes]:
     """One body per notification id: {"id", "type", "work_order_id", "message", "event"},
-    the event being the CloudEvents envelope as sent. The bodies differ only in their id,
-    so the rest is serialised once, by pydantic's own JSON encoder for the envelope."""
+    the event being the CloudEvents envelope as sent; a warning has "level" and
+    "recipients" too (after "work_order_id"; the other kinds' bodies are as they were). The
+    bodies differ only in their id, so the rest is serialised once, by pydantic's own JSON
+    encoder for the envelope."""
+    warning = (
+        b',"level":' + _json(event.level) + b',"recipients":' + _json(recipients(event))
+        if isinstance(event, DeadlineWarning)
+        else b""
+    )
     rest = b"".join(
         (
             b',"type":',
             _json(kind(event)),
             b',"work_order_id":',
             _json(event.work_order_id),
+            warning,
             b',"message":',
             _json(render(event)),
             b',"event":',
