@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
+from page import replace_section
+
 from gridline.common.events import ReportSource
 from gridline.common.policy.catalogue import Catalogue, RuleFile, load_catalogue_text
 from gridline.operator.citygen import PRESETS, generate_city
@@ -174,11 +176,7 @@ def main() -> int:
         print(text)
         return 0
     page = Path(args.append)
-    old = page.read_text(encoding="utf-8") if page.exists() else ""
-    if START in old and END in old:
-        before, rest = old.split(START, 1)
-        old = before + rest.split(END, 1)[1].lstrip("\n")
-    page.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+    replace_section(page, START, END, text.rstrip("\n"))
     print(f"routing figures written to {page}")
     return 0
 

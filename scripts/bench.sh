@@ -83,3 +83,10 @@ done
 # section of the page run.py just wrote.
 .venv/bin/python bench/routing_micro.py --append docs/benchmarks.md \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}"
+# sla's reads with ten million resolved orders stored, through the running sla's API (its
+# own section; several minutes to load them; BENCH_READS_ORDERS=0 leaves it out).
+if [ "${BENCH_READS_ORDERS:-10000000}" != 0 ]; then
+  .venv/bin/python bench/reads.py --dsn "$DATABASE_URL" --sla "http://127.0.0.1:$SLA_PORT" \
+    --orders "${BENCH_READS_ORDERS:-10000000}" --append docs/benchmarks.md \
+    --command "make bench${*:+ BENCH_ARGS=\"$*\"}"
+fi

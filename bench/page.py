@@ -1,0 +1,36 @@
+"""docs/benchmarks.md is written in sections: each bench script replaces its own section
+(between its start and end markers) and leaves the rest as written."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    ).stdout.strip()
+
+
+def stamp() -> str:
+    """`commit abc1234, 2026-11-24 05:00 UTC`: where and when a section was measured."""
+    return f"commit {commit()}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+def replace_section(page: Path, start: str, end: str, text: str) -> None:
+    """Put `text` (which begins with `start` and ends with `end`) in place of the page's
+    section between those markers, or at the page's end if it has none."""
+    old = page.read_text(encoding="utf-8") if page.exists() else ""
+    if start in old and end in old:
+        before, rest = old.split(start, 1)
+        page.write_text(before + text + rest.split(end, 1)[1], encoding="utf-8")
+    else:
+        page.write_text(old.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
