@@ -21,12 +21,14 @@ import signal
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from gridline.common.clock import ScaledClock
 from gridline.common.events import DeadlineBreached, Envelope
 from gridline.common.policy.catalogue import Catalogue
 from gridline.common.settings import PostgresSettings
@@ -336,8 +338,16 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
             )
             return replay
 
+    clock = ScaledClock(
+        float(stack.env["GRIDLINE_CLOCK_SPEED"]), float(stack.env["GRIDLINE_CLOCK_EPOCH"])
+    )
+    began = clock.now()
     replay = asyncio.run(run_all())
     assert replay.done == len(orders)
+    # The calendar months the replay's days fall in (Shanghai, the catalogue's zone).
+    months = sorted(
+        {t.astimezone(ZoneInfo(catalogue.timezone)).strftime("%Y-%m") for t in (began, clock.now())}
+    )
 
     # The ground truth, per category: where each was resolved (its latest resolution), on
     # time or not, reopened or not, escalated how often for which reason.
@@ -432,6 +442,52 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
                 window="30d",
             )
             assert gauge == pytest.approx(share), tier
+
+    # Two-way assessment and the monthly report: each grid's own completions (a reworked
+    # order resolved twice there counts twice), all on time; the street's row.
+    completed = Counter(
+        o.grid
+        for o in orders
+        if RESOLVER[o.plan] == "grid"
+        for _ in range(1 + (o.plan == "grid-rework"))
+    )
+    reopened_at = Counter(o.grid for o in orders if o.plan == "grid-rework")
+    with httpx.Client(timeout=30) as client:
+        ranking = client.get(
+            f"{sla}/v1/assessments",
+            params={"scope": f"street:{place.street}", "level": "grid", "window": "30d"},
+        ).json()
+        units = {u["unit"]: u for u in ranking["units"]}
+        assert {u: units[f"grid:{u}"]["completed"] for u in completed} == dict(completed)
+        for grid in completed:
+            unit = units[f"grid:{grid}"]
+            assert unit["on_time_share"] == 1.0
+            assert unit["rework_share"] == pytest.approx(reopened_at[grid] / completed[grid])
+        scores = [u["score"] for u in ranking["units"]]
+        assert scores == sorted(scores, reverse=True)
+
+        street_rows: list[dict[str, Any]] = []
+        grid_completed: Counter[str] = Counter()
+        for month in months:
+            report = client.get(
+                f"{sla}/v1/reports/monthly",
+                params={"street": place.street, "month": month, "format": "json"},
+            )
+            assert report.status_code == 200, report.text
+            rows = report.json()["rows"]
+            street_rows += [r for r in rows if r["level"] == "street"]
+            for r in rows:
+                if r["level"] == "grid":
+                    grid_completed[r["unit"].removeprefix("grid:")] += r["completed"] or 0
+        assert sum(r["resolved"] or 0 for r in street_rows) == n
+        assert {g: grid_completed[g] for g in completed} == dict(completed)
+        csv = client.get(
+            f"{sla}/v1/reports/monthly",
+            params={"street": place.street, "month": months[-1], "format": "csv"},
+        )
+        assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf"), csv.text[:200]
+        header = csv.content.decode("utf-8-sig").splitlines()[0]
+        assert "网格内解决率 (grid_attainment)" in header and "按期结案率 (on_time_rate)" in header
 
     # Deadlines: each assignment that breached fired once (one event id), SIGKILL or not:
     # timeout-1 orders once at the grid, late ones at grid, community, street and department.
