@@ -30,7 +30,7 @@ from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import CatalogueModel, Targets
 from gridline.common.policy.tiers import Tier
-from gridline.sla.adapters import report_in, store
+from gridline.sla.adapters import report_in, store, warnings
 from gridline.sla.domain import measures
 from gridline.sla.domain.attainment import Attainment, ResolvedCount, attainment
 from gridline.sla.domain.counts import Tally
@@ -102,6 +102,7 @@ class Sla:
         """Arm each new assignment's deadline (a reopened order's too: its clock restarts);
         count openings, escalations and reopenings."""
         deadlines: dict[str, store.Deadline] = {}
+        warned: dict[str, list[warnings.PendingWarning]] = {}
         tally = Tally()
         for incoming in events:
             event = incoming.data
@@ -124,7 +125,9 @@ class Sla:
                 deadlines[event.work_order_id] = store.Deadline(
                     event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
                 )
+                warned[event.work_order_id] = warnings.of_assignment(event, a)
         await store.set_deadlines(conn, list(deadlines.values()))
+        await self._arm_warnings(conn, deadlines, warned)
         await store.add_to_counters(conn, tally.items())
 
     async def on_resolutions(
@@ -135,6 +138,7 @@ class Sla:
         attainment sees); the reopening itself is counted as rework."""
         resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
         await store.clear_deadlines(conn, list(resolved))
+        await warnings.disarm(conn, list(resolved))
         stored = {
             r.work_order_id: store.Resolution(
                 r.work_order_id,
@@ -173,6 +177,7 @@ class Sla:
         assignment's deadline armed, none while held for triage); keep the report-in
         deadline of a department called in until it reports in."""
         deadlines: dict[str, store.Deadline] = {}
+        warned: dict[str, list[warnings.PendingWarning]] = {}
         stopped: list[str] = []
         calls: list[report_in.ReportInDeadline] = []
         answered: list[tuple[str, int | None]] = []
@@ -183,8 +188,10 @@ class Sla:
                 deadlines[e.work_order_id] = store.Deadline(
                     e.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
                 )
+                warned[e.work_order_id] = warnings.of_assignment(e, a)
             elif isinstance(e, WorkOrderReturned | WorkOrderCancelled | WorkOrderClosed):
                 deadlines.pop(e.work_order_id, None)
+                warned.pop(e.work_order_id, None)
                 stopped.append(e.work_order_id)
                 if not isinstance(e, WorkOrderReturned):
                     answered.append((e.work_order_id, None))
@@ -197,7 +204,9 @@ class Sla:
             elif isinstance(e, DepartmentReportedIn):
                 answered.append((e.work_order_id, e.call_seq))
         await store.clear_deadlines(conn, stopped)
+        await warnings.disarm(conn, stopped)
         await store.set_deadlines(conn, list(deadlines.values()))
+        await self._arm_warnings(conn, deadlines, warned)
         await report_in.arm(conn, calls)
         await report_in.disarm(conn, answered)
 
@@ -215,7 +224,12 @@ class Sla:
             )
             return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
 
-        return await self._fire(pool, limit, store.claim_due, store.mark_fired, breach)
+        return await self._fire(pool, limit, store.claim_due, breach)
+
+    async def fire_due_warnings(self, pool: Pool, limit: int = 500) -> int:
+        """Emit one DeadlineWarning per passed yellow or red point (a red one names the
+        holder's supervisor: the district for a department)."""
+        return await self._fire(pool, limit, warnings.claim_due, warnings.event_of)
 
     async def fire_due_report_ins(self, pool: Pool, limit: int = 500) -> int:
         """Emit one ReportInBreached per call whose department did not report in."""
@@ -230,26 +244,39 @@ class Sla:
             )
             return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
 
-        return await self._fire(pool, limit, report_in.claim_due, report_in.mark_fired, missed)
+        return await self._fire(pool, limit, report_in.claim_due, missed)
 
     async def _fire(
         self,
         pool: Pool,
         limit: int,
         claim: Callable[[Connection, datetime, int], Awaitable[list[Any]]],
-        mark: Callable[[Connection, list[str], datetime], Awaitable[None]],
         event_of: Callable[[Any, datetime], Outgoing],
     ) -> int:
-        """One round of a deadline kind: claim what is due, emit its events and mark it
-        fired, all in one transaction (the event and the mark commit together)."""
+        """One round of a deadline kind: claim what is due and mark it fired (one
+        statement), emit its events, all in one transaction: the event and the mark commit
+        together, or neither does and the deadline fires later under the same event id."""
         now = self.clock.now()
         async with pool.acquire() as conn, conn.transaction():
             rows = await claim(conn, now, limit)
             if not rows:
                 return 0
             await add_to_outbox(conn, self.source, [event_of(r, now) for r in rows])
-            await mark(conn, [r["work_order_id"] for r in rows], now)
         return len(rows)
+
+    @staticmethod
+    async def _arm_warnings(
+        conn: Connection,
+        deadlines: dict[str, store.Deadline],
+        warned: dict[str, list[warnings.PendingWarning]],
+    ) -> None:
+        """After set_deadlines: the warnings of the assignments just armed (older ones'
+        stop; an assignment older than the order's stored one arms none)."""
+        await warnings.arm(
+            conn,
+            [(d.work_order_id, d.seq) for d in deadlines.values()],
+            [w for order_id in deadlines for w in warned.get(order_id, [])],
+        )
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:
         now = self.clock.now()
