@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -61,10 +61,12 @@ async def test_two_racing_schedulers_fire_each_deadline_once(
     fired: dict[int, int] = {}
 
     class Replica(Sla):
-        async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
-            n = await super().fire_due_deadlines(pool, limit)
+        async def fire(
+            self, kind: str, pool: Pool, limit: int, after: datetime | None = None
+        ) -> tuple[int, datetime | None]:
+            n, last = await super().fire(kind, pool, limit, after)
             fired[id(self)] = fired.get(id(self), 0) + n
-            return n
+            return n, last
 
     replicas = [
         Scheduler(Replica(clock, "/gridline/sla", BUCKETS), p, clock, 0.05, 20, 160)
@@ -122,10 +124,13 @@ async def test_a_scheduler_behind_takes_larger_batches_until_caught_up(
     sizes: list[int] = []
 
     class Counting(Sla):
-        async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
-            fired = await super().fire_due_deadlines(pool, limit)
-            sizes.append(fired)
-            return fired
+        async def fire(
+            self, kind: str, pool: Pool, limit: int, after: datetime | None = None
+        ) -> tuple[int, datetime | None]:
+            n, last = await super().fire(kind, pool, limit, after)
+            if kind == "deadlines":
+                sizes.append(n)
+            return n, last
 
     scheduler = Scheduler(Counting(clock, "/gridline/sla", BUCKETS), pool, clock, 0.05, 50, 400)
     task = asyncio.create_task(scheduler.run())
@@ -139,3 +144,21 @@ async def test_a_scheduler_behind_takes_larger_batches_until_caught_up(
             await task
     assert [s for s in sizes if s] == [50, 100, 200, 350]
     await assert_each_fired_once(pool, 700)
+
+
+async def test_a_deadline_behind_the_floor_still_fires(pool: Pool, clock: ManualClock) -> None:
+    """The scan starts after the latest due time fired; one armed late with an earlier due
+    time is found by the next full scan."""
+    await arm_many(pool, 10)
+    clock.advance(timedelta(hours=2))
+    sla = Sla(clock, "/gridline/sla", BUCKETS)
+    fired, last = await sla.fire("deadlines", pool, 100)
+    assert (fired, last) == (10, AT + timedelta(seconds=9))
+    async with pool.acquire() as conn:
+        await store.set_deadlines(conn, [store.Deadline("late", 1, "grid", "u", AT)])
+    assert await sla.fire("deadlines", pool, 100, last) == (0, None)
+    scheduler = Scheduler(sla, pool, clock, 0.05, 50, 400)
+    await scheduler.round(50)  # its first round scans from the oldest entry
+    ids = [event_id for event_id, *_ in await outbox(pool)]
+    assert ids[-1] == breach_event_id("late", 1)
+    assert len(ids) == 11

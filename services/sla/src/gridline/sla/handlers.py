@@ -73,6 +73,38 @@ def breach_event_id(order_id: str, seq: int) -> str:
     return stable_id("breach", order_id, seq)
 
 
+def _breach(r: Any, now: datetime) -> Outgoing:
+    event = DeadlineBreached(
+        work_order_id=r["work_order_id"],
+        assignment_seq=r["assignment_seq"],
+        tier=r["tier"],
+        unit_id=r["unit_id"],
+        due_at=r["due_at"],
+        breached_at=now,
+    )
+    return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
+
+
+def _missed(r: Any, now: datetime) -> Outgoing:
+    event = ReportInBreached(
+        work_order_id=r["work_order_id"],
+        call_seq=r["call_seq"],
+        department_id=r["department_id"],
+        due_at=r["due_at"],
+        breached_at=now,
+    )
+    return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
+
+
+Claim = Callable[[Connection, datetime, int, datetime | None], Awaitable[list[Any]]]
+# What the scheduler fires, by kind: the claim, the event of a claimed row, its due column.
+FIRING: dict[str, tuple[Claim, Callable[[Any, datetime], Outgoing], str]] = {
+    "deadlines": (store.claim_due, _breach, "due_at"),
+    "warnings": (warnings.claim_due, warnings.event_of, "warn_at"),
+    "report_ins": (report_in.claim_due, _missed, "due_at"),
+}
+
+
 @dataclass
 class Sla:
     clock: Clock
@@ -212,57 +244,32 @@ class Sla:
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""
-
-        def breach(r: Any, now: datetime) -> Outgoing:
-            event = DeadlineBreached(
-                work_order_id=r["work_order_id"],
-                assignment_seq=r["assignment_seq"],
-                tier=r["tier"],
-                unit_id=r["unit_id"],
-                due_at=r["due_at"],
-                breached_at=now,
-            )
-            return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
-
-        return await self._fire(pool, limit, store.claim_due, breach)
+        return (await self.fire("deadlines", pool, limit))[0]
 
     async def fire_due_warnings(self, pool: Pool, limit: int = 500) -> int:
         """Emit one DeadlineWarning per passed yellow or red point (a red one names the
         holder's supervisor: the district for a department)."""
-        return await self._fire(pool, limit, warnings.claim_due, warnings.event_of)
+        return (await self.fire("warnings", pool, limit))[0]
 
     async def fire_due_report_ins(self, pool: Pool, limit: int = 500) -> int:
         """Emit one ReportInBreached per call whose department did not report in."""
+        return (await self.fire("report_ins", pool, limit))[0]
 
-        def missed(r: Any, now: datetime) -> Outgoing:
-            event = ReportInBreached(
-                work_order_id=r["work_order_id"],
-                call_seq=r["call_seq"],
-                department_id=r["department_id"],
-                due_at=r["due_at"],
-                breached_at=now,
-            )
-            return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
-
-        return await self._fire(pool, limit, report_in.claim_due, missed)
-
-    async def _fire(
-        self,
-        pool: Pool,
-        limit: int,
-        claim: Callable[[Connection, datetime, int], Awaitable[list[Any]]],
-        event_of: Callable[[Any, datetime], Outgoing],
-    ) -> int:
-        """One round of a deadline kind: claim what is due and mark it fired (one
-        statement), emit its events, all in one transaction: the event and the mark commit
-        together, or neither does and the deadline fires later under the same event id."""
+    async def fire(
+        self, kind: str, pool: Pool, limit: int, after: datetime | None = None
+    ) -> tuple[int, datetime | None]:
+        """One round of a kind (FIRING's keys): claim what is due (from `after` on, if
+        given) and mark it fired (one statement), emit its events, all in one transaction:
+        the event and the mark commit together, or neither does and the deadline fires
+        later under the same event id. Returns how many fired and the latest due time."""
+        claim, event_of, due = FIRING[kind]
         now = self.clock.now()
         async with pool.acquire() as conn, conn.transaction():
-            rows = await claim(conn, now, limit)
+            rows = await claim(conn, now, limit, after)
             if not rows:
-                return 0
+                return 0, None
             await add_to_outbox(conn, self.source, [event_of(r, now) for r in rows])
-        return len(rows)
+        return len(rows), max(r[due] for r in rows)
 
     @staticmethod
     async def _arm_warnings(

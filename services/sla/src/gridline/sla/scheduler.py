@@ -13,12 +13,14 @@ longer than that."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from gridline.common.clock import Clock
 from gridline.common.pg import Pool
 from gridline.sla.adapters import store
-from gridline.sla.handlers import Sla
+from gridline.sla.handlers import FIRING, Sla
 
 # Rows another replica holds, or a due time that has just passed: look again soon, but
 # do not spin.
@@ -33,14 +35,26 @@ class Scheduler:
     interval: float  # real seconds, the longest sleep
     batch: int = 500
     max_batch: int = 8000
+    _floors: dict[str, datetime | None] = field(default_factory=dict)
+    _sweep_at: float = 0.0
 
     async def round(self, limit: int) -> int:
-        """Fire one batch of each kind; returns the largest number fired of one kind."""
-        return max(
-            await self.sla.fire_due_deadlines(self.pool, limit),
-            await self.sla.fire_due_warnings(self.pool, limit),
-            await self.sla.fire_due_report_ins(self.pool, limit),
-        )
+        """Fire one batch of each kind; returns the largest number fired of one kind.
+
+        Each kind's scan starts at the latest due time its previous round fired (the
+        entries before it are dead ones, fired already); a round that fires nothing, and
+        every `interval`, start again from the oldest entry, for what the floor skipped:
+        a deadline armed late with an earlier due time, or rows another replica held and
+        did not commit."""
+        if not any(self._floors.values()) or time.monotonic() >= self._sweep_at:
+            self._floors = dict.fromkeys(FIRING)
+            self._sweep_at = time.monotonic() + self.interval
+        most = 0
+        for kind in FIRING:
+            fired, last = await self.sla.fire(kind, self.pool, limit, self._floors.get(kind))
+            self._floors[kind] = last if fired else None
+            most = max(most, fired)
+        return most
 
     async def pause(self) -> None:
         """Sleep until the earliest pending due time, within [MIN_SLEEP, interval]."""

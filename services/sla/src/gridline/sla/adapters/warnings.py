@@ -115,18 +115,22 @@ async def disarm(conn: Connection, order_ids: Sequence[str]) -> None:
         await conn.execute("DELETE FROM warnings WHERE work_order_id = ANY($1::text[])", order_ids)
 
 
-async def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
+async def claim_due(
+    conn: Connection, now: datetime, limit: int, after: datetime | None = None
+) -> list[Any]:
     """Take up to `limit` passed, unfired warnings, oldest first, and mark them fired;
     rows another scheduler holds are skipped (its transaction fires them)."""
     return list(
         await conn.fetch(
             "UPDATE warnings w SET fired_at = $1 FROM (SELECT work_order_id, level"
-            "  FROM warnings WHERE fired_at IS NULL AND warn_at <= $1 ORDER BY warn_at"
+            "  FROM warnings WHERE fired_at IS NULL AND warn_at <= $1"
+            "  AND warn_at >= coalesce($3::timestamptz, '-infinity') ORDER BY warn_at"
             "  LIMIT $2 FOR UPDATE SKIP LOCKED) c"
             " WHERE w.work_order_id = c.work_order_id AND w.level = c.level"
             " RETURNING w.work_order_id, w.level, w.assignment_seq, w.tier, w.unit_id,"
             " w.unit_name, w.supervisor_id, w.due_at, w.warn_at, w.ref",
             now,
             limit,
+            after,
         )
     )
