@@ -309,12 +309,12 @@ def section(m: dict[str, Any], command: str) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--total", type=int, default=1_000_000)
     p.add_argument("--burst", type=int, default=200_000)
     p.add_argument("--span", type=float, default=15.0, help="seconds the burst is due over")
-    p.add_argument("--lead", type=float, default=6.0, help="seconds from loaded to the burst")
+    p.add_argument("--lead", type=float, default=12.0, help="seconds from loaded to the burst")
     p.add_argument("--skip", default="", help="comma list; 'deadlines' skips this bench")
     p.add_argument("--append", help="replace (or add) this section in this Markdown file")
     p.add_argument("--command", default="make bench")

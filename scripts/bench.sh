@@ -83,3 +83,9 @@ done
 # section of the page run.py just wrote.
 .venv/bin/python bench/routing_micro.py --append docs/benchmarks.md \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}"
+# sla's deadline scheduler alone (a million open deadlines, a burst due at 13,333/s): the
+# stack's services stopped first, so that nothing else takes the CPU or consumes its
+# breaches; its own section too (--skip deadlines leaves it out).
+"$DEV" services down
+.venv/bin/python bench/deadlines.py --append docs/benchmarks.md \
+  --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"
