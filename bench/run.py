@@ -122,7 +122,7 @@ def main() -> int:
         default=15.0,
         help="traffic at 200/s before measuring, not reported (0: none)",
     )
-    p.add_argument("--skip", default="", help="comma list of e2e, peer, floors, intake")
+    p.add_argument("--skip", default="", help="comma list of e2e, peer, floors, intake, deadlines")
     p.add_argument(
         "--concurrency", type=int, default=128, help="requests in flight for the max rate"
     )
@@ -142,7 +142,7 @@ def main() -> int:
     p.add_argument("--command", default="make bench")
     args = p.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    unknown = skip - {"e2e", "peer", "floors", "intake"}
+    unknown = skip - {"e2e", "peer", "floors", "intake", "deadlines"}  # deadlines: its own
     if unknown:
         p.error(f"--skip: unknown {sorted(unknown)}")
     rates: list[float | None] = [

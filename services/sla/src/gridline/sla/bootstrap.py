@@ -26,6 +26,7 @@ from gridline.sla import measuring, metrics
 from gridline.sla.adapters import store
 from gridline.sla.config import SlaSettings
 from gridline.sla.handlers import SCHEMA, Sla
+from gridline.sla.scheduler import Scheduler
 
 
 @dataclass
@@ -63,12 +64,14 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
             },
         )
 
-        async def scan_deadlines() -> None:
-            while True:
-                fired = await sla.fire_due_deadlines(runtime.pool)
-                fired += await sla.fire_due_report_ins(runtime.pool)
-                if not fired:
-                    await asyncio.sleep(settings.scan_interval)
+        scheduler = Scheduler(
+            sla,
+            runtime.pool,
+            runtime.clock,
+            settings.scan_interval,
+            settings.scan_batch,
+            settings.scan_batch_max,
+        )
 
         async def refresh_metrics() -> None:
             while True:
@@ -81,6 +84,6 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                     )
                 await asyncio.sleep(settings.metrics_refresh)
 
-        runtime.background("deadline-scanner", scan_deadlines)
+        runtime.background("deadline-scanner", scheduler.run)
         runtime.background("metrics-snapshot", refresh_metrics)
         yield SlaService(runtime, sla, collector)

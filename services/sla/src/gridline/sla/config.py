@@ -12,8 +12,12 @@ class SlaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
 
     port: int = Field(default=8002, ge=1, le=65535)
-    # Real seconds between deadline scans and between metric snapshots.
+    # Real seconds: the deadline scheduler's longest sleep (it wakes at the earliest
+    # pending due time when that is sooner), and between metric snapshots.
     scan_interval: float = Field(default=0.5, gt=0, le=60)
+    # Rows fired per transaction, doubled round by round up to the max while behind.
+    scan_batch: int = Field(default=500, ge=1, le=100_000)
+    scan_batch_max: int = Field(default=8000, ge=1, le=100_000)
     metrics_refresh: float = Field(default=2.0, gt=0, le=300)
     # Bucket bounds of gridline_workorder_resolution_seconds, in hours: the default time
     # limits of the demo catalogue, config/catalogue.yaml (a unit test keeps them equal).

@@ -31,7 +31,7 @@ from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox
 from gridline.common.policy.catalogue import CatalogueModel, Targets
 from gridline.common.policy.tiers import Tier
 from gridline.sla import measuring
-from gridline.sla.adapters import report_in, store
+from gridline.sla.adapters import report_in, store, warnings
 from gridline.sla.domain import measures
 from gridline.sla.domain.attainment import Attainment, attainment
 from gridline.sla.domain.counts import Tally
@@ -75,6 +75,38 @@ def breach_event_id(order_id: str, seq: int) -> str:
     return stable_id("breach", order_id, seq)
 
 
+def _breach(r: Any, now: datetime) -> Outgoing:
+    event = DeadlineBreached(
+        work_order_id=r["work_order_id"],
+        assignment_seq=r["assignment_seq"],
+        tier=r["tier"],
+        unit_id=r["unit_id"],
+        due_at=r["due_at"],
+        breached_at=now,
+    )
+    return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
+
+
+def _missed(r: Any, now: datetime) -> Outgoing:
+    event = ReportInBreached(
+        work_order_id=r["work_order_id"],
+        call_seq=r["call_seq"],
+        department_id=r["department_id"],
+        due_at=r["due_at"],
+        breached_at=now,
+    )
+    return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
+
+
+Claim = Callable[[Connection, datetime, int, datetime | None], Awaitable[list[Any]]]
+# What the scheduler fires, by kind: the claim, the event of a claimed row, its due column.
+FIRING: dict[str, tuple[Claim, Callable[[Any, datetime], Outgoing], str]] = {
+    "deadlines": (store.claim_due, _breach, "due_at"),
+    "warnings": (warnings.claim_due, warnings.event_of, "warn_at"),
+    "report_ins": (report_in.claim_due, _missed, "due_at"),
+}
+
+
 @dataclass
 class Sla:
     clock: Clock
@@ -104,6 +136,7 @@ class Sla:
         """Arm each new assignment's deadline (a reopened order's too: its clock restarts);
         count openings, escalations and reopenings."""
         deadlines: dict[str, store.Deadline] = {}
+        warned: dict[str, list[warnings.PendingWarning]] = {}
         tally = Tally()
         for incoming in events:
             event = incoming.data
@@ -126,7 +159,9 @@ class Sla:
                 deadlines[event.work_order_id] = store.Deadline(
                     event.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
                 )
+                warned[event.work_order_id] = warnings.of_assignment(event, a)
         await store.set_deadlines(conn, list(deadlines.values()))
+        await self._arm_warnings(conn, deadlines, warned)
         await store.add_to_counters(conn, tally.items())
         await measuring.assignments(conn, events)
 
@@ -138,6 +173,7 @@ class Sla:
         attainment sees); the reopening itself is counted as rework."""
         resolved = {e.data.work_order_id: e.data for e in reversed(events)}  # first one wins
         await store.clear_deadlines(conn, list(resolved))
+        await warnings.disarm(conn, list(resolved))
         stored = {
             r.work_order_id: store.Resolution(
                 r.work_order_id,
@@ -170,8 +206,8 @@ class Sla:
         await measuring.resolutions(
             conn,
             [resolved[order_id] for order_id in sorted(fresh)],
-            [counted(stored[order_id]) for order_id in sorted(fresh)],
-            [counted(r) for r in replaced],
+            added,
+            removed,
         )
 
     async def on_lifecycle(self, conn: Connection, events: list[Incoming[LifecycleEvent]]) -> None:
@@ -179,6 +215,7 @@ class Sla:
         assignment's deadline armed, none while held for triage); keep the report-in
         deadline of a department called in until it reports in."""
         deadlines: dict[str, store.Deadline] = {}
+        warned: dict[str, list[warnings.PendingWarning]] = {}
         stopped: list[str] = []
         calls: list[report_in.ReportInDeadline] = []
         answered: list[tuple[str, int | None]] = []
@@ -189,8 +226,10 @@ class Sla:
                 deadlines[e.work_order_id] = store.Deadline(
                     e.work_order_id, a.seq, a.tier, a.unit_id, a.due_at
                 )
+                warned[e.work_order_id] = warnings.of_assignment(e, a)
             elif isinstance(e, WorkOrderReturned | WorkOrderCancelled | WorkOrderClosed):
                 deadlines.pop(e.work_order_id, None)
+                warned.pop(e.work_order_id, None)
                 stopped.append(e.work_order_id)
                 if not isinstance(e, WorkOrderReturned):
                     answered.append((e.work_order_id, None))
@@ -203,60 +242,55 @@ class Sla:
             elif isinstance(e, DepartmentReportedIn):
                 answered.append((e.work_order_id, e.call_seq))
         await store.clear_deadlines(conn, stopped)
+        await warnings.disarm(conn, stopped)
         await store.set_deadlines(conn, list(deadlines.values()))
+        await self._arm_warnings(conn, deadlines, warned)
         await report_in.arm(conn, calls)
         await report_in.disarm(conn, answered)
         await measuring.lifecycle(conn, events)
 
     async def fire_due_deadlines(self, pool: Pool, limit: int = 500) -> int:
         """Emit one breach per passed deadline, in the transaction that marks it fired."""
+        return (await self.fire("deadlines", pool, limit))[0]
 
-        def breach(r: Any, now: datetime) -> Outgoing:
-            event = DeadlineBreached(
-                work_order_id=r["work_order_id"],
-                assignment_seq=r["assignment_seq"],
-                tier=r["tier"],
-                unit_id=r["unit_id"],
-                due_at=r["due_at"],
-                breached_at=now,
-            )
-            return Outgoing(event, now, breach_event_id(r["work_order_id"], r["assignment_seq"]))
-
-        return await self._fire(pool, limit, store.claim_due, store.mark_fired, breach)
+    async def fire_due_warnings(self, pool: Pool, limit: int = 500) -> int:
+        """Emit one DeadlineWarning per passed yellow or red point (a red one names the
+        holder's supervisor: the district for a department)."""
+        return (await self.fire("warnings", pool, limit))[0]
 
     async def fire_due_report_ins(self, pool: Pool, limit: int = 500) -> int:
         """Emit one ReportInBreached per call whose department did not report in."""
+        return (await self.fire("report_ins", pool, limit))[0]
 
-        def missed(r: Any, now: datetime) -> Outgoing:
-            event = ReportInBreached(
-                work_order_id=r["work_order_id"],
-                call_seq=r["call_seq"],
-                department_id=r["department_id"],
-                due_at=r["due_at"],
-                breached_at=now,
-            )
-            return Outgoing(event, now, stable_id("report-in", r["work_order_id"], r["call_seq"]))
-
-        return await self._fire(pool, limit, report_in.claim_due, report_in.mark_fired, missed)
-
-    async def _fire(
-        self,
-        pool: Pool,
-        limit: int,
-        claim: Callable[[Connection, datetime, int], Awaitable[list[Any]]],
-        mark: Callable[[Connection, list[str], datetime], Awaitable[None]],
-        event_of: Callable[[Any, datetime], Outgoing],
-    ) -> int:
-        """One round of a deadline kind: claim what is due, emit its events and mark it
-        fired, all in one transaction (the event and the mark commit together)."""
+    async def fire(
+        self, kind: str, pool: Pool, limit: int, after: datetime | None = None
+    ) -> tuple[int, datetime | None]:
+        """One round of a kind (FIRING's keys): claim what is due (from `after` on, if
+        given) and mark it fired (one statement), emit its events, all in one transaction:
+        the event and the mark commit together, or neither does and the deadline fires
+        later under the same event id. Returns how many fired and the latest due time."""
+        claim, event_of, due = FIRING[kind]
         now = self.clock.now()
         async with pool.acquire() as conn, conn.transaction():
-            rows = await claim(conn, now, limit)
+            rows = await claim(conn, now, limit, after)
             if not rows:
-                return 0
+                return 0, None
             await add_to_outbox(conn, self.source, [event_of(r, now) for r in rows])
-            await mark(conn, [r["work_order_id"] for r in rows], now)
-        return len(rows)
+        return len(rows), max(r[due] for r in rows)
+
+    @staticmethod
+    async def _arm_warnings(
+        conn: Connection,
+        deadlines: dict[str, store.Deadline],
+        warned: dict[str, list[warnings.PendingWarning]],
+    ) -> None:
+        """After set_deadlines: the warnings of the assignments just armed (older ones'
+        stop; an assignment older than the order's stored one arms none)."""
+        await warnings.arm(
+            conn,
+            [(d.work_order_id, d.seq) for d in deadlines.values()],
+            [w for order_id in deadlines for w in warned.get(order_id, [])],
+        )
 
     async def attainment(self, conn: Connection) -> dict[str, list[Attainment]]:
         """/metrics' attainment per window, summed from the hourly rows: the window's

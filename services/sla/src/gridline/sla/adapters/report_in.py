@@ -46,21 +46,20 @@ async def disarm(conn: Connection, calls: Sequence[tuple[str, int | None]]) -> N
     )
 
 
-async def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
+async def claim_due(
+    conn: Connection, now: datetime, limit: int, after: datetime | None = None
+) -> list[Any]:
+    """Take passed, unfired calls and mark them fired (as store.claim_due does deadlines)."""
     return list(
         await conn.fetch(
-            "SELECT work_order_id, call_seq, department_id, due_at FROM report_in_deadlines"
-            " WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2"
-            " FOR UPDATE SKIP LOCKED",
+            "UPDATE report_in_deadlines d SET fired_at = $1 FROM (SELECT work_order_id"
+            "  FROM report_in_deadlines WHERE fired_at IS NULL AND due_at <= $1"
+            "  AND due_at >= coalesce($3::timestamptz, '-infinity')"
+            "  ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"
+            " WHERE d.work_order_id = c.work_order_id"
+            " RETURNING d.work_order_id, d.call_seq, d.department_id, d.due_at",
             now,
             limit,
+            after,
         )
-    )
-
-
-async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> None:
-    await conn.execute(
-        "UPDATE report_in_deadlines SET fired_at = $2 WHERE work_order_id = ANY($1::text[])",
-        order_ids,
-        now,
     )

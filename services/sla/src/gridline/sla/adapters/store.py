@@ -54,17 +54,41 @@ async def clear_deadlines(conn: Connection, order_ids: Sequence[str]) -> None:
     await conn.execute("DELETE FROM deadlines WHERE work_order_id = ANY($1::text[])", order_ids)
 
 
-async def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
-    """Lock deadlines that passed and have not fired; other scanners skip them."""
+async def claim_due(
+    conn: Connection, now: datetime, limit: int, after: datetime | None = None
+) -> list[Any]:
+    """Take up to `limit` passed, unfired deadlines, oldest first, and mark them fired in
+    one statement (the caller's transaction writes their breaches). Rows another scheduler
+    holds are skipped: its transaction fires them; one it committed meanwhile is no longer
+    unfired when the lock is taken (PostgreSQL re-checks a locked row's newest version).
+
+    `after` starts the index scan there instead of at the oldest entry: rows fired since
+    the last vacuum leave dead entries at the front of the partial index, which a scan
+    from the start walks over (17 ms for 190,000 of them, each round)."""
     return list(
         await conn.fetch(
-            "SELECT work_order_id, assignment_seq, tier, unit_id, due_at FROM deadlines"
-            " WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2"
-            " FOR UPDATE SKIP LOCKED",
+            "UPDATE deadlines d SET fired_at = $1 FROM (SELECT work_order_id FROM deadlines"
+            "  WHERE fired_at IS NULL AND due_at <= $1"
+            "  AND due_at >= coalesce($3::timestamptz, '-infinity') ORDER BY due_at LIMIT $2"
+            "  FOR UPDATE SKIP LOCKED) c"
+            " WHERE d.work_order_id = c.work_order_id"
+            " RETURNING d.work_order_id, d.assignment_seq, d.tier, d.unit_id, d.due_at",
             now,
             limit,
+            after,
         )
     )
+
+
+async def next_due(conn: Connection) -> datetime | None:
+    """The earliest unfired deadline, warning or report-in call: the first entry of each
+    partial index (None when nothing is pending)."""
+    at: datetime | None = await conn.fetchval(
+        "SELECT least((SELECT min(due_at) FROM deadlines WHERE fired_at IS NULL),"
+        " (SELECT min(warn_at) FROM warnings WHERE fired_at IS NULL),"
+        " (SELECT min(due_at) FROM report_in_deadlines WHERE fired_at IS NULL))"
+    )
+    return at
 
 
 async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> None:
