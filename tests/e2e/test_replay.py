@@ -29,7 +29,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gridline.common.clock import ScaledClock
-from gridline.common.events import DeadlineBreached, Envelope
+from gridline.common.events import DeadlineBreached, DeadlineWarning, Envelope
 from gridline.common.policy.catalogue import Catalogue
 from gridline.common.settings import PostgresSettings
 from gridline.common.topics import SLA
@@ -249,6 +249,16 @@ def plan_orders(place: Place) -> list[Order]:
     return orders
 
 
+def stack_district(stack: Stack, street: str) -> str:
+    return str(
+        next(
+            f["properties"]["district_id"]
+            for f in stack.city["features"]
+            if f["properties"]["street_id"] == street
+        )
+    )
+
+
 def escalations(stack: Stack, reason: str) -> float:
     """sla's escalation counter for `reason`, summed over its tiers."""
     with httpx.Client(timeout=10) as client:
@@ -260,9 +270,9 @@ def escalations(stack: Stack, reason: str) -> float:
     )
 
 
-async def breaches(order_ids: set[str]) -> list[Envelope]:
-    """Every DeadlineBreached on sla's topic for these orders, read from the beginning to
-    the log end (no group: nothing committed)."""
+async def fired_events(order_ids: set[str]) -> list[Envelope]:
+    """Every DeadlineBreached and DeadlineWarning on sla's topic for these orders, read from
+    the beginning to the log end (no group: nothing committed)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=os.environ.get("GRIDLINE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         enable_auto_commit=False,
@@ -284,7 +294,10 @@ async def breaches(order_ids: set[str]) -> list[Envelope]:
                 for record in records:
                     assert record.value is not None
                     envelope = Envelope.model_validate(json.loads(record.value))
-                    if envelope.type == DeadlineBreached.TYPE and envelope.subject in order_ids:
+                    if envelope.subject in order_ids and envelope.type in (
+                        DeadlineBreached.TYPE,
+                        DeadlineWarning.TYPE,
+                    ):
                         out.append(envelope)
         return out
     finally:
@@ -492,15 +505,27 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
     # Deadlines: each assignment that breached fired once (one event id), SIGKILL or not:
     # timeout-1 orders once at the grid, late ones at grid, community, street and department.
     by_order = {o.id: o for o in orders}
-    fired = asyncio.run(breaches(set(by_order)))
-    ids: dict[tuple[str, int], set[str]] = {}
+    fired = asyncio.run(fired_events(set(by_order)))
+    ids: dict[tuple[str, int, str], set[str]] = {}
     for envelope in fired:
-        ids.setdefault((str(envelope.subject), envelope.data["assignment_seq"]), set()).add(
-            envelope.id
-        )
+        what = envelope.data.get("level", "breach")
+        key = (str(envelope.subject), envelope.data["assignment_seq"], what)
+        ids.setdefault(key, set()).add(envelope.id)
     assert all(len(v) == 1 for v in ids.values()), {k: v for k, v in ids.items() if len(v) > 1}
-    per_plan = Counter(by_order[order_id].plan for order_id, _ in ids)
-    assert per_plan == {"timeout-1": PLANS["timeout-1"], "late": 4 * PLANS["late"]}
+    breached = Counter(by_order[order_id].plan for order_id, _, what in ids if what == "breach")
+    assert breached == {"timeout-1": PLANS["timeout-1"], "late": 4 * PLANS["late"]}
+    # A red warning at each breach; the late orders' red at the department goes to the
+    # district (where nothing escalates).
+    red = {(o, seq) for o, seq, what in ids if what == "red"}
+    assert {(o, seq) for o, seq, what in ids if what == "breach"} <= red
+    districts = {
+        e.data["supervisor_id"]
+        for e in fired
+        if e.type == DeadlineWarning.TYPE
+        and e.data["level"] == "red"
+        and e.data["tier"] == "department"
+    }
+    assert districts == {stack_district(stack, place.street)}
     # Escalations by whistle: only the replay whistles while it runs (timeouts are
     # city-wide in /metrics, where the open orders of other tests time out too).
     assert escalations(stack, "whistle") - whistled_before == whistles

@@ -128,6 +128,47 @@ async def test_outbox_rows_reach_kafka_once_acknowledged_and_are_removed(
     assert not any(r.key.decode().endswith("rolled-back") for r in mine)
 
 
+async def test_a_backlog_is_relayed_in_growing_batches_and_the_batch_falls_back_after(
+    pool: Pool,
+    producer: AIOKafkaProducer,
+    scratch_schema: str,
+    kafka_settings: KafkaSettings,
+    unique: str,
+    topic: str,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await add_to_outbox(
+            conn,
+            "/test",
+            [Outgoing(breach(f"wo-{unique}-{i}"), NOW, topic=topic) for i in range(75)],
+        )
+    relay = OutboxRelay(
+        pool, producer, scratch_schema, CollectorRegistry(), batch_size=10, max_batch_size=40
+    )
+    rounds: list[int] = []
+    relay_once = relay.relay_once
+
+    async def recorded(conn: Connection | None = None) -> int:
+        sent = await relay_once(conn)
+        rounds.append(sent)
+        return sent
+
+    relay.relay_once = recorded  # type: ignore[method-assign]
+    running = asyncio.create_task(relay.run())
+    try:
+        for _ in range(300):  # up to 15 s
+            if sum(rounds) >= 75:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    # Full batches double (10, 20, 40: the most), the rest is one round.
+    assert [n for n in rounds if n] == [10, 20, 40, 5]
+    assert relay._batch == 10  # a batch that was not full: back to the first size
+    assert len(await read_all(kafka_settings, topic, 3, expect=75)) >= 75
+
+
 async def apply(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
     """The test handler's effect, set-based as a real handler writes it."""
     await conn.execute(

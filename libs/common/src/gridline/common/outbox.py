@@ -26,6 +26,7 @@ class OutboxRelay:
         registry: CollectorRegistry,
         *,
         batch_size: int = 500,
+        max_batch_size: int = 8000,
         poll_interval: float = 1.0,
         linger: float = 0.0,
     ) -> None:
@@ -33,6 +34,10 @@ class OutboxRelay:
         self._producer = producer
         self._schema = schema
         self._batch_size = batch_size
+        self._max_batch_size = max(batch_size, max_batch_size)
+        # This round's batch: doubled after a full one (a backlog: fewer, larger rounds,
+        # each still three round trips), back to batch_size once one is not full.
+        self._batch = batch_size
         self._poll_interval = poll_interval
         self._linger = linger
         self._wake = asyncio.Event()
@@ -98,7 +103,7 @@ class OutboxRelay:
                 "  ORDER BY id LIMIT $2 FOR UPDATE OF outbox)"
                 " RETURNING id, topic, key, payload",
                 f"outbox:{self._schema}",
-                self._batch_size,
+                self._batch,
             )
             if not rows:
                 return 0
@@ -128,7 +133,9 @@ class OutboxRelay:
             sent = await self.relay_once(conn)
             self.healthy = True
             self.stalled_since = self._round_started = None
-            return sent >= self._batch_size  # a full batch: more is waiting
+            full = sent >= self._batch  # a full batch: more is waiting
+            self._batch = min(2 * self._batch, self._max_batch_size) if full else self._batch_size
+            return full
 
         def failed(_: Exception) -> None:  # broker or database down
             self.healthy = False

@@ -100,9 +100,11 @@ def _missed(r: Any, now: datetime) -> Outgoing:
 
 Claim = Callable[[Connection, datetime, int, datetime | None], Awaitable[list[Any]]]
 # What the scheduler fires, by kind: the claim, the event of a claimed row, its due column.
+# Warnings first: a red one due with its breach (warnings.red 1.0) fires before the breach
+# in the same round, never lost to the escalation that replaces its assignment.
 FIRING: dict[str, tuple[Claim, Callable[[Any, datetime], Outgoing], str]] = {
-    "deadlines": (store.claim_due, _breach, "due_at"),
     "warnings": (warnings.claim_due, warnings.event_of, "warn_at"),
+    "deadlines": (store.claim_due, _breach, "due_at"),
     "report_ins": (report_in.claim_due, _missed, "due_at"),
 }
 

@@ -99,9 +99,14 @@ async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> N
 
 async def overdue(conn: Connection, now: datetime) -> dict[str, int]:
     """Open work orders past their current assignment's due time, by that tier: fired
-    ones waiting for their escalation, and department ones (nothing escalates them)."""
+    ones waiting for their escalation, and department ones (nothing escalates them).
+    Two partial-index ranges (migration 0009), never the deadlines still ahead."""
     rows = await conn.fetch(
-        "SELECT tier, count(*) AS n FROM deadlines WHERE due_at <= $1 GROUP BY tier", now
+        "SELECT tier, count(*) AS n FROM ("
+        " SELECT tier FROM deadlines WHERE fired_at IS NULL AND due_at <= $1"
+        " UNION ALL SELECT tier FROM deadlines WHERE fired_at IS NOT NULL) AS past"
+        " GROUP BY tier",
+        now,
     )
     return {r["tier"]: r["n"] for r in rows}
 
