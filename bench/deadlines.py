@@ -301,7 +301,12 @@ def section(m: dict[str, Any], command: str) -> str:
             f" pending, as they should. The scheduler process: peak RSS {m['peak_mib']:,.0f}"
             f" MiB (VmHWM; median {m['median_rss_mib']:,.0f} MiB while firing), CPU"
             f" {m['cpu']:.1f} s over the run ({m['cpu'] / max(m['spread'], 1e-9):.0%} of one core"
-            f" while firing, the relay's sends included); PostgreSQL {m['pg_cpu']:.1f} s.",
+            f" while firing, the relay's sends included); PostgreSQL "
+            + (
+                f"{m['pg_cpu']:.1f} s."
+                if m["pg_cpu"] == m["pg_cpu"]  # not NaN
+                else "not measured (not the run directory's own server)."
+            ),
             END,
             "",
         ]
