@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -102,6 +103,23 @@ class Stack:
     def handler_key(self, level: str) -> tuple[str, str]:
         unit = self.credentials["handler_units"][level]
         return unit, self.credentials["handlers"][unit]
+
+    def issue_handler_keys(self, client: httpx.Client, units: list[str]) -> dict[str, str]:
+        """New handler keys bound to `units` (the admin's PUT /admin/handler-keys)."""
+        keys = {unit: secrets.token_urlsafe(24) for unit in units}
+        body = {
+            "keys": [
+                {"unit_id": u, "key_sha256": hashlib.sha256(k.encode()).hexdigest()}
+                for u, k in keys.items()
+            ]
+        }
+        bound = client.put(
+            f"{self.url('routing')}/admin/handler-keys",
+            json=body,
+            headers={"authorization": f"Bearer {self.credentials['admin_key']}"},
+        )
+        assert bound.status_code == 200, bound.text
+        return keys
 
     def metric(self, client: httpx.Client, service: str, name: str, **labels: str) -> float | None:
         text = client.get(f"{self.url(service)}/metrics").text

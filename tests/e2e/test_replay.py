@@ -13,10 +13,8 @@ often it escalated for which reason is known before it starts."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
-import secrets
 import signal
 from collections import Counter
 from dataclasses import dataclass
@@ -101,23 +99,6 @@ def replay_street(stack: Stack, pg_url: str) -> Place:
         if street_id not in busy and not units & taken and len(place.grids) >= 3:
             return place
     raise AssertionError("no street is free for the replay")
-
-
-def issue_keys(stack: Stack, client: httpx.Client, units: list[str]) -> dict[str, str]:
-    keys = {unit: secrets.token_urlsafe(24) for unit in units}
-    body = {
-        "keys": [
-            {"unit_id": u, "key_sha256": hashlib.sha256(k.encode()).hexdigest()}
-            for u, k in keys.items()
-        ]
-    }
-    bound = client.put(
-        f"{stack.url('routing')}/admin/handler-keys",
-        json=body,
-        headers={"authorization": f"Bearer {stack.credentials['admin_key']}"},
-    )
-    assert bound.status_code == 200, bound.text
-    return keys
 
 
 @dataclass
@@ -312,7 +293,7 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
     departments = sorted({catalogue.category(c).department for c in (STEADY, QUICK)})
     units = [place.street, *sorted(place.units), *departments]
     with httpx.Client(timeout=10) as client:
-        keys = issue_keys(stack, client, units)
+        keys = stack.issue_handler_keys(client, units)
     whistled_before = escalations(stack, "whistle")
 
     async def run_all() -> Replay:

@@ -78,14 +78,23 @@ def test_a_breach_opens_an_urgent_order_at_the_grid_once_per_open_order(
         assert again.status_code == 200, again.text
         assert (again.json()["deduplicated"], again.json()["work_order_id"]) == (True, order)
 
-        # The street's handler: the order may have been escalated above the grid already
-        # (its shortened limit is a second of real time at the stack's speed).
-        _, street_key = stack.handler_key("street")
-        resolved = client.post(
-            f"{stack.url('routing')}/v1/workorders/{order}/resolve",
-            json={"note": "crowd dispersed"},
-            headers={"Authorization": f"Bearer {street_key}"},
-        )
+        # The street's handler, or the department's once the order has climbed past the
+        # street (its limits are seconds of real time at the stack's speed).
+        for _ in range(3):  # it may climb between the look and the resolve
+            _, key = stack.handler_key("street")
+            holder = client.get(
+                f"{stack.url('routing')}/v1/workorders/{order}",
+                headers={"Authorization": f"Bearer {stack.credentials['admin_key']}"},
+            ).json()
+            if holder["tier"] == "department":
+                key = stack.issue_handler_keys(client, [holder["unit_id"]])[holder["unit_id"]]
+            resolved = client.post(
+                f"{stack.url('routing')}/v1/workorders/{order}/resolve",
+                json={"note": "crowd dispersed"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            if resolved.status_code != 403:
+                break
         assert resolved.status_code == 200, resolved.text
         wait_until(
             lambda: (
