@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import procs  # bench/procs.py, beside this file
+from page import replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- deadlines:start -->", "<!-- deadlines:end -->"
@@ -335,11 +336,7 @@ def main() -> int:
         print(text)
         return 0
     page = Path(args.append)
-    old = page.read_text(encoding="utf-8") if page.exists() else ""
-    if START in old and END in old:
-        before, rest = old.split(START, 1)
-        old = before + rest.split(END, 1)[1].lstrip("\n")
-    page.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+    replace_section(page, START, END, text)
     print(f"deadline figures written to {page}")
     return 0
 

@@ -29,8 +29,9 @@ def replace_section(page: Path, start: str, end: str, text: str) -> None:
     """Put `text` (which begins with `start` and ends with `end`) in place of the page's
     section between those markers, or at the page's end if it has none."""
     old = page.read_text(encoding="utf-8") if page.exists() else ""
+    before, after = old, ""
     if start in old and end in old:
         before, rest = old.split(start, 1)
-        page.write_text(before + text + rest.split(end, 1)[1], encoding="utf-8")
-    else:
-        page.write_text(old.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
+        after = rest.split(end, 1)[1].strip("\n")
+    parts = [before.rstrip("\n"), text.strip("\n"), after]
+    page.write_text("\n\n".join(p for p in parts if p) + "\n", encoding="utf-8")

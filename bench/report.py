@@ -311,7 +311,11 @@ HOW_TO_READ = [
     "28000 … notify 28003, Kafka 29092, PostgreSQL 25434, receiver 28020, Alertmanager 28030)",
     "and stops everything at the end. Quick trials:",
     '`make bench BENCH_ARGS="--rates 100,500 --seconds 5 --skip peer,floors,intake"`',
-    "(`--skip` any of `e2e`, `peer`, `floors`, `intake`; `--drain-timeout`, `--out`; see",
-    "`.venv/bin/python bench/run.py --help`).",
+    "(`--skip` any of `e2e`, `peer`, `floors`, `intake`, `deadlines`; `--drain-timeout`,",
+    "`--out`; see `.venv/bin/python bench/run.py --help`). After the end-to-end figures the",
+    "bench appends its own sections: routing alone, sla's reads with ten million resolved",
+    "orders stored (several minutes to load; `BENCH_READS_ORDERS=0 make bench` leaves it out,",
+    "`BENCH_READS_ORDERS=1000000` loads fewer) and sla's deadline scheduler with a million",
+    "open deadlines.",
     "",
 ]
