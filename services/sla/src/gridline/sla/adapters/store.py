@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
-from gridline.sla.domain.measures import HourKey, Tally, TallyKey
+from gridline.sla.domain.measures import HourKey, Tally, TallyKey, values
 
 
 class Deadline(NamedTuple):
@@ -167,7 +166,7 @@ async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) ->
         " at_department = t.at_department + EXCLUDED.at_department,"
         " timed = t.timed + EXCLUDED.timed, on_time = t.on_time + EXCLUDED.on_time,"
         " seconds = t.seconds + EXCLUDED.seconds",
-        *_columns([(*key, *astuple(changes[key])) for key in sorted(changes)], 10),
+        *_columns([(*key, *values(changes[key])) for key in sorted(changes)], 10),
     )
 
 

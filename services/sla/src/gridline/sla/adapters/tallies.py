@@ -8,7 +8,6 @@ one ranking's days."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -16,7 +15,7 @@ from gridline.common.pg import Connection
 from gridline.sla.domain import percentiles
 from gridline.sla.domain.assessment import UnitKey, UnitTally
 from gridline.sla.domain.flows import Flow, Place, TierKey, TierTally
-from gridline.sla.domain.measures import TallyKey
+from gridline.sla.domain.measures import TallyKey, values
 
 _FLOW_COLUMNS = (
     "opened, discovered, timeout, whistle, rule, reopened, feedbacks, satisfaction, satisfied"
@@ -48,7 +47,7 @@ async def first_time(conn: Connection, events: Sequence[tuple[str, int]]) -> set
 async def add_to_flows(conn: Connection, changes: Mapping[TallyKey, Flow]) -> None:
     if not changes:
         return
-    rows = [(*key, *astuple(changes[key])) for key in sorted(changes)]
+    rows = [(*key, *values(changes[key])) for key in sorted(changes)]
     await conn.execute(
         f"INSERT INTO flows AS t (scope, category, day, {_FLOW_COLUMNS})"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[],"
@@ -89,7 +88,7 @@ def _array(values: Sequence[int]) -> str:
 async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -> None:
     if not changes:
         return
-    rows = [(*key, *astuple(changes[key])) for key in sorted(changes)]
+    rows = [(*key, *values(changes[key])) for key in sorted(changes)]
     await conn.execute(
         f"INSERT INTO unit_tallies AS t (parent, level, day, unit, {_UNIT_COLUMNS})"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],"

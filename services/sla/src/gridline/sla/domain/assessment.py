@@ -14,12 +14,12 @@ A score out of 100 orders each ranking (see `score`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import date
 
 from gridline.common.policy.tiers import Tier
 from gridline.sla.domain.flows import Place
-from gridline.sla.domain.measures import MeasureProblem, check_scope
+from gridline.sla.domain.measures import MeasureProblem, added, check_scope
 
 UNIT_LEVELS = ("grid", "community", "street", "department")
 # Which parent scopes rank which units.
@@ -44,7 +44,7 @@ class UnitTally:
     returns: int = 0
 
     def __add__(self, other: UnitTally) -> UnitTally:
-        return UnitTally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+        return added(self, other)
 
 
 UnitKey = tuple[str, str, date, str]  # parent, level, day, unit

@@ -8,13 +8,20 @@ its tier row, as it is out of the tallies."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.policy.tiers import Tier
 from gridline.sla.domain import percentiles
-from gridline.sla.domain.measures import ALL_CATEGORIES, Counted, TallyKey, scopes_of
+from gridline.sla.domain.measures import (
+    ALL_CATEGORIES,
+    Counted,
+    TallyKey,
+    added,
+    scopes_of,
+    values,
+)
 
 ESCALATION_REASONS = ("timeout", "whistle", "rule")
 PATROL = "grid_worker"  # the report source of a grid worker's patrol (巡查)
@@ -59,7 +66,7 @@ class Flow:
     satisfied: int = 0  # feedbacks of SATISFIED_FROM or more
 
     def __add__(self, other: Flow) -> Flow:
-        return Flow(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+        return added(self, other)
 
     def escalations(self) -> dict[str, int]:
         return {"timeout": self.timeout, "whistle": self.whistle, "rule": self.rule}
@@ -86,14 +93,16 @@ FlowItem = tuple[Place, str, date, Flow]  # where, category, local day, what
 
 def flow_changes(items: Iterable[FlowItem]) -> dict[TallyKey, Flow]:
     """The change to every flow row: each item in every scope of its place, for its
-    category and for all categories."""
-    result: dict[TallyKey, Flow] = {}
+    category and for all categories (summed in plain lists: ten rows per item)."""
+    sums: dict[TallyKey, list[int]] = {}
     for place, category, day, flow in items:
+        counts = values(flow)
         for scope in place.scopes:
             for cat in (category, ALL_CATEGORIES):
-                key = (scope, cat, day)
-                result[key] = result.get(key, Flow()) + flow
-    return {k: v for k, v in sorted(result.items()) if v != Flow()}
+                row = sums.setdefault((scope, cat, day), [0] * len(counts))
+                for i, n in enumerate(counts):
+                    row[i] += n
+    return {k: Flow(*sums[k]) for k in sorted(sums) if any(sums[k])}
 
 
 @dataclass(frozen=True, slots=True)

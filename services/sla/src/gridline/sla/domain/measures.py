@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gridline.common.policy.tiers import Tier
 
@@ -25,6 +25,20 @@ ROLLING = {"1d": 1, "7d": 7, "30d": 30}
 MEASURED_TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.STREET)
 _SCOPE = re.compile(r"^(city|(district|street|community|grid):[^\s:]{1,100})$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def values(row: Any) -> tuple[Any, ...]:
+    """A slotted dataclass's field values in order (dataclasses.astuple deep-copies each
+    one: a tenth of a millisecond per event on sla's hot path)."""
+    return tuple(getattr(row, name) for name in row.__slots__)
+
+
+Row = TypeVar("Row")
+
+
+def added(a: Row, b: Row) -> Row:
+    """Field-wise sum of two counts of one slotted dataclass."""
+    return type(a)(*(x + y for x, y in zip(values(a), values(b), strict=True)))
 
 
 class MeasureProblem(ValueError):
