@@ -16,7 +16,9 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -240,6 +242,18 @@ def stack_district(stack: Stack, street: str) -> str:
     )
 
 
+def settled(read: Callable[[], float], quiet: float = 2.0) -> float:
+    """A city-wide figure once it has stopped moving for `quiet` seconds: earlier tests'
+    last events may still be on their way into sla's snapshot."""
+    last, since = read(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.25)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def escalations(stack: Stack, reason: str) -> float:
     """sla's escalation counter for `reason`, summed over its tiers."""
     with httpx.Client(timeout=10) as client:
@@ -294,7 +308,7 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
     units = [place.street, *sorted(place.units), *departments]
     with httpx.Client(timeout=10) as client:
         keys = stack.issue_handler_keys(client, units)
-    whistled_before = escalations(stack, "whistle")
+    whistled_before = settled(lambda: escalations(stack, "whistle"))
 
     async def run_all() -> Replay:
         limits = httpx.Limits(max_connections=CONCURRENCY * 2)
@@ -509,4 +523,8 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
     assert districts == {stack_district(stack, place.street)}
     # Escalations by whistle: only the replay whistles while it runs (timeouts are
     # city-wide in /metrics, where the open orders of other tests time out too).
-    assert escalations(stack, "whistle") - whistled_before == whistles
+    wait_until(
+        lambda: escalations(stack, "whistle") - whistled_before == whistles,
+        what=f"{whistles} more whistle escalations on /metrics",
+    )
+    assert settled(lambda: escalations(stack, "whistle")) - whistled_before == whistles
