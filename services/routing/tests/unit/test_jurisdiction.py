@@ -191,6 +191,14 @@ def test_every_grid_community_and_street_has_a_place_that_locates_in_it() -> Non
         u.unit_id for u in jurisdiction.units_at("street")
     }
     for place in places:
+        # Each names the unit above it: a grid's community, a community's street, a
+        # street's district.
+        expected_parent = (
+            jurisdiction.grids[place["id"]].community_id
+            if place["level"] == "grid"
+            else jurisdiction.ancestors(place["id"])[0].unit_id
+        )
+        assert place["parent_id"] == expected_parent, place
         grid = jurisdiction.locate(place["lon"], place["lat"])
         assert grid is not None, place
         if place["level"] == "grid":

@@ -16,6 +16,7 @@ from gridline.common.events import (
     DepartmentCalledIn,
     DepartmentReportedIn,
     FeedbackGiven,
+    Place,
     PolicyActivated,
     WorkOrderAssigned,
     WorkOrderEscalated,
@@ -263,3 +264,62 @@ async def test_a_ranking_that_cannot_be_asked_is_refused_with_what_to_write(pool
             await measuring.ranking(conn, TODAY, "street:s1", "department", None, None)
         with pytest.raises(MeasureProblem, match="month: YYYY-MM"):
             await monthly_rows(conn, "s1", "2026/11", TODAY)
+
+
+async def test_a_ranking_lists_every_unit_of_the_jurisdiction_and_catalogue_in_effect(
+    pool: Pool,
+) -> None:
+    """Units with nothing counted in the days are listed too (score 0, last), once a
+    jurisdiction's places and a catalogue's departments are known; a new jurisdiction
+    replaces the old one's units."""
+    sla = Sla(ManualClock(NOW), "/gridline/sla", [3600.0])
+
+    def place(unit: str, level: str, parent: str) -> Place:
+        return Place(id=unit, level=level, name=f"{unit}名", lon=119.9, lat=31.7, parent_id=parent)
+
+    jurisdiction = PolicyActivated(
+        kind="jurisdiction",
+        version="j1",
+        activated_at=NOW,
+        places=[
+            place("g1", "grid", "c-g1"),
+            place("g9", "grid", "c-g1"),
+            place("gx", "grid", "c-elsewhere"),  # its community is not among the places
+            place("c-g1", "community", "s1"),
+            place("s1", "street", "d1"),
+        ],
+    )
+    catalogue = PolicyActivated(
+        kind="catalogue",
+        version="c1",
+        activated_at=NOW,
+        catalogue={
+            "timezone": "Asia/Shanghai",
+            "departments": [{"id": "dept-a", "name_zh": "甲局", "name_en": "Bureau A"}],
+        },
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_policies(conn, incoming(jurisdiction, catalogue))
+        await sla.on_resolutions(conn, incoming(resolution("o1", tier="grid", grid="g1")))
+    async with pool.acquire() as conn:
+        grids = await measuring.ranking(conn, TODAY, "street:s1", "grid", "7d", None)
+        streets = await measuring.ranking(conn, TODAY, "district:d1", "street", "7d", None)
+        departments = await measuring.ranking(conn, TODAY, "city", "department", "7d", None)
+    assert [(a.unit, a.rank, a.tally.completed) for a in grids.units] == [
+        ("grid:g1", 1, 1),
+        ("grid:g9", 2, 0),
+    ]
+    assert grids.units[1].score == 0 and grids.units[1].on_time_share is None
+    assert grids.names["grid:g9"] == ("g9名", "g9名")
+    assert [a.unit for a in streets.units] == ["street:s1"]
+    assert [a.unit for a in departments.units] == ["department:dept-a"]
+    assert departments.names["department:dept-a"] == ("甲局", "Bureau A")
+
+    moved = jurisdiction.model_copy(
+        update={"version": "j2", "places": [place("s1", "street", "d1")]}
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_policies(conn, incoming(moved))
+    async with pool.acquire() as conn:
+        grids = await measuring.ranking(conn, TODAY, "street:s1", "grid", "7d", None)
+    assert [a.unit for a in grids.units] == ["grid:g1"]  # counted, so still ranked

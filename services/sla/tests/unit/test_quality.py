@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridline.common.policy.tiers import Tier
-from gridline.sla.domain import percentiles
+from gridline.sla.domain import assessment, percentiles
 from gridline.sla.domain.assessment import UnitTally, check_ranking, rank, units_of
 from gridline.sla.domain.flows import Flow, Place, TierTally, flow_changes, quality, tier_changes
 from gridline.sla.domain.measures import Counted, MeasureProblem, scopes_of
@@ -92,3 +92,18 @@ def test_a_ranking_of_the_wrong_level_is_refused() -> None:
     check_ranking("district:d1", "street")
     with pytest.raises(MeasureProblem, match="level:"):
         check_ranking("grid:g1", "grid")
+
+
+def test_known_units_find_their_street_or_district_by_walking_up_the_places() -> None:
+    places = [
+        {"id": "g1", "level": "grid", "parent_id": "c1"},
+        {"id": "g2", "level": "grid", "parent_id": "c-missing"},
+        {"id": "g3", "level": "grid"},  # an older event's place: no parent
+        {"id": "c1", "level": "community", "parent_id": "s1"},
+        {"id": "s1", "level": "street", "parent_id": "d1"},
+    ]
+    assert assessment.known_units(places) == [
+        assessment.KnownUnit("community", "c1", street="s1"),
+        assessment.KnownUnit("grid", "g1", street="s1"),
+        assessment.KnownUnit("street", "s1", district="d1"),
+    ]

@@ -553,6 +553,11 @@ class Place(BaseModel):
     )
     lon: float = Field(description="A point that routing locates in this unit (WGS84).")
     lat: float = Field(description="For a community or street: inside one of its grids.")
+    parent_id: str | None = Field(
+        default=None,
+        description="The unit above: a grid's community, a community's street, a street's"
+        " district. Absent from older events.",
+    )
 
 
 class PolicyActivated(EventData):

@@ -117,8 +117,9 @@ class Sla:
 
     async def on_policies(self, conn: Connection, events: list[Incoming[PolicyActivated]]) -> None:
         """A catalogue put into effect brings its tier targets (defaults where it has none).
-
-        Each catalogue sets every tier, so the last of the batch decides."""
+        Each catalogue sets every tier, so the last of the batch decides. A jurisdiction or
+        catalogue also brings the units rankings list (measuring.policies)."""
+        await measuring.policies(conn, [e.data for e in events])
         catalogues = [
             e.data for e in events if e.data.kind == "catalogue" and e.data.catalogue is not None
         ]

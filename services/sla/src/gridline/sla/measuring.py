@@ -200,9 +200,36 @@ async def ranking(
     """One ranking over a window or a month (raises MeasureProblem when it cannot be asked)."""
     assessment.check_ranking(scope, level)
     first, last = measures.window_days(today, window, month)
-    ranked = assessment.rank(level, await tallies.unit_sums(conn, scope, level, first, last))
+    sums = await tallies.unit_sums(conn, scope, level, first, last)
+    for unit in await tallies.known_units(conn, scope, level):  # listed with nothing counted
+        sums.setdefault(unit, UnitTally())
+    ranked = assessment.rank(level, sums)
     names = await tallies.unit_names(conn, [a.unit for a in ranked])
     return Ranking(scope, level, first, last, ranked, names)
+
+
+async def policies(conn: Connection, events: Sequence[Any]) -> None:
+    """The units rankings list: the latest jurisdiction's grids, communities and streets
+    (from its places) and the latest catalogue's departments, with their names."""
+    jurisdictions = [e for e in events if e.kind == "jurisdiction" and e.places]
+    if jurisdictions:
+        places = [p.model_dump() for p in jurisdictions[-1].places or []]
+        await tallies.set_known_units(conn, assessment.PLACE_LEVELS, assessment.known_units(places))
+        await tallies.name_units(
+            conn, {f"{p['level']}:{p['id']}": (p["name"], p["name"]) for p in places}
+        )
+    catalogues = [e for e in events if e.kind == "catalogue" and e.catalogue]
+    if catalogues:
+        departments = (catalogues[-1].catalogue or {}).get("departments") or []
+        await tallies.set_known_units(
+            conn,
+            ["department"],
+            [assessment.KnownUnit("department", str(d["id"])) for d in departments],
+        )
+        await tallies.name_units(
+            conn,
+            {f"department:{d['id']}": (d.get("name_zh"), d.get("name_en")) for d in departments},
+        )
 
 
 async def today(conn: Connection, now: Any) -> date:

@@ -160,14 +160,27 @@ class Jurisdiction:
             point = self._point_in(grid)
             if point is None:
                 continue
-            result.append(_place(grid.grid_id, "grid", grid.grid_name, point, grid.grid_kind))
+            result.append(
+                _place(
+                    grid.grid_id, "grid", grid.grid_name, point, grid.grid_kind, grid.community_id
+                )
+            )
             if grid.grid_kind == "comprehensive":
                 first.setdefault(grid.community_id, point)
                 first.setdefault(grid.street_id, point)
         for level in ("community", "street"):
             for unit in sorted(self.units_at(level), key=lambda u: u.unit_id):
                 if unit.unit_id in first:
-                    result.append(_place(unit.unit_id, level, unit.name, first[unit.unit_id]))
+                    result.append(
+                        _place(
+                            unit.unit_id,
+                            level,
+                            unit.name,
+                            first[unit.unit_id],
+                            None,
+                            unit.parent_id,
+                        )
+                    )
         return result
 
     def _point_in(self, grid: Grid) -> tuple[float, float] | None:
@@ -198,6 +211,7 @@ def _place(
     name: str,
     point: tuple[float, float],
     grid_kind: str | None = None,
+    parent_id: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": unit_id,
@@ -206,6 +220,7 @@ def _place(
         "grid_kind": grid_kind,
         "lon": point[0],
         "lat": point[1],
+        "parent_id": parent_id,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
 from gridline.sla.domain import percentiles
-from gridline.sla.domain.assessment import UnitKey, UnitTally
+from gridline.sla.domain.assessment import KnownUnit, UnitKey, UnitTally
 from gridline.sla.domain.flows import Flow, Place, TierKey, TierTally
 from gridline.sla.domain.measures import TallyKey, values
 
@@ -229,6 +229,36 @@ async def name_units(conn: Connection, names: Mapping[str, tuple[str | None, str
         "  coalesce(EXCLUDED.name_en, unit_names.name_en))",
         *_columns(rows, 3),
     )
+
+
+async def set_known_units(
+    conn: Connection, levels: Sequence[str], units: Sequence[KnownUnit]
+) -> None:
+    """Replace the known units of `levels` (a new jurisdiction's places, or a new
+    catalogue's departments)."""
+    await conn.execute("DELETE FROM units WHERE level = ANY($1::text[])", list(levels))
+    if units:
+        await conn.execute(
+            "INSERT INTO units (level, id, street, district)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+            *_columns([(u.level, u.id, u.street, u.district) for u in units], 4),
+        )
+
+
+async def known_units(conn: Connection, parent: str, level: str) -> list[str]:
+    """The units (`<level>:<id>`) a ranking under `parent` lists even with nothing counted:
+    a street's grids or communities, a district's streets, every department."""
+    kind, _, parent_id = parent.partition(":")
+    column = {"street": "street", "district": "district"}.get(kind)
+    if level == "department":
+        rows = await conn.fetch("SELECT id FROM units WHERE level = 'department'")
+    elif column is not None:
+        rows = await conn.fetch(
+            f"SELECT id FROM units WHERE level = $1 AND {column} = $2", level, parent_id
+        )
+    else:
+        return []
+    return [f"{level}:{r['id']}" for r in rows]
 
 
 async def unit_names(

@@ -22,6 +22,54 @@ from gridline.sla.domain.flows import Place
 from gridline.sla.domain.measures import MeasureProblem, added, check_scope
 
 UNIT_LEVELS = ("grid", "community", "street", "department")
+PLACE_LEVELS = ("grid", "community", "street")
+
+
+@dataclass(frozen=True, slots=True)
+class KnownUnit:
+    """A unit of the jurisdiction or catalogue in effect, where its rankings find it."""
+
+    level: str
+    id: str
+    street: str | None = None  # a grid's or community's street
+    district: str | None = None  # a street's district
+
+
+def known_units(places: Iterable[Mapping[str, object]]) -> list[KnownUnit]:
+    """The grids, communities and streets of a jurisdiction's `places`, each with the
+    street (for grids and communities) or district (for streets) its rankings are under,
+    found by walking `parent_id` up (a place whose chain breaks, or an older event's place
+    without parents, is left out)."""
+    by_id = {str(p["id"]): p for p in places if p.get("level") in PLACE_LEVELS}
+
+    def up(unit: str, level: str) -> str | None:
+        seen: set[str] = set()
+        while unit in by_id and unit not in seen:
+            seen.add(unit)
+            parent = by_id[unit].get("parent_id")
+            if parent is None:
+                return None
+            if by_id.get(str(parent), {}).get("level") == level or (
+                level == "district" and by_id[unit].get("level") == "street"
+            ):
+                return str(parent)
+            unit = str(parent)
+        return None
+
+    result = []
+    for unit, place in sorted(by_id.items()):
+        level = str(place["level"])
+        if level == "street":
+            district = up(unit, "district")
+            if district is not None:
+                result.append(KnownUnit(level, unit, district=district))
+        else:
+            street = up(unit, "street")
+            if street is not None:
+                result.append(KnownUnit(level, unit, street=street))
+    return result
+
+
 # Which parent scopes rank which units.
 RANKINGS = {
     "street": ("grid", "community"),
