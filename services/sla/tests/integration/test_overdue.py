@@ -45,7 +45,9 @@ async def test_orders_past_their_due_time_are_counted_by_tier_until_resolved(
                 deadline("o5", "department", 0),  # due this very moment: overdue
             ],
         )
-        await store.mark_fired(conn, ["o2"], AT)
+        # The scheduler fires the two oldest: o4 and o2 (fired, both still overdue).
+        fired = await store.claim_due(conn, AT, 2)
+        assert {r["work_order_id"] for r in fired} == {"o4", "o2"}
         assert await store.overdue(conn, AT) == {"grid": 2, "department": 2}
         # The escalation of o2 gives it a new, later due time at the community: no longer
         # overdue; the resolution of o4 removes it.

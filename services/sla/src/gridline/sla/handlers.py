@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.clock import Clock
 from gridline.common.consumer import Incoming
@@ -45,15 +44,6 @@ WINDOWS: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-
-
-def local_day(at: datetime, time_zone: str) -> date:
-    """The day `at` falls on in the catalogue's time zone (UTC if the zone is unknown)."""
-    try:
-        zone: tzinfo = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    return at.astimezone(zone).date()
 
 
 def counted(r: store.Resolution) -> measures.Counted:
@@ -190,7 +180,7 @@ class Sla:
                 r.grid_id,
                 r.community_id,
                 r.due_at,
-                local_day(r.resolved_at, r.time_zone),
+                measures.local_day(r.resolved_at, r.time_zone),
             )
             for r in resolved.values()
         }
@@ -319,8 +309,8 @@ class Sla:
         """The figures of one scope and category over a window or a month, summed from the
         tallies (raises MeasureProblem for a question that cannot be answered as asked)."""
         measures.check_scope(scope)
-        zone = await store.time_zone(conn)
-        first, last = measures.window_days(local_day(self.clock.now(), zone), window, month)
+        today = await measuring.today(conn, self.clock.now())
+        first, last = measures.window_days(today, window, month)
         total = await store.tally_sum(conn, scope, category, first, last)
         targets = await store.targets(conn) or Targets().model_dump()
         return first, last, measures.figures(total, targets)

@@ -31,7 +31,8 @@ from gridline.common.policy.tiers import Tier
 from gridline.sla.adapters import store, tallies
 from gridline.sla.domain import assessment, flows, measures
 from gridline.sla.domain.assessment import UnitItem, UnitTally
-from gridline.sla.domain.flows import FlowItem, Place, Reopening, local_day
+from gridline.sla.domain.flows import FlowItem, Place, Reopening
+from gridline.sla.domain.measures import local_day
 
 
 def place_of(e: Any) -> Place:

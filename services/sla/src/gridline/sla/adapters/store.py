@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
+from gridline.sla.adapters import sql
 from gridline.sla.domain.measures import HourKey, Tally, TallyKey, values
 
 
@@ -45,7 +46,7 @@ async def set_deadlines(conn: Connection, deadlines: Sequence[Deadline]) -> None
         " ON CONFLICT (work_order_id) DO UPDATE SET assignment_seq = EXCLUDED.assignment_seq,"
         " tier = EXCLUDED.tier, unit_id = EXCLUDED.unit_id, due_at = EXCLUDED.due_at,"
         " fired_at = NULL WHERE deadlines.assignment_seq < EXCLUDED.assignment_seq",
-        *_columns(deadlines, 5),
+        *sql.columns(deadlines, 5),
     )
 
 
@@ -90,12 +91,6 @@ async def next_due(conn: Connection) -> datetime | None:
     return at
 
 
-async def mark_fired(conn: Connection, order_ids: list[str], now: datetime) -> None:
-    await conn.execute(
-        "UPDATE deadlines SET fired_at = $2 WHERE work_order_id = ANY($1::text[])", order_ids, now
-    )
-
-
 async def overdue(conn: Connection, now: datetime) -> dict[str, int]:
     """Open work orders past their current assignment's due time, by that tier: fired
     ones waiting for their escalation, and department ones (nothing escalates them).
@@ -138,7 +133,7 @@ async def record_resolutions(
         " grid_id = EXCLUDED.grid_id, community_id = EXCLUDED.community_id,"
         " due_at = EXCLUDED.due_at, day = EXCLUDED.day"
         " WHERE resolutions.version < EXCLUDED.version RETURNING work_order_id",
-        *_columns(resolutions, 12),
+        *sql.columns(resolutions, 12),
         seconds,
     )
     fresh = {r["work_order_id"] for r in rows}
@@ -149,25 +144,16 @@ async def record_resolutions(
     ]
 
 
+TALLY_KEYS = [("scope", "text"), ("category", "text"), ("day", "date")]
+TALLY_COUNTS = [(n, "float8" if n == "seconds" else "int") for n in Tally.__slots__]
+HOUR_KEYS = [("hour", "timestamptz"), ("scope", "text")]
+HOUR_COUNTS = sql.counts(["at_grid", "at_community", "at_street", "at_department"])
+
+
 async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) -> None:
-    """Move the tally rows by `changes` (in key order, so that concurrent transactions
-    lock rows in one order)."""
-    if not changes:
-        return
-    await conn.execute(
-        "INSERT INTO tallies AS t (scope, category, day, at_grid, at_community, at_street,"
-        " at_department, timed, on_time, seconds)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[],"
-        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::float8[])"
-        " ON CONFLICT (scope, category, day) DO UPDATE SET"
-        " at_grid = t.at_grid + EXCLUDED.at_grid,"
-        " at_community = t.at_community + EXCLUDED.at_community,"
-        " at_street = t.at_street + EXCLUDED.at_street,"
-        " at_department = t.at_department + EXCLUDED.at_department,"
-        " timed = t.timed + EXCLUDED.timed, on_time = t.on_time + EXCLUDED.on_time,"
-        " seconds = t.seconds + EXCLUDED.seconds",
-        *_columns([(*key, *values(changes[key])) for key in sorted(changes)], 10),
-    )
+    """Move the tally rows by `changes`."""
+    rows = [(*key, *values(t)) for key, t in changes.items()]
+    await sql.add_counts(conn, "tallies", TALLY_KEYS, TALLY_COUNTS, rows)
 
 
 async def tally_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Tally:
@@ -197,23 +183,12 @@ async def tally_sum(conn: Connection, scope: str, category: str, first: date, la
 
 
 async def add_to_hourly(conn: Connection, changes: Mapping[HourKey, Tally]) -> None:
-    """Move /metrics' hourly rows by `changes` (their tier counts; in key order)."""
-    if not changes:
-        return
+    """Move /metrics' hourly rows by `changes` (their tier counts)."""
     rows = [
         (hour, scope, t.at_grid, t.at_community, t.at_street, t.at_department)
-        for (hour, scope), t in sorted(changes.items())
+        for (hour, scope), t in changes.items()
     ]
-    await conn.execute(
-        "INSERT INTO hourly AS h (hour, scope, at_grid, at_community, at_street, at_department)"
-        " SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[],"
-        "  $5::int[], $6::int[])"
-        " ON CONFLICT (hour, scope) DO UPDATE SET at_grid = h.at_grid + EXCLUDED.at_grid,"
-        " at_community = h.at_community + EXCLUDED.at_community,"
-        " at_street = h.at_street + EXCLUDED.at_street,"
-        " at_department = h.at_department + EXCLUDED.at_department",
-        *_columns(rows, 6),
-    )
+    await sql.add_counts(conn, "hourly", HOUR_KEYS, HOUR_COUNTS, rows)
 
 
 async def hourly_sums(conn: Connection, since: datetime) -> dict[str, Tally]:
@@ -229,11 +204,6 @@ async def hourly_sums(conn: Connection, since: datetime) -> dict[str, Tally]:
 
 async def drop_hours_before(conn: Connection, before: datetime) -> None:
     await conn.execute("DELETE FROM hourly WHERE hour < $1", before)
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as the column arrays `unnest` takes."""
-    return [[row[i] for row in rows] for i in range(width)]
 
 
 def _labels(labels: dict[str, str]) -> str:

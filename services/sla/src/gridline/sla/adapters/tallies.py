@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from gridline.common.pg import Connection
+from gridline.sla.adapters import sql
 from gridline.sla.domain import percentiles
 from gridline.sla.domain.assessment import KnownUnit, UnitKey, UnitTally
 from gridline.sla.domain.flows import Flow, Place, TierKey, TierTally
 from gridline.sla.domain.measures import TallyKey, values
 
-_FLOW_COLUMNS = (
-    "opened, discovered, timeout, whistle, rule, reopened, feedbacks, satisfaction, satisfied"
-)
-_UNIT_COLUMNS = "discovered, completed, timed, on_time, reopened, calls, reported_on_time, returns"
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
-
-
-def _sums(columns: str) -> str:
-    return ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in columns.split(", "))
+_FLOW_COLUMNS = ", ".join(Flow.__slots__)
+_UNIT_COLUMNS = ", ".join(UnitTally.__slots__)
+FLOW_KEYS = [("scope", "text"), ("category", "text"), ("day", "date")]
+UNIT_KEYS = [("parent", "text"), ("level", "text"), ("day", "date"), ("unit", "text")]
 
 
 async def first_time(conn: Connection, events: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -39,22 +32,14 @@ async def first_time(conn: Connection, events: Sequence[tuple[str, int]]) -> set
         "INSERT INTO measured (work_order_id, version)"
         " SELECT * FROM unnest($1::text[], $2::int[]) ORDER BY 1, 2"
         " ON CONFLICT DO NOTHING RETURNING work_order_id, version",
-        *_columns(sorted(set(events)), 2),
+        *sql.columns(sorted(set(events)), 2),
     )
     return {(r["work_order_id"], r["version"]) for r in rows}
 
 
 async def add_to_flows(conn: Connection, changes: Mapping[TallyKey, Flow]) -> None:
-    if not changes:
-        return
-    rows = [(*key, *values(changes[key])) for key in sorted(changes)]
-    await conn.execute(
-        f"INSERT INTO flows AS t (scope, category, day, {_FLOW_COLUMNS})"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[],"
-        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[])"
-        f" ON CONFLICT (scope, category, day) DO UPDATE SET {_sums(_FLOW_COLUMNS)}",
-        *_columns(rows, 12),
-    )
+    rows = [(*key, *values(flow)) for key, flow in changes.items()]
+    await sql.add_counts(conn, "flows", FLOW_KEYS, sql.counts(Flow.__slots__), rows)
 
 
 async def add_to_tiers(conn: Connection, changes: Mapping[TierKey, TierTally]) -> None:
@@ -77,7 +62,7 @@ async def add_to_tiers(conn: Connection, changes: Mapping[TierKey, TierTally]) -
         " on_time = t.on_time + EXCLUDED.on_time, reopened = t.reopened + EXCLUDED.reopened,"
         " buckets = ARRAY(SELECT x + y FROM unnest(t.buckets, EXCLUDED.buckets)"
         "  WITH ORDINALITY AS a(x, y, i) ORDER BY i)",
-        *_columns(rows, 9),
+        *sql.columns(rows, 9),
     )
 
 
@@ -86,16 +71,8 @@ def _array(values: Sequence[int]) -> str:
 
 
 async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -> None:
-    if not changes:
-        return
-    rows = [(*key, *values(changes[key])) for key in sorted(changes)]
-    await conn.execute(
-        f"INSERT INTO unit_tallies AS t (parent, level, day, unit, {_UNIT_COLUMNS})"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],"
-        "  $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[])"
-        f" ON CONFLICT (parent, level, day, unit) DO UPDATE SET {_sums(_UNIT_COLUMNS)}",
-        *_columns(rows, 12),
-    )
+    rows = [(*key, *values(tally)) for key, tally in changes.items()]
+    await sql.add_counts(conn, "unit_tallies", UNIT_KEYS, sql.counts(UnitTally.__slots__), rows)
 
 
 async def flow_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Flow:
@@ -178,7 +155,7 @@ async def record_feedbacks(conn: Connection, feedbacks: Sequence[Feedback]) -> l
         "INSERT INTO feedbacks (feedback_id, work_order_id, satisfaction, outcome, day)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::date[])"
         " ORDER BY 1 ON CONFLICT DO NOTHING RETURNING work_order_id",
-        *_columns(sorted(feedbacks), 5),
+        *sql.columns(sorted(feedbacks), 5),
     )
     return sorted({r["work_order_id"] for r in rows})
 
@@ -227,7 +204,7 @@ async def name_units(conn: Connection, names: Mapping[str, tuple[str | None, str
         " WHERE (unit_names.name_zh, unit_names.name_en) IS DISTINCT FROM"
         " (coalesce(EXCLUDED.name_zh, unit_names.name_zh),"
         "  coalesce(EXCLUDED.name_en, unit_names.name_en))",
-        *_columns(rows, 3),
+        *sql.columns(rows, 3),
     )
 
 
@@ -241,7 +218,7 @@ async def set_known_units(
         await conn.execute(
             "INSERT INTO units (level, id, street, district)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
-            *_columns([(u.level, u.id, u.street, u.district) for u in units], 4),
+            *sql.columns([(u.level, u.id, u.street, u.district) for u in units], 4),
         )
 
 

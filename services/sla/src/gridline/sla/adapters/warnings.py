@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from gridline.common.events import Assignment, DeadlineWarning, WorkOrderRef
 from gridline.common.ids import stable_id
 from gridline.common.pg import Connection, Outgoing
+from gridline.sla.adapters import sql
 
 REF_FIELDS = frozenset(WorkOrderRef.model_fields)
 
@@ -103,7 +104,7 @@ async def arm(
         "  AS u(id, level, seq, warn_at, tier, unit_id, unit_name, supervisor_id, due_at, ref)"
         " JOIN deadlines d ON d.work_order_id = u.id AND d.assignment_seq = u.seq"
         " ON CONFLICT (work_order_id, level) DO NOTHING",
-        *[[w[i] for w in warnings] for i in range(9)],
+        *sql.columns(warnings, 9),
         [json.dumps(w.ref, sort_keys=True) for w in warnings],
     )
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
 from gridline.common.policy.tiers import Tier
 from gridline.sla.domain import percentiles
@@ -26,15 +25,6 @@ from gridline.sla.domain.measures import (
 ESCALATION_REASONS = ("timeout", "whistle", "rule")
 PATROL = "grid_worker"  # the report source of a grid worker's patrol (巡查)
 SATISFIED_FROM = 4  # satisfaction 4 or 5 of 5 counts as satisfied
-
-
-def local_day(at: datetime, time_zone: str) -> date:
-    """The day `at` falls on in the catalogue's time zone (UTC if the zone is unknown)."""
-    try:
-        zone: tzinfo = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    return at.astimezone(zone).date()
 
 
 @dataclass(frozen=True, slots=True)

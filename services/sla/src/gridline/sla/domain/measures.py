@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridline.common.policy.tiers import Tier
 
@@ -39,6 +40,15 @@ Row = TypeVar("Row")
 def added(a: Row, b: Row) -> Row:
     """Field-wise sum of two counts of one slotted dataclass."""
     return type(a)(*(x + y for x, y in zip(values(a), values(b), strict=True)))
+
+
+def local_day(at: datetime, time_zone: str) -> date:
+    """The day `at` falls on in the catalogue's time zone (UTC if the zone is unknown)."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return at.astimezone(zone).date()
 
 
 class MeasureProblem(ValueError):

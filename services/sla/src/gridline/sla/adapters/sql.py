@@ -1,0 +1,43 @@
+"""Set-based SQL that sla's tables share: rows as the column arrays `unnest` takes, and
+counts added to the rows of their keys in one statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gridline.common.pg import Connection
+
+Column = tuple[str, str]  # name, PostgreSQL type
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as the column arrays `unnest` takes."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+def counts(names: Sequence[str], kind: str = "int") -> list[Column]:
+    return [(name, kind) for name in names]
+
+
+async def add_counts(
+    conn: Connection,
+    table: str,
+    keys: Sequence[Column],
+    counted: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Upsert `rows` (the key values, then the counts, in the order named): a new key's
+    row is inserted, a known one's counts are added to. In key order, so that concurrent
+    transactions lock rows in one order; each key at most once."""
+    if not rows:
+        return
+    named = [*keys, *counted]
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(named, 1))
+    sums = ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c, _ in counted)
+    await conn.execute(
+        f"INSERT INTO {table} AS t ({', '.join(name for name, _ in named)})"
+        f" SELECT * FROM unnest({arrays})"
+        f" ON CONFLICT ({', '.join(name for name, _ in keys)}) DO UPDATE SET {sums}",
+        *columns(sorted(rows, key=lambda r: tuple(r[: len(keys)])), len(named)),
+    )
