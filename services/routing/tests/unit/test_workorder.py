@@ -200,8 +200,7 @@ def test_a_reopened_order_is_open_again_at_the_tier_that_resolved_it_with_a_new_
 
 def test_warning_points_are_shares_of_the_limit_on_its_calendar() -> None:
     start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    clock = TimeLimits({Tier.GRID: timedelta(hours=10)})
-    assert warning_points(start, start + timedelta(hours=10), clock, 0.8, 1.0) == (
+    assert warning_points(start, start + timedelta(hours=10), None, "UTC", 0.8, 1.0) == (
         start + timedelta(hours=8),
         start + timedelta(hours=10),
     )
@@ -209,7 +208,7 @@ def test_warning_points_are_shares_of_the_limit_on_its_calendar() -> None:
     limits = TimeLimits({Tier.GRID: timedelta(hours=4)}, office, "Asia/Shanghai")
     friday = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
     due = due_after(limits, Tier.GRID, friday)
-    yellow, red = warning_points(friday, due, limits, 0.8, 1.0)
+    yellow, red = warning_points(friday, due, office, "Asia/Shanghai", 0.8, 1.0)
     assert red == due == datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # Monday 11:00
     assert yellow == datetime(2026, 11, 30, 2, 12, tzinfo=UTC)  # Monday 10:12, not 05:00
 

@@ -176,13 +176,19 @@ async def _count_feedbacks(conn: Connection, order_ids: Sequence[str]) -> None:
     )
 
 
+async def qualities(
+    conn: Connection, scopes: Sequence[str], category: str, first: date, last: date
+) -> dict[str, flows.Quality]:
+    """The quality figures of many scopes at once (two statements whatever their number)."""
+    found = await tallies.flow_sums(conn, scopes, category, first, last)
+    tiers = await tallies.tier_sums(conn, scopes, category, first, last)
+    return {scope: flows.quality(found[scope], tiers[scope]) for scope in scopes}
+
+
 async def quality(
     conn: Connection, scope: str, category: str, first: date, last: date
 ) -> flows.Quality:
-    return flows.quality(
-        await tallies.flow_sum(conn, scope, category, first, last),
-        await tallies.tier_sums(conn, scope, category, first, last),
-    )
+    return (await qualities(conn, [scope], category, first, last))[scope]
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,8 @@ def _assignment(order: WorkOrder, policy: Policy) -> Assignment:
     yellow_at, red_at = warning_points(
         order.assigned_at,
         order.due_at,
-        policy.time_limits(order.category, order.rule_calendar),
+        policy.calendar_of(order.category, order.rule_calendar),
+        policy.catalogue.timezone,
         shares.yellow,
         shares.red,
     )

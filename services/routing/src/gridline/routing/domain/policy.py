@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from weakref import WeakKeyDictionary
 
+from gridline.common.policy.calendar import WorkCalendar
 from gridline.common.policy.catalogue import Catalogue
 from gridline.common.policy.tiers import Tier
 from gridline.routing.domain.jurisdiction import Jurisdiction
@@ -44,10 +45,13 @@ class Policy:
                 limits[tier] = self.catalogue.time_limit(category, tier)
             except KeyError:
                 continue
+        return TimeLimits(limits, self.calendar_of(category, calendar), self.catalogue.timezone)
+
+    def calendar_of(self, category: str, calendar: str | None = None) -> WorkCalendar | None:
+        """The calendar `calendar` names, or else the category's own (None: clock time)."""
         known = self.catalogue.categories_by_code.get(category)
         name = calendar or (known.calendar if known else None)
-        model = self.catalogue.model
-        return TimeLimits(limits, model.calendars.get(name) if name else None, model.timezone)
+        return self.catalogue.model.calendars.get(name) if name else None
 
     def unit_name(self, unit_id: str) -> str:
         department = self.catalogue.departments_by_id.get(unit_id)

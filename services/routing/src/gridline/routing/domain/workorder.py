@@ -123,19 +123,23 @@ def due_after(time_limit: dict[Tier, timedelta], tier: Tier, now: datetime) -> d
 
 
 def warning_points(
-    assigned_at: datetime, due_at: datetime, limits: TimeLimits, yellow: float, red: float
+    assigned_at: datetime,
+    due_at: datetime,
+    calendar: WorkCalendar | None,
+    zone: str,
+    yellow: float,
+    red: float,
 ) -> tuple[datetime, datetime]:
     """When an assignment shows yellow and red: those shares of its limit, the span from
-    its assignment to its due time counted in working time on the limits' calendar (a
-    yellow at 80 % of 4 working hours from Friday 16:00 falls on Monday at 10:12)."""
-    calendar = limits.calendar
+    its assignment to its due time counted in working time on its limit's calendar (a
+    yellow at 80 % of 4 working hours from Friday 16:00 falls on Monday at 10:12), or in
+    clock time without one."""
     if calendar is None:
         span = due_at - assigned_at
         return assigned_at + span * yellow, assigned_at + span * red
-    span = calendar.between(assigned_at, due_at, limits.zone)
-    return (
-        calendar.add(assigned_at, span * yellow, limits.zone),
-        calendar.add(assigned_at, span * red, limits.zone),
+    span = calendar.between(assigned_at, due_at, zone)
+    return calendar.add(assigned_at, span * yellow, zone), calendar.add(
+        assigned_at, span * red, zone
     )
 
 

@@ -156,30 +156,17 @@ async def add_to_tallies(conn: Connection, changes: Mapping[TallyKey, Tally]) ->
     await sql.add_counts(conn, "tallies", TALLY_KEYS, TALLY_COUNTS, rows)
 
 
+async def tally_sums(
+    conn: Connection, scopes: Sequence[str], category: str, first: date, last: date
+) -> dict[str, Tally]:
+    """Each scope's tallies of one category summed over local days first..last: at most a
+    month or so of rows per scope, in one statement."""
+    found = await sql.sums_by_scope(conn, "tallies", TALLY_COUNTS, scopes, category, first, last)
+    return {scope: Tally(*row) for scope, row in found.items()}
+
+
 async def tally_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Tally:
-    """The sum of one scope's and category's tallies over local days first..last: one
-    index range scan of at most a month or so of rows."""
-    row = await conn.fetchrow(
-        "SELECT coalesce(sum(at_grid), 0) AS g, coalesce(sum(at_community), 0) AS c,"
-        " coalesce(sum(at_street), 0) AS s, coalesce(sum(at_department), 0) AS d,"
-        " coalesce(sum(timed), 0) AS timed, coalesce(sum(on_time), 0) AS on_time,"
-        " coalesce(sum(seconds), 0) AS seconds"
-        " FROM tallies WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
-        scope,
-        category,
-        first,
-        last,
-    )
-    assert row is not None
-    return Tally(
-        int(row["g"]),
-        int(row["c"]),
-        int(row["s"]),
-        int(row["d"]),
-        int(row["timed"]),
-        int(row["on_time"]),
-        float(row["seconds"]),
-    )
+    return (await tally_sums(conn, [scope], category, first, last))[scope]
 
 
 async def add_to_hourly(conn: Connection, changes: Mapping[HourKey, Tally]) -> None:

@@ -75,33 +75,29 @@ async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -
     await sql.add_counts(conn, "unit_tallies", UNIT_KEYS, sql.counts(UnitTally.__slots__), rows)
 
 
-async def flow_sum(conn: Connection, scope: str, category: str, first: date, last: date) -> Flow:
-    sums = ", ".join(f"coalesce(sum({c}), 0)::int" for c in _FLOW_COLUMNS.split(", "))
-    row = await conn.fetchrow(
-        f"SELECT {sums} FROM flows WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
-        scope,
-        category,
-        first,
-        last,
+async def flow_sums(
+    conn: Connection, scopes: Sequence[str], category: str, first: date, last: date
+) -> dict[str, Flow]:
+    found = await sql.sums_by_scope(
+        conn, "flows", sql.counts(Flow.__slots__), scopes, category, first, last
     )
-    assert row is not None
-    return Flow(*row)
+    return {scope: Flow(*row) for scope, row in found.items()}
 
 
 async def tier_sums(
-    conn: Connection, scope: str, category: str, first: date, last: date
-) -> dict[str, TierTally]:
-    """Each tier's rows summed over the days (at most a month or so of rows per tier);
-    the histograms are added here rather than in SQL."""
+    conn: Connection, scopes: Sequence[str], category: str, first: date, last: date
+) -> dict[str, dict[str, TierTally]]:
+    """Each scope's tier rows summed over the days (at most a month or so of rows per
+    scope and tier), in one statement; the histograms are added here rather than in SQL."""
     rows = await conn.fetch(
-        "SELECT tier, resolved, timed, on_time, reopened, buckets FROM tier_tallies"
-        " WHERE scope = $1 AND category = $2 AND day BETWEEN $3 AND $4",
-        scope,
+        "SELECT scope, tier, resolved, timed, on_time, reopened, buckets FROM tier_tallies"
+        " WHERE scope = ANY($1::text[]) AND category = $2 AND day BETWEEN $3 AND $4",
+        list(scopes),
         category,
         first,
         last,
     )
-    result: dict[str, TierTally] = {}
+    result: dict[str, dict[str, TierTally]] = {scope: {} for scope in scopes}
     for r in rows:
         t = TierTally(
             r["resolved"],
@@ -110,7 +106,8 @@ async def tier_sums(
             r["reopened"],
             {i: n for i, n in enumerate(r["buckets"]) if n},
         )
-        result[r["tier"]] = result.get(r["tier"], TierTally()) + t
+        tiers = result[r["scope"]]
+        tiers[r["tier"]] = tiers.get(r["tier"], TierTally()) + t
     return result
 
 

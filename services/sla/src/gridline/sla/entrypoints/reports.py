@@ -161,11 +161,13 @@ async def monthly_rows(
     for level in ("community", "grid"):
         ranking = await measuring.ranking(conn, today, scope, level, None, month)
         units += [(a.unit, a, ranking.names) for a in ranking.units]
+    scopes = [unit for unit, _, _ in units]
+    every = measures.ALL_CATEGORIES
+    totals = await store.tally_sums(conn, scopes, every, first, last)
+    quality = await measuring.qualities(conn, scopes, every, first, last)
     for unit, a, names in units:
-        f = measures.figures(
-            await store.tally_sum(conn, unit, measures.ALL_CATEGORIES, first, last), targets
-        )
-        q = await measuring.quality(conn, unit, measures.ALL_CATEGORIES, first, last)
+        f = measures.figures(totals[unit], targets)
+        q = quality[unit]
         zh, en = names.get(unit, (None, None))
         row: dict[str, Any] = {
             "level": unit.split(":", 1)[0],
