@@ -546,9 +546,28 @@ async def test_a_consumer_that_stands_still_while_events_wait_is_replaced(
                 await asyncio.sleep(0.2)
         assert restarts() == 1
         assert consumer._consumer is not stuck
+
+        # Its partitions lost (as when its session expired in a broker outage) and no
+        # rejoin: replaced too, and what waits is applied.
+        adrift = consumer._consumer
+        assert adrift is not None
+        async with asyncio.timeout(20):
+            while not adrift.assignment():
+                await asyncio.sleep(0.1)
+        # What the watchdog sees of such a client: no partition, polls that return.
+        adrift.pause(*adrift.assignment())
+        adrift.assignment = lambda: set()  # type: ignore[method-assign]
+        for i in range(8, 11):
+            await producer.send(topic, value=raw(f"s{i}", f"stall{i}"), key=f"s{i}".encode())
+        await producer.flush()
+        async with asyncio.timeout(40):
+            while await applied() < 11:
+                await asyncio.sleep(0.2)
+        assert restarts() == 2
+        assert consumer._consumer is not adrift
         await asyncio.sleep(1.5)  # anything applied twice would show now
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert await applied() == 8
-    assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 8
+    assert await applied() == 11
+    assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 11

@@ -117,6 +117,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned %s", self._owner.group_id, sorted(map(str, assigned)))
+        if assigned:
+            self._owner._held_partitions = True
 
 
 class EventConsumer:
@@ -173,6 +175,7 @@ class EventConsumer:
         # Watched by _watch: when the loop last came round, when it last applied events or
         # found nothing waiting, and whether a handler is running now.
         self._beat_at = self._progress_at = time.monotonic()
+        self._held_partitions = False  # whether the current client was ever assigned some
         self._processing = False
 
     @property
@@ -228,6 +231,7 @@ class EventConsumer:
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_Listener(self))
         self._progress_at = self._beat_at = time.monotonic()
+        self._held_partitions = False  # until this client is first assigned some
         return consumer
 
     async def _reopen(self) -> AIOKafkaConsumer:
@@ -268,10 +272,12 @@ class EventConsumer:
         and the broker is known to answer, even when the consumer's own connection has gone
         silent, as aiokafka's was seen to after a broker restart). Returns, so that `run`
         replaces the consumer, when with the broker answering it has stood still for
-        `consumer_stall_s`: a poll or commit that does not return, or events waiting while
-        none is applied. A running handler is never judged."""
+        `consumer_stall_s`: a poll or commit that does not return, events waiting while
+        none is applied, or all its partitions lost and no rejoin. A running handler is
+        never judged."""
         stall = self._kafka.consumer_stall_s
         answering_since: float | None = None  # the broker answers again since then
+        unassigned_since: float | None = None  # it holds no partition since then
         probe: AIOKafkaConsumer | None = None
         try:
             while True:
@@ -290,6 +296,22 @@ class EventConsumer:
                     answering_since = now
                 if self._processing:  # a handler's own waits (database down, policy)
                     continue
+                # A client that held partitions and lost them all (its session expired in a
+                # broker outage) and has not rejoined: aiokafka was seen to wait 80 s or more
+                # before even asking to. One never assigned any (more members than
+                # partitions) is left alone.
+                if consumer.assignment() or not self._held_partitions:
+                    unassigned_since = None
+                else:
+                    unassigned_since = unassigned_since or now
+                    if now - max(unassigned_since, answering_since) > stall:
+                        log.error(
+                            "%s: its partitions lost, it has not rejoined the group for %.0f s"
+                            " while the broker answers; replacing the consumer",
+                            self.group_id,
+                            now - max(unassigned_since, answering_since),
+                        )
+                        return
                 # Waits that began before the broker came back are timed from its return.
                 since_beat = now - max(self._beat_at, answering_since)
                 since_progress = now - max(self._progress_at, answering_since)
