@@ -551,8 +551,8 @@ async def test_a_consumer_that_stands_still_while_events_wait_is_replaced(
         # rejoin: replaced too, and what waits is applied.
         adrift = consumer._consumer
         assert adrift is not None
-        async with asyncio.timeout(20):
-            while not adrift.assignment():
+        async with asyncio.timeout(20):  # seen working its partitions first
+            while not consumer._held_partitions:
                 await asyncio.sleep(0.1)
         # What the watchdog sees of such a client: no partition, polls that return.
         adrift.pause(*adrift.assignment())

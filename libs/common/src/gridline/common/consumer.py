@@ -117,8 +117,6 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned %s", self._owner.group_id, sorted(map(str, assigned)))
-        if assigned:
-            self._owner._held_partitions = True
 
 
 class EventConsumer:
@@ -175,7 +173,7 @@ class EventConsumer:
         # Watched by _watch: when the loop last came round, when it last applied events or
         # found nothing waiting, and whether a handler is running now.
         self._beat_at = self._progress_at = time.monotonic()
-        self._held_partitions = False  # whether the current client was ever assigned some
+        self._held_partitions = False  # whether the current client was seen working one
         self._processing = False
 
     @property
@@ -231,7 +229,7 @@ class EventConsumer:
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_Listener(self))
         self._progress_at = self._beat_at = time.monotonic()
-        self._held_partitions = False  # until this client is first assigned some
+        self._held_partitions = False  # until this client is seen working a partition
         return consumer
 
     async def _reopen(self) -> AIOKafkaConsumer:
@@ -273,8 +271,8 @@ class EventConsumer:
         silent, as aiokafka's was seen to after a broker restart). Returns, so that `run`
         replaces the consumer, when with the broker answering it has stood still for
         `consumer_stall_s`: a poll or commit that does not return, events waiting while
-        none is applied, or all its partitions lost and no rejoin. A running handler is
-        never judged."""
+        none is applied, or no partition worked any more (lost, or its position never
+        learnt). A running handler is never judged."""
         stall = self._kafka.consumer_stall_s
         answering_since: float | None = None  # the broker answers again since then
         unassigned_since: float | None = None  # it holds no partition since then
@@ -284,30 +282,34 @@ class EventConsumer:
                 await asyncio.sleep(1.0)
                 if probe is None:
                     probe = await self._open_probe()
-                behind = None if probe is None else await self._measure_lag(consumer, probe)
+                measured = None if probe is None else await self._measure_lag(consumer, probe)
                 now = time.monotonic()
-                if behind is None:  # the broker did not answer (an outage): nothing to judge
+                if measured is None:  # the broker did not answer (an outage): nothing to judge
                     answering_since = None
                     if probe is not None:  # its connection may be the silent one: a new one
                         await _stop_quietly(probe)
                         probe = None
                     continue
+                behind, working = measured
                 if answering_since is None:
                     answering_since = now
+                if working:
+                    self._held_partitions = True
                 if self._processing:  # a handler's own waits (database down, policy)
                     continue
-                # A client that held partitions and lost them all (its session expired in a
-                # broker outage) and has not rejoined: aiokafka was seen to wait 80 s or more
-                # before even asking to. One never assigned any (more members than
+                # A client that worked partitions and now works none (its session expired in
+                # a broker outage: no assignment, or one whose positions it never learns)
+                # and has not recovered: aiokafka was seen to wait 80 s or more before even
+                # asking to rejoin. One never seen working any (more members than
                 # partitions) is left alone.
-                if consumer.assignment() or not self._held_partitions:
+                if working or not self._held_partitions:
                     unassigned_since = None
                 else:
                     unassigned_since = unassigned_since or now
                     if now - max(unassigned_since, answering_since) > stall:
                         log.error(
-                            "%s: its partitions lost, it has not rejoined the group for %.0f s"
-                            " while the broker answers; replacing the consumer",
+                            "%s: it has worked no partition for %.0f s (lost or position"
+                            " unknown) while the broker answers; replacing the consumer",
                             self.group_id,
                             now - max(unassigned_since, answering_since),
                         )
@@ -354,10 +356,13 @@ class EventConsumer:
             return None
         return probe
 
-    async def _measure_lag(self, consumer: AIOKafkaConsumer, probe: AIOKafkaConsumer) -> int | None:
+    async def _measure_lag(
+        self, consumer: AIOKafkaConsumer, probe: AIOKafkaConsumer
+    ) -> tuple[int, int] | None:
         """Set the lag gauge of every assigned partition whose position the consumer knows
-        (a revoked partition's series is dropped) and return the total; None when the
-        broker does not tell the log ends within a few seconds."""
+        (a revoked partition's series is dropped) and return the total lag and how many
+        partitions it knows a position of; None when the broker does not tell the log
+        ends within a few seconds."""
         assigned = list(consumer.assignment())
         try:
             async with asyncio.timeout(5):
@@ -379,7 +384,7 @@ class EventConsumer:
         for tp in self._lag_shown - shown:
             self._lag.remove(self.group_id, tp.topic, str(tp.partition))
         self._lag_shown = shown
-        return total
+        return total, len(shown)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
         """One batch: what has arrived, topped up with what arrives during `consumer_linger_ms`
