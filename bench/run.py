@@ -18,11 +18,12 @@ from pathlib import Path
 
 import asyncpg
 import e2e
+import floor_pipeline
 import floors
 import intake_bench
 import peer
 import report
-from procs import cpu_seconds, stack_meters
+from procs import Meter, cpu_seconds, stack_meters
 from shapely.geometry import Point, shape
 
 from gridline.common.settings import KafkaSettings
@@ -122,7 +123,9 @@ def main() -> int:
         default=15.0,
         help="traffic at 200/s before measuring, not reported (0: none)",
     )
-    p.add_argument("--skip", default="", help="comma list of e2e, peer, floors, intake, deadlines")
+    p.add_argument(
+        "--skip", default="", help="comma list of e2e, peer, pipeline, floors, intake, deadlines"
+    )
     p.add_argument(
         "--concurrency", type=int, default=128, help="requests in flight for the max rate"
     )
@@ -137,12 +140,20 @@ def main() -> int:
     p.add_argument("--bare", required=True)
     p.add_argument("--receiver-port", type=int, required=True)
     p.add_argument("--alertmanager-port", type=int, required=True)
+    p.add_argument("--floor-port", type=int, required=True, help="the pipeline floor's front")
     p.add_argument("--loadgen", type=Path, required=True)
     p.add_argument("--out", default="docs/benchmarks.md")
     p.add_argument("--command", default="make bench")
     args = p.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    unknown = skip - {"e2e", "peer", "floors", "intake", "deadlines"}  # deadlines: its own
+    unknown = skip - {
+        "e2e",
+        "peer",
+        "pipeline",
+        "floors",
+        "intake",
+        "deadlines",
+    }  # deadlines: its own
     if unknown:
         p.error(f"--skip: unknown {sorted(unknown)}")
     rates: list[float | None] = [
@@ -168,6 +179,12 @@ def main() -> int:
         args.alertmanager_port,
         f"http://127.0.0.1:{args.receiver_port}/alertmanager",
     )
+    pipeline = floor_pipeline.FloorPipeline(
+        args.floor_port,
+        f"http://127.0.0.1:{args.receiver_port}/gridline",
+        creds["webhook_secret"],
+        run_dir / "logs",
+    )
     runs: list[e2e.Run] = []
     floor_results: list[floors.Floor] = []
     intake_result: intake_bench.IntakeVsBare | None = None
@@ -183,6 +200,12 @@ def main() -> int:
                 "alertmanager": lambda: cpu_seconds(am_pid),
                 "receiver": meters["receiver"],
             }
+        pipeline_meters: dict[str, Meter] = {}
+        if "pipeline" not in skip and "e2e" not in skip:
+            for name, pid in pipeline.start().items():
+                pipeline_meters[name] = lambda pid=pid: cpu_seconds(pid)  # type: ignore[misc]
+            pipeline_meters.update(kafka=meters["kafka"], postgres=meters["postgres"])
+            pipeline_meters["receiver"] = meters["receiver"]
         gridline = e2e.Target(
             "gridline", "open311", f"{args.intake}/open311/v2/requests.json", ("gridline", "workorder.assigned"),
             meters, idle, {"BENCH_API_KEY": creds["open311_api_key"]},
@@ -192,10 +215,19 @@ def main() -> int:
             "alertmanager", "alertmanager", f"{am.url}/api/v2/alerts", ("alertmanager", "alert"),
             am_meters, idle, {}, ["-max-inflight", str(args.max_inflight)],
         )  # fmt: skip
+        floor = e2e.Target(
+            "floor", "open311", pipeline.url, ("gridline", "workorder.assigned"),
+            pipeline_meters, idle, {}, ["-points", str(run_dir / "points.txt"), "-max-inflight", str(args.max_inflight)],
+        )  # fmt: skip
+        systems = (
+            [gridline]
+            + ([alerts] if "peer" not in skip else [])
+            + ([floor] if pipeline_meters else [])
+        )
         if "e2e" not in skip and args.warmup_seconds > 0:
             # A fresh JVM (Kafka) compiles its hot paths during the first tens of seconds
             # of traffic; that cost is no part of the steady state measured below.
-            for target in [gridline] + ([alerts] if "peer" not in skip else []):
+            for target in systems:
                 print(f"bench: warm-up, {target.system} at 200/s", flush=True)
                 if target is alerts:
                     target.extra = [*target.extra[:2], "-id-prefix", "warm"]
@@ -206,10 +238,9 @@ def main() -> int:
             receiver.wait_quiet(quiet=2.0, limit=args.drain_timeout)
         idle_seconds = args.idle_seconds or args.seconds
         print(f"bench: idle window, {idle_seconds:.0f} s", flush=True)
-        idle.update(e2e.measure_idle({**meters, **am_meters}, idle_seconds))
+        idle.update(e2e.measure_idle({**meters, **am_meters, **pipeline_meters}, idle_seconds))
         if "e2e" not in skip:
             for i, rate in enumerate(rates):
-                systems = [gridline] + ([alerts] if "peer" not in skip else [])
                 for target in systems:
                     if target is alerts:
                         target.extra = [*target.extra[:2], "-id-prefix", f"r{i}"]
@@ -230,6 +261,7 @@ def main() -> int:
             receiver.wait_quiet(quiet=2.0, limit=args.drain_timeout)
             e2e.settle(runs, receiver)
         am.stop()
+        pipeline.stop()
         if "floors" not in skip:
             print("bench: floors", flush=True)
             floor_meters = {"kafka": meters["kafka"], "postgres": meters["postgres"]}
@@ -266,6 +298,7 @@ def main() -> int:
             )
     finally:
         am.stop()
+        pipeline.stop()
         receiver.stop()
     ctx = report.Context(
         command=args.command,

@@ -13,7 +13,7 @@ export DATABASE_URL="postgresql://postgres@127.0.0.1:$GRIDLINE_PG_PORT/gridline"
 export GRIDLINE_PG_EXTERNAL=0  # always a private cluster, whatever DATABASE_URL make up uses
 export INTAKE_PORT=28000 ROUTING_PORT=28001 SLA_PORT=28002 NOTIFY_PORT=28003
 export GRIDLINE_ROUTING_URL="http://127.0.0.1:$ROUTING_PORT"
-BARE_PORT=28010 RECEIVER_PORT=28020 ALERTMANAGER_PORT=28030
+BARE_PORT=28010 RECEIVER_PORT=28020 ALERTMANAGER_PORT=28030 FLOOR_PORT=28040
 GL=.venv/bin/gridline DEV=.venv/bin/gridline-dev GO=/usr/local/go/bin/go
 CREDS="$GRIDLINE_RUN_DIR/credentials.json" CITY="$GRIDLINE_RUN_DIR/city.geojson"
 LOADGEN="$GRIDLINE_RUN_DIR/loadgen"
@@ -77,7 +77,8 @@ done
 
 .venv/bin/python bench/run.py --run-dir "$GRIDLINE_RUN_DIR" \
   --intake "http://127.0.0.1:$INTAKE_PORT" --bare "http://127.0.0.1:$BARE_PORT" \
-  --receiver-port $RECEIVER_PORT --alertmanager-port $ALERTMANAGER_PORT --loadgen "$LOADGEN" \
+  --receiver-port $RECEIVER_PORT --alertmanager-port $ALERTMANAGER_PORT --floor-port $FLOOR_PORT \
+  --loadgen "$LOADGEN" \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"
 # Routing alone (point-to-grid look-ups in a 7,151-grid city, rule evaluations): its own
 # section of the page run.py just wrote.
