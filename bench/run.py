@@ -95,6 +95,14 @@ async def pg_version(url: str) -> str:
         await conn.close()
 
 
+async def analyze(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 def kafka_version(cache: Path) -> str:
     jars = sorted(cache.glob("kafka-lib/kafka-server-*.jar")) or sorted(
         cache.glob("kafka-lib/kafka_*.jar")
@@ -236,6 +244,10 @@ def main() -> int:
                     args.drain_timeout, run_dir / f"warmup-{target.system}.tsv", args.concurrency,
                 )  # fmt: skip
             receiver.wait_quiet(quiet=2.0, limit=args.drain_timeout)
+        # A stack that has run a while has planner statistics for its tables; a fresh one
+        # gets them at autovacuum's first pass, a minute or more in. Without them the
+        # planner scanned whole young tables for batch look-ups (docs/performance.md).
+        asyncio.run(analyze(database_url))
         idle_seconds = args.idle_seconds or args.seconds
         print(f"bench: idle window, {idle_seconds:.0f} s", flush=True)
         idle.update(e2e.measure_idle({**meters, **am_meters, **pipeline_meters}, idle_seconds))
@@ -315,7 +327,8 @@ def main() -> int:
             f"{args.max_inflight} requests waiting, `max` = closed loop with {args.concurrency} in flight; "
             f"{len(pts)} points over the demo city's comprehensive grids (service `{SERVICE_CODE}`); "
             f"before measuring, {args.warmup_seconds:g} s at 200/s for each system (not reported) so "
-            "that Kafka's JVM has compiled its hot paths",
+            "that Kafka's JVM has compiled its hot paths, then `ANALYZE` (the statistics a "
+            "stack that has run a while has)",
             "services: one uvicorn process each, uvloop + httptools, default settings (notify: NOTIFY_WEBHOOK_URLS = the receiver)",
             "catalogue: the demo's, with tagging and duplicate detection on; the duplicate radius "
             "is 5 cm and the window 5 s (scripts/bench.sh), so every group commit runs the "

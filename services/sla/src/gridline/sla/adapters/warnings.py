@@ -85,12 +85,14 @@ async def arm(
     stop, and `warnings` are armed for the assignment that holds the order's deadline
     now (a late, older assignment arms nothing). A redelivered assignment leaves its rows
     as they are, fired or not."""
-    if assignments:
+    # An order's first assignment has no older one to stop: most assignments are firsts.
+    later = [a for a in assignments if a[1] > 1]
+    if later:
         await conn.execute(
             "DELETE FROM warnings w USING unnest($1::text[], $2::int[]) AS u(id, seq)"
             " WHERE w.work_order_id = u.id AND w.assignment_seq < u.seq",
-            [a[0] for a in assignments],
-            [a[1] for a in assignments],
+            [a[0] for a in later],
+            [a[1] for a in later],
         )
     if not warnings:
         return
