@@ -24,7 +24,6 @@ import asyncio
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import procs  # bench/procs.py, beside this file
-from page import replace_section
+from page import replace_section, stamp
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- deadlines:start -->", "<!-- deadlines:end -->"
@@ -263,10 +262,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def section(m: dict[str, Any], command: str) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-    ).stdout.strip()
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     offered = m["burst"] / m["span"]
     k = m["kafka"]
     kafka_line = (
@@ -282,8 +277,8 @@ def section(m: dict[str, Any], command: str) -> str:
             "## sla's deadline scheduler: a million open deadlines",
             "",
             f"Command: `{command}` (this section alone, with DATABASE_URL and"
-            f" GRIDLINE_KAFKA_BOOTSTRAP set: `.venv/bin/python bench/deadlines.py`), commit"
-            f" {commit}, {when}. {m['total']:,} open deadlines COPYed into a fresh schema"
+            f" GRIDLINE_KAFKA_BOOTSTRAP set: `.venv/bin/python bench/deadlines.py`),"
+            f" {stamp()}. {m['total']:,} open deadlines COPYed into a fresh schema"
             f" ({m['loaded_s']:.0f} s with migration and ANALYZE); {m['burst']:,} of them due"
             f" evenly over {m['span']:.0f} s ({offered:,.0f} a second), the rest over the"
             " next 30 days. One process runs sla's Scheduler and the outbox relay to the real"

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
-from page import replace_section
+from page import replace_section, stamp
 
 from gridline.common.events import ReportSource
 from gridline.common.policy.catalogue import Catalogue, RuleFile, load_catalogue_text
@@ -126,21 +125,13 @@ def _rate(per_s: list[float]) -> str:
 
 
 def section(m: dict[str, Any], command: str) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    ).stdout.strip()
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
         [
             START,
             "## Routing alone: point-to-grid look-ups and rule evaluation",
             "",
             f"Command: `{command}` (this section alone: `.venv/bin/python bench/routing_micro.py`),"
-            f" commit {commit}, {when}. One Python thread, while nothing else of the bench runs;"
+            f" {stamp()}. One Python thread, while nothing else of the bench runs;"
             f" medians of {len(m['lookups'])} rounds.",
             "",
             "| measure | median | each round (per second) |",

@@ -21,6 +21,7 @@ import e2e
 import floor_pipeline
 import floors
 import intake_bench
+import page
 import peer
 import report
 from procs import Meter, cpu_seconds, stack_meters
@@ -75,16 +76,6 @@ def machine(
         f"software: Python {platform.python_version()}, {loadgen_go}, PostgreSQL {pg_version} (fsync on), "
         f"Kafka {kafka_version}, Alertmanager: {am_version or 'not run'}",
     ]
-
-
-def commit() -> str:
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    ).stdout
-    return sha + (" (with uncommitted changes)" if dirty.strip() else "")
 
 
 async def pg_version(url: str) -> str:
@@ -314,7 +305,7 @@ def main() -> int:
         receiver.stop()
     ctx = report.Context(
         command=args.command,
-        commit=commit(),
+        commit=page.commit(),
         started=started,
         machine=machine(
             go_version,
