@@ -210,6 +210,13 @@ async def test_a_resolution_credits_the_root_tip_once_and_every_tip_is_told(
     ), "the second report was merged into the first's order"
     await as_tip(pool, root, "rider-1")
     await as_tip(pool, merged, "rider-2")
+    callback_set = AT - timedelta(seconds=1)  # the partner's last change before the tips
+    await pool.execute(
+        "INSERT INTO partners (partner_id, name, rate_per_s, burst, callback_url, created_at,"
+        " updated_at) VALUES ('p-fast', 'Fast riders', 5, 5, 'https://p.example/cb', $1, $2)",
+        AT - timedelta(days=1),
+        callback_set,
+    )
     done = AT + timedelta(hours=2)
     batch = [
         incoming("a1", assigned(order)),
@@ -250,6 +257,8 @@ async def test_a_resolution_credits_the_root_tip_once_and_every_tip_is_told(
         AT + timedelta(hours=8),
     )
     assert (first.changed_at, told[2][2].changed_at) == (AT, done)
+    # notify holds each callback until it has followed the partner this far.
+    assert {e.partner_updated_at for _, _, e in told} == {callback_set}
 
     # The same batch again (a redelivery the inbox did not catch): nothing more.
     await apply(pool, intake, *batch)

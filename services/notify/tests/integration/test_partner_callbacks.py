@@ -58,8 +58,11 @@ STATUSES: list[tuple[TipStatus, str | None, int]] = [
 ]
 
 
-def tips(pid: str, order: str) -> list[Incoming[TipStatusChanged]]:
-    """A tip's work order assigned (version 1), escalated (2) and resolved (3)."""
+def tips(
+    pid: str, order: str, partner_at: datetime | None = None
+) -> list[Incoming[TipStatusChanged]]:
+    """A tip's work order assigned (version 1), escalated (2) and resolved (3), emitted
+    while intake held the partner as of `partner_at`."""
     out = []
     for version, (status, tier, points) in enumerate(STATUSES, start=1):
         event = TipStatusChanged(
@@ -76,6 +79,7 @@ def tips(pid: str, order: str) -> list[Incoming[TipStatusChanged]]:
             due_at=AT + timedelta(days=1) if status != "resolved" else None,
             points=points,
             changed_at=AT + timedelta(minutes=version),
+            partner_updated_at=partner_at,
         )
         out.append(Incoming(event, envelope_for(event, source="/test", time=AT)))
     return out
@@ -290,6 +294,37 @@ async def test_a_tip_before_its_partner_waits_for_it_then_goes_out_or_dies(
         ("wo-1", True, None),
         ("wo-2", False, "partner has no callback URL"),
     ]
+
+
+async def test_a_callback_url_set_just_before_the_tip_is_waited_for_not_missed(
+    pool: Pool, scratch_schema: str, receivers: Receivers
+) -> None:
+    """The partner was registered without a URL (AT) and set one (AT + 1 s) before its
+    tip; intake emitted the tip's changes under that newer state. notify may consume them
+    before the PartnerUpdated that carries the URL, or even before the registration."""
+    receiver = receivers(0.0)
+    set_url = AT + timedelta(seconds=1)
+    wo1, wo2 = tips("p1", "wo-1", partner_at=set_url), tips("p1", "wo-2", partner_at=AT)
+    await apply(pool, wo1[:1])  # before the registration too: a placeholder
+    await apply(pool, [partner("p1", None, [1], at=AT)])  # the older state: no URL
+    await apply(pool, wo1[1:2])  # still behind what intake had
+    await apply(pool, wo2[:1])  # emitted before the URL was set: nothing to send
+    rows = await pool.fetch("SELECT work_order_id, next_attempt_at, dead_at FROM deliveries")
+    assert sorted((r["work_order_id"], r["dead_at"]) for r in rows) == [
+        ("wo-1", None),
+        ("wo-1", None),
+    ]  # parked, not given up for the older state's missing URL
+    async with dispatching(pool, scratch_schema):
+        await asyncio.sleep(0.5)
+        assert receiver.bodies == []
+        await apply(pool, [partner("p1", receiver.url, [1], at=set_url)])
+        await until(lambda: len(receiver.bodies) == 2, 10, "the callbacks waiting for the URL")
+    got = accepted(receiver, [])
+    assert [(b["work_order_id"], b["status"]) for b in got] == [
+        ("wo-1", "assigned"),
+        ("wo-1", "escalated"),
+    ]
+    assert await pool.fetchval(PENDING) == 0
 
 
 async def test_without_the_partner_secret_key_callbacks_wait_stored(

@@ -76,6 +76,14 @@ def test_only_an_active_partner_with_a_url_and_a_secret_is_called() -> None:
     assert Partner("p1", True, True, "https://p.example/cb", ()).why_not_called() is not None
 
 
+def test_a_partner_is_followed_only_as_far_as_its_newest_update() -> None:
+    t0, t1 = datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC)
+    at_t0 = Partner("p1", True, True, None, (1,), t0)
+    assert at_t0.followed(None) and at_t0.followed(t0)
+    assert not at_t0.followed(t1)  # its callback URL set at t1 has not arrived yet
+    assert not Partner("p1", False, False, None, ()).followed(None)  # only seen in tips
+
+
 def test_during_a_rotation_each_secret_verifies_the_signatures() -> None:
     header = sign_all(["new-secret", "old-secret"], "n1", 1700000000, b"{}")
     assert len(header.split(" ")) == 2

@@ -476,6 +476,12 @@ class TipStatusChanged(EventData):
         default=0, ge=0, description="Points credited to the rider with this change."
     )
     changed_at: AwareDatetime
+    partner_updated_at: AwareDatetime | None = Field(
+        default=None,
+        description="The partner's `updated_at` (its latest PartnerUpdated) when intake "
+        "emitted this change. notify holds the callback until it has followed the partner "
+        "at least that far, so a callback URL set just before the tip is not missed.",
+    )
 
     def key(self) -> str:
         return self.work_order_id

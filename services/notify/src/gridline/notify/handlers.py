@@ -74,9 +74,11 @@ class Notify:
         self, conn: Connection, events: list[Incoming[TipStatusChanged]]
     ) -> None:
         """One callback per status change of a tip whose partner can be called back; parked
-        while the partner is known only from its tips; nothing for a partner known to be
-        revoked or without a callback URL (later changes of the tip are sent if it gets
-        one). Two statements for the partners, at most two for the deliveries."""
+        while notify has not followed the partner as far as intake had when it emitted the
+        change (known only from its tips, or its latest PartnerUpdated still on its way);
+        nothing for a partner known to be revoked or without a callback URL (later changes
+        of the tip are sent if it gets one). Two statements for the partners, at most two
+        for the deliveries."""
         if not events:
             return
         known = {
@@ -90,7 +92,8 @@ class Notify:
         for incoming in events:
             tip, envelope = incoming.data, incoming.envelope
             partner = known[tip.partner_id]
-            if partner.known and partner.why_not_called() is not None:
+            followed = partner.followed(tip.partner_updated_at)
+            if followed and partner.why_not_called() is not None:
                 continue
             sub = callbacks.subscription(tip.partner_id)
             nid = notification_id(envelope.id, sub)
@@ -103,8 +106,9 @@ class Notify:
                 subscription=sub,
                 url=partner.callback_url or "",  # sent to the partner's URL at send time
                 body=callbacks.body(tip, nid),
+                partner_since=None if followed else tip.partner_updated_at,
             )
-            (due if partner.known else parked).append(delivery)
+            (due if followed else parked).append(delivery)
         await store.add_deliveries(conn, due)
         await store.add_deliveries(conn, parked, parked=True)
 

@@ -25,10 +25,11 @@ async def tips_of(conn: Connection, work_order_ids: Sequence[str]) -> list[Tip]:
     if not work_order_ids:
         return []
     rows = await conn.fetch(
-        "SELECT service_request_id, partner_id, rider_id, work_order_id,"
-        " duplicate_of IS NOT NULL AS duplicate FROM requests"
-        " WHERE partner_id IS NOT NULL AND work_order_id = ANY($1::text[])"
-        " ORDER BY work_order_id, requested_datetime, service_request_id",
+        "SELECT r.service_request_id, r.partner_id, r.rider_id, r.work_order_id,"
+        " r.duplicate_of IS NOT NULL AS duplicate, p.updated_at AS partner_updated_at"
+        " FROM requests r LEFT JOIN partners p ON p.partner_id = r.partner_id"
+        " WHERE r.partner_id IS NOT NULL AND r.work_order_id = ANY($1::text[])"
+        " ORDER BY r.work_order_id, r.requested_datetime, r.service_request_id",
         list(set(work_order_ids)),
     )
     return [
@@ -38,6 +39,7 @@ async def tips_of(conn: Connection, work_order_ids: Sequence[str]) -> list[Tip]:
             r["rider_id"],
             r["work_order_id"],
             r["duplicate"],
+            r["partner_updated_at"],
         )
         for r in rows
     ]

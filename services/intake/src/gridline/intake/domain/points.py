@@ -66,6 +66,9 @@ class Tip:
     rider_id: str | None
     work_order_id: str
     duplicate: bool
+    # The partner's record as intake holds it now: its callbacks wait at notify until
+    # notify has followed the partner that far (TipStatusChanged.partner_updated_at).
+    partner_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def status_changes(
                         due_at=due_at,
                         points=earned.get((h.event_id, tip.report_id), 0),
                         changed_at=h.at,
+                        partner_updated_at=tip.partner_updated_at,
                     ),
                 )
             )

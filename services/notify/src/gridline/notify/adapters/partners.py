@@ -60,7 +60,8 @@ async def apply(conn: Connection, states: Sequence[PartnerState]) -> list[Partne
 async def settle_pending(conn: Connection, applied: Sequence[PartnerState]) -> int:
     """After partners changed: their parked callbacks become due at the partner's URL, or,
     for a partner revoked or without a callback URL, every pending callback is marked dead
-    with the reason. The number of deliveries made due."""
+    with the reason. A callback parked for a newer state of the partner than the one
+    applied (`partner_since`) is left to wait for it. The number of deliveries made due."""
     if not applied:
         return 0
     reasons = [_reason(s) for s in applied]
@@ -70,15 +71,18 @@ async def settle_pending(conn: Connection, applied: Sequence[PartnerState]) -> i
         "  next_attempt_at = CASE WHEN u.reason IS NULL THEN now() ELSE d.next_attempt_at END,"
         "  dead_at = CASE WHEN u.reason IS NULL THEN NULL ELSE now() END,"
         "  last_error = coalesce(u.reason, d.last_error)"
-        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(subscription, callback_url, reason)"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        "  AS u(subscription, callback_url, reason, updated_at)"
         " WHERE d.subscription = u.subscription"
         "  AND d.delivered_at IS NULL AND d.dead_at IS NULL"
         "  AND (u.reason IS NOT NULL OR d.next_attempt_at = 'infinity')"
+        "  AND (d.partner_since IS NULL OR d.partner_since <= u.updated_at)"
         " RETURNING d.dead_at)"
         " SELECT count(*) FILTER (WHERE dead_at IS NULL) FROM changed",
         [SUBSCRIPTION_PREFIX + s.partner_id for s in applied],
         [s.callback_url for s in applied],
         reasons,
+        [s.updated_at for s in applied],
     )
     return due
 
@@ -92,25 +96,34 @@ def _reason(state: PartnerState) -> str | None:
 
 async def placeholders_then_read(conn: Connection, partner_ids: Sequence[str]) -> list[Partner]:
     """The partners of a batch of tips, creating a placeholder (known=False) for each one
-    not seen yet. The placeholder is inserted first so that a concurrent PartnerUpdated for
-    it waits for this transaction and then finds (and releases) the callbacks parked here."""
+    not seen yet, read with a share lock (in apply()'s lock order): a concurrent
+    PartnerUpdated for one of them waits for this transaction and then finds (and
+    releases) the callbacks parked here, or this read waits for it and sees it."""
     ids = sorted(set(partner_ids))
     await conn.execute(
         "INSERT INTO partners (partner_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
         ids,
     )
-    return await read(conn, ids)
+    return await read(conn, ids, lock=True)
 
 
-async def read(conn: Connection, partner_ids: Sequence[str]) -> list[Partner]:
+async def read(
+    conn: Connection, partner_ids: Sequence[str], *, lock: bool = False
+) -> list[Partner]:
     rows = await conn.fetch(
         "SELECT partner_id, updated_at IS NOT NULL AS known, active, callback_url,"
-        " secret_versions FROM partners WHERE partner_id = ANY($1::text[])",
+        " secret_versions, updated_at FROM partners WHERE partner_id = ANY($1::text[])"
+        + (" ORDER BY partner_id FOR SHARE" if lock else ""),
         list(partner_ids),
     )
     return [
         Partner(
-            r["partner_id"], r["known"], r["active"], r["callback_url"], tuple(r["secret_versions"])
+            r["partner_id"],
+            r["known"],
+            r["active"],
+            r["callback_url"],
+            tuple(r["secret_versions"]),
+            r["updated_at"],
         )
         for r in rows
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from gridline.common.pg import Connection
@@ -21,6 +22,9 @@ class Delivery(NamedTuple):
     # Its place among the order's deliveries (migrations/0006): 0 an order's own event,
     # 1 a yellow warning, 2 a red one, at the version of the assignment warned about.
     warning: int = 0
+    # A partner's callback parked until notify has followed the partner this far
+    # (migrations/0007): no older PartnerUpdated releases or kills it.
+    partner_since: datetime | None = None
 
 
 def deliveries_channel(schema: str) -> str:
@@ -30,9 +34,9 @@ def deliveries_channel(schema: str) -> str:
 
 _ADD = (
     "INSERT INTO deliveries (notification_id, event_id, event_type, work_order_id,"
-    " event_version, subscription, url, body, warning{})"
+    " event_version, subscription, url, body, warning, partner_since{})"
     " SELECT *{} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],"
-    "  $6::text[], $7::text[], $8::bytea[], $9::smallint[])"
+    "  $6::text[], $7::text[], $8::bytea[], $9::smallint[], $10::timestamptz[])"
     " ON CONFLICT (notification_id) DO NOTHING"
 )
 _ADD_DUE = _ADD.format("", "")
