@@ -75,7 +75,10 @@ async def settle_pending(conn: Connection, applied: Sequence[PartnerState]) -> i
         "  AS u(subscription, callback_url, reason, updated_at)"
         " WHERE d.subscription = u.subscription"
         "  AND d.delivered_at IS NULL AND d.dead_at IS NULL"
-        "  AND (u.reason IS NOT NULL OR d.next_attempt_at = 'infinity')"
+        # Parked ones, and for a reason the due ones too: each arm one of the partial
+        # indexes (migrations/0008).
+        "  AND (d.next_attempt_at = 'infinity'"
+        "   OR (u.reason IS NOT NULL AND d.next_attempt_at < 'infinity'))"
         "  AND (d.partner_since IS NULL OR d.partner_since <= u.updated_at)"
         " RETURNING d.dead_at)"
         " SELECT count(*) FILTER (WHERE dead_at IS NULL) FROM changed",
