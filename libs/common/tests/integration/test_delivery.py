@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from gridline.common.consumer import EventConsumer, Incoming, Rejected
+from gridline.common.consumer import EventConsumer, Incoming, Rejected, idempotent
 from gridline.common.events import DeadlineBreached, Envelope, envelope_for
 from gridline.common.kafka import DEADLETTER_TOPIC, open_producer
 from gridline.common.outbox import OutboxRelay
@@ -345,6 +345,59 @@ async def test_clean_batch_is_applied_in_one_transaction_and_duplicates_skipped(
     )
     assert await pool.fetchval("SELECT count(*) FROM applied") == 30
     assert len(transactions) < 30  # batched: far fewer transactions than events
+
+
+async def test_an_idempotent_handlers_events_skip_the_inbox_and_a_redelivery_reaches_it(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    seen: list[str] = []
+
+    @idempotent
+    async def handle(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+        seen.extend(e.envelope.id for e in events)
+        await conn.execute(
+            "INSERT INTO applied SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT (event_id) DO NOTHING",
+            [e.envelope.id for e in events],
+            [e.data.work_order_id for e in events],
+        )
+
+    async def seen_at_least(n: int) -> bool:
+        return len(seen) >= n
+
+    group = f"idem-{unique}"
+    for i in range(10):
+        await producer.send(topic, value=raw(f"o{i}", f"i{i}"), key=b"k", partition=2)
+    await producer.send_and_wait(topic, value=raw("o0", "i0"), key=b"k", partition=2)  # a copy
+    await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        group,
+        handle,
+        topic,
+        done=lambda: seen_at_least(10),
+        within=30,
+        settle=0.5,
+    )
+    assert set(seen) == {f"i{i}" for i in range(10)}
+    before, target = seen.count("i3"), len(seen) + 1
+    # A copy arriving later (a relay that sent it again) reaches the handler, which
+    # changes nothing: the inbox would have kept it away.
+    await producer.send_and_wait(topic, value=raw("o3", "i3"), key=b"k", partition=2)
+    await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        group,
+        handle,
+        topic,
+        done=lambda: seen_at_least(target),
+        within=30,
+    )
+    assert seen.count("i3") == before + 1
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 10
 
 
 async def test_poison_in_a_large_batch_is_dead_lettered_alone_and_order_per_key_kept(

@@ -3,6 +3,8 @@
 One poll (`getmany`, across every assigned partition, bounded by count and bytes) is
 applied in ONE PostgreSQL transaction: one statement records the new event ids in the
 inbox and returns them, the handlers receive lists of typed events and write set-based.
+A handler marked `idempotent` (its writes change nothing when applied again) is given its
+events without an inbox row.
 Offsets of every partition are committed in one call after the transactions that applied
 them, at most every `commit_interval_ms` (and when partitions are revoked or on stop).
 
@@ -55,6 +57,22 @@ class Incoming(Generic[E_co]):
 AfterCommit = Callable[[], None]
 # A handler applies a list of events, in the caller's transaction, set-based where it can.
 Handler = Callable[[Connection, list[Incoming[Any]]], Awaitable[AfterCommit | None]]
+
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def idempotent(handler: H) -> H:
+    """Mark a handler whose every write is idempotent by itself: keyed by the event's id
+    (ON CONFLICT DO NOTHING) or guarded by the order's version. Its events skip the inbox,
+    a row and an index entry each; an event applied again changes nothing. A handler that
+    counts or moves anything per event must not be marked."""
+    handler.idempotent = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _is_idempotent(handler: Handler) -> bool:
+    return getattr(handler, "idempotent", False) is True
 
 
 class Rejected(Exception):
@@ -502,24 +520,34 @@ class EventConsumer:
             delay = min(delay * 2, 5.0)
 
     async def _transaction(self, items: list[_Item]) -> None:
-        """Record the new event ids and apply their events, all in one transaction."""
+        """Record the new event ids and apply their events, all in one transaction. The
+        events of idempotent handlers are applied without an inbox row."""
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = {
-                r[0]
-                for r in await conn.fetch(
-                    "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
-                    " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
-                    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                    [i.incoming.envelope.id for i in items],
-                    [i.record.topic for i in items],
-                    [i.record.partition for i in items],
-                    [i.record.offset for i in items],
-                )
-            }
+            guarded = [i for i in items if not _is_idempotent(i.handler)]
+            fresh = (
+                {
+                    r[0]
+                    for r in await conn.fetch(
+                        "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
+                        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                        [i.incoming.envelope.id for i in guarded],
+                        [i.record.topic for i in guarded],
+                        [i.record.partition for i in guarded],
+                        [i.record.offset for i in guarded],
+                    )
+                }
+                if guarded
+                else set()
+            )
             todo: list[_Item] = []
+            taken: set[str] = set()
             for item in items:
-                if item.incoming.envelope.id in fresh:
-                    fresh.discard(item.incoming.envelope.id)  # a second copy in one poll
+                event_id = item.incoming.envelope.id
+                if event_id in taken:
+                    continue  # a second copy in one poll
+                if event_id in fresh or _is_idempotent(item.handler):
+                    taken.add(event_id)
                     todo.append(item)
             after: list[AfterCommit] = []
             for handler, events in in_key_order(todo):

@@ -9,7 +9,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from gridline.common.clock import Clock
-from gridline.common.consumer import Incoming
+from gridline.common.consumer import Incoming, idempotent
 from gridline.common.events import LifecycleEvent, PolicyActivated, ReportSubmitted, ReportTags
 from gridline.common.ids import new_id
 from gridline.common.pg import Connection, Outgoing, Pool, outbox_rows
@@ -306,11 +306,15 @@ class Intake:
             await store.save_policy(conn, event.kind, event.version, document, event.activated_at)
             self.policy.apply(event.kind, event.version, document)
 
+    @idempotent
     async def on_work_order(
         self, conn: Connection, events: list[Incoming[status.WorkOrderEvent]]
     ) -> None:
         """Assigned, escalated, resolved and reopened, mixed: each sets the view of its
-        request (an older or repeated version changes nothing) and adds to its timeline."""
+        request (an older or repeated version changes nothing) and adds to its timeline.
+        Idempotent (no inbox row): the view moves only forward by version, timeline
+        entries and tips' announcements carry ids derived from the event, and the points
+        ledger takes one credit per tip."""
         tz = self.policy.tz
         changes = [status.change_of(e.data, e.envelope.time, tz) for e in events]
         await store.apply_statuses(conn, status.newest(changes))
@@ -320,6 +324,7 @@ class Intake:
         # Partners' tips on these orders: status events and points (tips.py).
         await tips.follow(conn, events, self.policy.catalogue, tz, self.source)
 
+    @idempotent
     async def on_lifecycle(self, conn: Connection, events: list[Incoming[LifecycleEvent]]) -> None:
         """The lifecycle's further moves: the request's view where the move changes it
         (an older or repeated version changes nothing) and a timeline entry each."""

@@ -52,7 +52,8 @@ async def follow(
         source,
         [
             # The same work-order event gives the same ids: a copy produced again (a
-            # replay) is recognised downstream by notify's inbox.
+            # redelivery or a replay) is recognised downstream, where notify derives its
+            # callback's id from this one.
             Outgoing(change, h.at, event_id=stable_id("tip-status", h.event_id, change.report_id))
             for h, change in changes
         ],

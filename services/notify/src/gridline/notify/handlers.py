@@ -1,13 +1,17 @@
 """notify's use cases for events: turn each work-order event and each deadline warning into
 one delivery per subscription, and each status change of a partner's tip into one callback
 to that partner, stored in the event's transaction (dispatcher.py sends them); follow
-partners' changes."""
+partners' changes.
+
+Every handler here is idempotent by itself, so the consumer keeps no inbox row for them:
+a delivery's id derives from (event, subscription) and is inserted ON CONFLICT DO NOTHING,
+and a partner's state applies only over an older or equal `updated_at`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridline.common.consumer import Incoming
+from gridline.common.consumer import Incoming, idempotent
 from gridline.common.events import (
     DeadlineWarning,
     PartnerUpdated,
@@ -38,6 +42,7 @@ class Subscription:
 class Notify:
     subscriptions: list[Subscription]
 
+    @idempotent
     async def on_workorder_events(
         self, conn: Connection, events: list[Incoming[messages.Notified]]
     ) -> None:
@@ -70,6 +75,7 @@ class Notify:
                 )
         await store.add_deliveries(conn, deliveries)
 
+    @idempotent
     async def on_tip_status_changes(
         self, conn: Connection, events: list[Incoming[TipStatusChanged]]
     ) -> None:
@@ -112,6 +118,7 @@ class Notify:
         await store.add_deliveries(conn, due)
         await store.add_deliveries(conn, parked, parked=True)
 
+    @idempotent
     async def on_partner_updates(
         self, conn: Connection, events: list[Incoming[PartnerUpdated]]
     ) -> None:

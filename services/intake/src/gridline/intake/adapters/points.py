@@ -47,19 +47,25 @@ async def tips_of(conn: Connection, work_order_ids: Sequence[str]) -> list[Tip]:
 
 async def credit(conn: Connection, credits: Sequence[Credit]) -> set[str]:
     """Write credits in one statement, at most one per tip ever. Returns the tips (report
-    ids) credited now: a tip credited before is not among them."""
+    ids) that these credits' events credited: now, or when the same event was applied
+    before (a redelivery), so that its announcement says the same. A tip credited by an
+    earlier resolution is not among them."""
     if not credits:
         return set()
     rows = await conn.fetch(
-        "INSERT INTO points_ledger (report_id, kind, partner_id, rider_id, work_order_id,"
-        " category, points, street_id, credited_at, month, event_id)"
-        " SELECT u.report_id, 'credit', u.partner_id, u.rider_id, u.work_order_id, u.category,"
-        " u.points, u.street_id, u.credited_at, u.month, u.event_id"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],"
-        " $7::text[], $8::timestamptz[], $9::text[], $10::text[])"
-        " AS u(report_id, partner_id, rider_id, work_order_id, category, points, street_id,"
-        " credited_at, month, event_id)"
-        " ON CONFLICT (report_id, kind) DO NOTHING RETURNING report_id",
+        "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "  $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::text[], $10::text[])"
+        "  AS u(report_id, partner_id, rider_id, work_order_id, category, points, street_id,"
+        "  credited_at, month, event_id)),"
+        " added AS (INSERT INTO points_ledger (report_id, kind, partner_id, rider_id,"
+        "  work_order_id, category, points, street_id, credited_at, month, event_id)"
+        "  SELECT u.report_id, 'credit', u.partner_id, u.rider_id, u.work_order_id, u.category,"
+        "  u.points, u.street_id, u.credited_at, u.month, u.event_id FROM u"
+        "  ON CONFLICT (report_id, kind) DO NOTHING RETURNING report_id)"
+        " SELECT report_id FROM added"
+        # Rows stored before this statement: the same event's credit, applied before.
+        " UNION SELECT l.report_id FROM points_ledger l JOIN u ON l.report_id = u.report_id"
+        "  AND l.kind = 'credit' AND l.event_id = u.event_id",
         [c.report_id for c in credits],
         [c.partner_id for c in credits],
         [c.rider_id for c in credits],
