@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gridline.common.clock import Clock
-from gridline.common.consumer import AfterCommit, Incoming, Rejected
+from gridline.common.consumer import AfterCommit, Incoming, Rejected, idempotent
 from gridline.common.events import (
     DeadlineBreached,
     FeedbackGiven,
@@ -46,6 +46,7 @@ class EventHandlers:
         if self.snapshots is None:
             self.snapshots = Snapshots(self.policy)
 
+    @idempotent
     async def reports_submitted(
         self, conn: Connection, events: list[Incoming[ReportSubmitted]]
     ) -> AfterCommit:
@@ -53,7 +54,8 @@ class EventHandlers:
         order intake merged it into, opening nothing and emitting nothing for it: one
         look-up of the reports that already have an order, one of the merged-into orders,
         one insert of the orders, one of the merged reports, one outbox write and one
-        history insert."""
+        history insert. Idempotent (no inbox row): a report that has its order, or is
+        recorded as merged, is applied again as nothing."""
         policy = self.policy.require()
         reports = [e.data for e in events]
         # A report re-sent under another event id already has its order: open nothing.
