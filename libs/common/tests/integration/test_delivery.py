@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -369,32 +370,14 @@ async def test_an_idempotent_handlers_events_skip_the_inbox_and_a_redelivery_rea
     for i in range(10):
         await producer.send(topic, value=raw(f"o{i}", f"i{i}"), key=b"k", partition=2)
     await producer.send_and_wait(topic, value=raw("o0", "i0"), key=b"k", partition=2)  # a copy
-    await consume_until(
-        pool,
-        producer,
-        kafka_settings,
-        group,
-        handle,
-        topic,
-        done=lambda: seen_at_least(10),
-        within=30,
-        settle=0.5,
-    )
+    run = functools.partial(consume_until, pool, producer, kafka_settings, group, handle, topic)
+    await run(done=lambda: seen_at_least(10), within=30, settle=0.5)
     assert set(seen) == {f"i{i}" for i in range(10)}
     before, target = seen.count("i3"), len(seen) + 1
     # A copy arriving later (a relay that sent it again) reaches the handler, which
     # changes nothing: the inbox would have kept it away.
     await producer.send_and_wait(topic, value=raw("o3", "i3"), key=b"k", partition=2)
-    await consume_until(
-        pool,
-        producer,
-        kafka_settings,
-        group,
-        handle,
-        topic,
-        done=lambda: seen_at_least(target),
-        within=30,
-    )
+    await run(done=lambda: seen_at_least(target), within=30)
     assert seen.count("i3") == before + 1
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
     assert await pool.fetchval("SELECT count(*) FROM applied") == 10
