@@ -67,21 +67,22 @@ def test_a_partner_subscription_names_its_partner() -> None:
 
 
 def test_only_an_active_partner_with_a_url_and_a_secret_is_called() -> None:
-    ok = Partner("p1", True, True, "https://p.example/cb", (1,))
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    ok = Partner("p1", True, "https://p.example/cb", (1,), at)
     assert ok.why_not_called() is None
-    assert Partner("p1", True, False, "https://p.example/cb", (1,)).why_not_called() == (
+    assert Partner("p1", False, "https://p.example/cb", (1,), at).why_not_called() == (
         "partner revoked"
     )
-    assert Partner("p1", True, True, None, (1,)).why_not_called() == "partner has no callback URL"
-    assert Partner("p1", True, True, "https://p.example/cb", ()).why_not_called() is not None
+    assert Partner("p1", True, None, (1,), at).why_not_called() == "partner has no callback URL"
+    assert Partner("p1", True, "https://p.example/cb", (), at).why_not_called() is not None
 
 
 def test_a_partner_is_followed_only_as_far_as_its_newest_update() -> None:
     t0, t1 = datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC)
-    at_t0 = Partner("p1", True, True, None, (1,), t0)
+    at_t0 = Partner("p1", True, None, (1,), t0)
     assert at_t0.followed(None) and at_t0.followed(t0)
     assert not at_t0.followed(t1)  # its callback URL set at t1 has not arrived yet
-    assert not Partner("p1", False, False, None, ()).followed(None)  # only seen in tips
+    assert not Partner("p1", False, None, (), None).followed(None)  # only seen in tips
 
 
 def test_during_a_rotation_each_secret_verifies_the_signatures() -> None:

@@ -92,13 +92,17 @@ async def settle_pending(conn: Connection, applied: Sequence[PartnerState]) -> i
 
 def _reason(state: PartnerState) -> str | None:
     partner = Partner(
-        state.partner_id, True, state.active, state.callback_url, tuple(state.secret_versions)
+        state.partner_id,
+        state.active,
+        state.callback_url,
+        tuple(state.secret_versions),
+        state.updated_at,
     )
     return partner.why_not_called()
 
 
 async def placeholders_then_read(conn: Connection, partner_ids: Sequence[str]) -> list[Partner]:
-    """The partners of a batch of tips, creating a placeholder (known=False) for each one
+    """The partners of a batch of tips, creating a placeholder (no updated_at) for each one
     not seen yet, read with a share lock (in apply()'s lock order): a concurrent
     PartnerUpdated for one of them waits for this transaction and then finds (and
     releases) the callbacks parked here, or this read waits for it and sees it."""
@@ -114,15 +118,13 @@ async def read(
     conn: Connection, partner_ids: Sequence[str], *, lock: bool = False
 ) -> list[Partner]:
     rows = await conn.fetch(
-        "SELECT partner_id, updated_at IS NOT NULL AS known, active, callback_url,"
-        " secret_versions, updated_at FROM partners WHERE partner_id = ANY($1::text[])"
+        "SELECT partner_id, active, callback_url, secret_versions, updated_at FROM partners WHERE partner_id = ANY($1::text[])"
         + (" ORDER BY partner_id FOR SHARE" if lock else ""),
         list(partner_ids),
     )
     return [
         Partner(
             r["partner_id"],
-            r["known"],
             r["active"],
             r["callback_url"],
             tuple(r["secret_versions"]),

@@ -31,25 +31,24 @@ def partner_of(subscription_name: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Partner:
-    """What notify knows of a partner. `known` is False while only its tips were seen
-    (its PartnerUpdated not yet consumed): its callbacks are then parked, not dropped.
-    `updated_at` is that of the newest PartnerUpdated followed."""
+    """What notify knows of a partner: `updated_at` is that of the newest PartnerUpdated
+    followed, None while only its tips were seen (its callbacks are then parked, not
+    dropped)."""
 
     partner_id: str
-    known: bool
     active: bool
     callback_url: str | None
     secret_versions: tuple[int, ...]
-    updated_at: datetime | None = None
+    updated_at: datetime | None
 
     def followed(self, since: datetime | None) -> bool:
         """Whether notify has followed the partner as far as `since`, the partner's
         `updated_at` when the tip's change was emitted (None: as far as it is known).
         The two topics are consumed independently: a callback URL set just before the
         tip may not have arrived yet, and the callback then waits for it."""
-        if not self.known:
+        if self.updated_at is None:
             return False
-        return since is None or (self.updated_at is not None and self.updated_at >= since)
+        return since is None or self.updated_at >= since
 
     def why_not_called(self) -> str | None:
         """None when a callback can go out now, else why it cannot (a dead delivery's
