@@ -163,7 +163,7 @@ async def consume(topic: str, group: str, apply: Callable[[list[dict[str, str]]]
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        max_partition_fetch_bytes=settings.fetch_max_bytes,
+        fetch_max_bytes=settings.fetch_max_bytes,
     )
     await consumer.start()
     committed = time.monotonic()
