@@ -71,10 +71,6 @@ def idempotent(handler: H) -> H:
     return handler
 
 
-def _is_idempotent(handler: Handler) -> bool:
-    return getattr(handler, "idempotent", False) is True
-
-
 class Rejected(Exception):
     """A handler's verdict that an event can never be applied; it is dead-lettered alone."""
 
@@ -88,6 +84,7 @@ class _Item:
     record: ConsumerRecord
     incoming: Incoming[Any]
     handler: Handler
+    idempotent: bool  # applied without an inbox row
 
 
 def _describe(exc: ValidationError) -> str:
@@ -154,7 +151,10 @@ class EventConsumer:
         self._pool = pool
         self._producer = producer
         self._kafka = kafka
-        self._handlers = {cls.TYPE: (cls, h) for cls, h in handlers.items()}
+        self._handlers = {
+            cls.TYPE: (cls, h, getattr(h, "idempotent", False) is True)
+            for cls, h in handlers.items()
+        }
         self._topics = topics or sorted({cls.TOPIC for cls in handlers})
         self._max_attempts = max_handler_attempts
         self._consumer: AIOKafkaConsumer | None = None
@@ -462,12 +462,12 @@ class EventConsumer:
                 self._events.labels(self.group_id, record.topic, "ignored").inc()
                 return None
             return f"unknown event type {envelope.type!r}"
-        cls, handler = entry
+        cls, handler, idempotent = entry
         try:
             data = cls.model_validate(envelope.data)
         except ValidationError as exc:
             return f"invalid data for {envelope.type}: {_describe(exc)}"
-        return _Item(record, Incoming(data, envelope), handler)
+        return _Item(record, Incoming(data, envelope), handler, idempotent)
 
     async def _apply(self, items: list[_Item], letters: list[tuple[ConsumerRecord, str]]) -> None:
         """Apply `items` in one transaction; on a refusal, split the batch until the event
@@ -523,7 +523,7 @@ class EventConsumer:
         """Record the new event ids and apply their events, all in one transaction. The
         events of idempotent handlers are applied without an inbox row."""
         async with self._pool.acquire() as conn, conn.transaction():
-            guarded = [i for i in items if not _is_idempotent(i.handler)]
+            guarded = [i for i in items if not i.idempotent]
             fresh = (
                 {
                     r[0]
@@ -546,7 +546,7 @@ class EventConsumer:
                 event_id = item.incoming.envelope.id
                 if event_id in taken:
                     continue  # a second copy in one poll
-                if event_id in fresh or _is_idempotent(item.handler):
+                if event_id in fresh or item.idempotent:
                     taken.add(event_id)
                     todo.append(item)
             after: list[AfterCommit] = []
