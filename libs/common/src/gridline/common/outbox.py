@@ -14,6 +14,20 @@ from gridline.common.pg import Connection, Pool, outbox_channel, run_on_notify
 log = logging.getLogger(__name__)
 
 
+# The relay's one statement: take the schema's relay lock, then delete the oldest rows and
+# return them. The ids are gathered once (ARRAY of a subquery: an InitPlan) and deleted by
+# primary key. Written as `id IN (subquery)`, statistics taken while the outbox was empty
+# (a service's first minutes) planned a semi-join that ran the subquery again for every
+# row: quadratic in the backlog (docs/performance.md). Only the lock's holder deletes; a
+# row another relay deleted after this statement's snapshot is skipped by the DELETE.
+TAKE_BATCH = (
+    "WITH relay AS (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS mine)"
+    " DELETE FROM outbox WHERE id = ANY(ARRAY("
+    "  SELECT id FROM outbox, relay WHERE relay.mine ORDER BY id LIMIT $2))"
+    " RETURNING id, topic, key, payload"
+)
+
+
 class OutboxRelay:
     """One relay per service process. A transaction-scoped advisory lock lets only one
     instance relay a schema at a time, which keeps each key's events in commit order."""
@@ -97,14 +111,7 @@ class OutboxRelay:
             async with self._pool.acquire() as own:
                 return await self.relay_once(own)
         async with conn.transaction():
-            rows = await conn.fetch(
-                "WITH relay AS (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS mine)"
-                " DELETE FROM outbox WHERE id IN (SELECT id FROM outbox, relay WHERE relay.mine"
-                "  ORDER BY id LIMIT $2 FOR UPDATE OF outbox)"
-                " RETURNING id, topic, key, payload",
-                f"outbox:{self._schema}",
-                self._batch,
-            )
+            rows = await conn.fetch(TAKE_BATCH, f"outbox:{self._schema}", self._batch)
             if not rows:
                 return 0
             rows.sort(key=lambda r: r["id"])  # RETURNING order is not guaranteed
