@@ -5,6 +5,7 @@ takes the order's status; the merged count shows in status_notes."""
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,12 @@ from gridline.common.clock import ManualClock
 from gridline.common.pg import Pool
 from gridline.common.policy.catalogue import load_catalogue_text
 from gridline.intake.adapters import store
-from gridline.intake.domain.duplicates import METRES_PER_DEGREE
+from gridline.intake.domain.duplicates import (
+    CELLS_PER_DEGREE,
+    METRES_PER_DEGREE,
+    NewReport,
+    cell_of,
+)
 from gridline.intake.domain.status import RequestStatus, StatusChange
 from gridline.intake.domain.submission import Accepted, Submission
 from gridline.intake.handlers import Intake
@@ -162,3 +168,102 @@ async def test_merging_off_when_the_radius_is_zero(pool: Pool, intake: Intake) -
     await store_batch(pool, intake, [a, b])
     sent = await events(pool)
     assert sent[b.request_id]["work_order_id"] == b.request_id
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
+async def look_up_plan(pool: Pool, intake: Intake) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the place look-up for one new report at HERE."""
+    tagging = intake.policy.catalogue.tagging  # type: ignore[union-attr]
+    new = [NewReport("new", HERE.service_code, HERE.lat, HERE.lon, NOW)]
+    args = store.earlier_arguments(
+        new,
+        tagging.duplicate_radius_m,
+        timedelta(hours=tagging.duplicate_window_hours),
+        timedelta(days=tagging.repeat_window_days),
+    )
+    await pool.execute("ANALYZE requests")
+    out = await pool.fetchval(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + store.EARLIER_REPORTS, *args
+    )
+    return (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]  # type: ignore[no-any-return]
+
+
+async def reports_elsewhere(pool: Pool, n: int, start: int) -> None:
+    """`n` open orders' first reports of HERE's category received in the last 29 days
+    (inside both windows), in HERE's band of latitude (450 m north and south of it) over
+    60 km of longitude, but none within 1.1 km of it: what both of the look-up's former
+    indexes read whole (the category's reports within the window; those in the band)."""
+    await pool.execute(
+        "INSERT INTO requests (service_request_id, work_order_id, token, service_code, lat,"
+        " lon, source, requested_datetime, updated_datetime)"
+        " SELECT 'other-' || i, 'other-' || i, 'other-token-' || i, $1, p.lat, p.lon,"
+        "  'citizen', t, t"
+        " FROM generate_series($5::int, $5 + $6 - 1) AS i,"
+        "  LATERAL (SELECT $2 + ((i % 81) - 40) * 0.0001 AS lat,"
+        "   $3 - 0.3 + ((i * 7919) % 6007) * 0.0001 AS lon) AS p,"
+        "  LATERAL (SELECT $4::timestamptz - make_interval(mins => 60 + i % (29 * 1440))) AS w(t)"
+        " WHERE abs(p.lon - $3) > 0.012",
+        HERE.service_code,
+        HERE.lat,
+        HERE.lon,
+        NOW,
+        start,
+        n,
+    )
+
+
+async def test_the_look_up_reads_the_cells_around_a_report_not_its_band_of_latitude(
+    pool: Pool, intake: Intake
+) -> None:
+    """It read every report of the category received within the repeat window across the
+    city (or, by the other index, every one in the band of latitude of the radius's box, of
+    all time): a cost that grew with the city's reports, not with those near the new one."""
+    await store_batch(pool, intake, [at(intake, HERE, minutes=-60, north_m=30)])
+    await reports_elsewhere(pool, 10_000, 0)
+    before = await look_up_plan(pool, intake)
+    await reports_elsewhere(pool, 90_000, 10_000)  # ten times as many
+    after = await look_up_plan(pool, intake)
+
+    def read(plan: dict[str, Any]) -> int:
+        return sum(
+            n.get("Shared Hit Blocks", 0) + n.get("Shared Read Blocks", 0)
+            for n in plan_nodes(plan)
+            if n.get("Relation Name") == "requests"
+        )
+
+    # Both searches (the open order, the repeated complaint) go by the cells.
+    indexes = [n.get("Index Name") for n in plan_nodes(after) if n.get("Relation Name")]
+    assert indexes == ["requests_roots_by_cell", "requests_roots_by_cell"], indexes
+    # What it reads does not grow with the reports elsewhere.
+    # (A level more in the index's tree costs a page per cell searched.)
+    assert read(after) <= read(before) + 10, (read(before), read(after))
+    # And it still finds the order 30 m away, an hour old.
+    async with pool.acquire() as conn:
+        found = await store.earlier_reports(
+            conn,
+            [NewReport("new", HERE.service_code, HERE.lat, HERE.lon, NOW)],
+            radius_m=250,
+            window=timedelta(hours=72),
+            repeat_window=timedelta(days=30),
+        )
+    assert found[0].open_order is not None and found[0].open_order.startswith("01")
+
+
+async def test_postgresql_numbers_a_point_s_cell_as_the_look_up_does(pool: Pool) -> None:
+    """The index holds PostgreSQL's cell numbers; the look-up asks for Python's."""
+    rng = random.Random(7)
+    points = [(rng.uniform(-89, 89), rng.uniform(-179, 179)) for _ in range(5_000)]
+    points += [
+        (y / CELLS_PER_DEGREE, x / CELLS_PER_DEGREE) for y in (-1, 0, 6396) for x in (-1, 0, 23990)
+    ]
+    points += [(31.98 - 1e-12, 119.95 + 1e-12), (-0.0, -0.0), (89.999999, 179.999999)]
+    rows = await pool.fetch(
+        f"SELECT {store.cell_sql()} AS cell FROM unnest($1::float8[], $2::float8[])"
+        " WITH ORDINALITY AS t(lat, lon, n) ORDER BY n",
+        [p[0] for p in points],
+        [p[1] for p in points],
+    )
+    assert [r["cell"] for r in rows] == [cell_of(lat, lon) for lat, lon in points]

@@ -9,7 +9,14 @@ from typing import Any
 
 from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
 from gridline.intake.adapters.reports import TIMELINE_INSERT, entry_columns
-from gridline.intake.domain.duplicates import NewReport, Stored, box
+from gridline.intake.domain.duplicates import (
+    CELL_ROW,
+    CELLS_PER_DEGREE,
+    NewReport,
+    Stored,
+    box,
+    cells_around,
+)
 from gridline.intake.domain.idempotency import Once, Remembered
 from gridline.intake.domain.inputs import RequestQuery
 from gridline.intake.domain.status import StatusChange
@@ -81,14 +88,28 @@ _STORE_ONCE = (
 )
 
 
+def cell_sql(table: str = "") -> str:
+    """The number of the cell holding a stored report (`table`'s lat and lon), as
+    domain/duplicates.py cell_of numbers it: the expression of the look-up's index
+    (migration 0013, character for character) and of its condition."""
+    lat, lon = (f"{table}.lat", f"{table}.lon") if table else ("lat", "lon")
+    return (
+        f"((floor({lat} * {CELLS_PER_DEGREE}) + {90 * CELLS_PER_DEGREE}) * {CELL_ROW}"
+        f" + floor({lon} * {CELLS_PER_DEGREE}) + {180 * CELLS_PER_DEGREE})::bigint"
+    )
+
+
 # Great-circle distance in metres between a stored report `r` and a new one `u`.
 _DISTANCE = (
     "2 * 6371008.8 * asin(least(1, sqrt(sin(radians(r.lat - u.lat) / 2) ^ 2"
     " + cos(radians(u.lat)) * cos(radians(r.lat)) * sin(radians(r.lon - u.lon) / 2) ^ 2)))"
 )
-# The same category in the bounding box of the circle (the index), then within the radius.
+# The same category in the cells around the new report (the index, with the time from
+# the window's start), in the bounding box of the circle, then within the radius. The cells
+# of report u are $10[u.first:u.last].
 _NEAR = (
-    "r.service_code = u.code AND r.lat BETWEEN u.lat - u.dlat AND u.lat + u.dlat"
+    f"r.service_code = u.code AND {cell_sql('r')} = ANY(($10::bigint[])[u.first:u.last])"
+    " AND r.lat BETWEEN u.lat - u.dlat AND u.lat + u.dlat"
     f" AND r.lon BETWEEN u.lon - u.dlon AND u.lon + u.dlon AND {_DISTANCE} <= $7"
 )
 
@@ -97,6 +118,54 @@ async def lock_duplicates(conn: Connection) -> None:
     """Serialise the look-up and insert of duplicates across intake instances until the
     transaction ends: two duplicates stored at once by two instances would open two orders."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('intake:duplicates'))")
+
+
+# For each new report: the earliest open order near it within the window, and whether
+# another order was first reported near it within the repeat window ($8, $9). Only the
+# reports that opened an order are looked at (the partial index): the reports merged into
+# it add nothing to find.
+EARLIER_REPORTS = (
+    "SELECT d.work_order_id AS open_order, EXISTS (SELECT 1 FROM requests r"
+    f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.requested_datetime >= u.at - $9::interval"
+    "   AND r.work_order_id IS DISTINCT FROM d.work_order_id) AS repeated"
+    " FROM unnest($1::text[], $2::float8[], $3::float8[], $4::timestamptz[],"
+    " $5::float8[], $6::float8[], $11::int[], $12::int[])"
+    " WITH ORDINALITY AS u(code, lat, lon, at, dlat, dlon, first, last, n)"
+    " LEFT JOIN LATERAL (SELECT r.work_order_id FROM requests r"
+    f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.status = 'open'"
+    "   AND r.requested_datetime >= u.at - $8::interval"
+    "  ORDER BY r.requested_datetime, r.service_request_id LIMIT 1) d ON true"
+    " ORDER BY u.n"
+)
+
+
+def earlier_arguments(
+    reports: Sequence[NewReport], radius_m: float, window: timedelta, repeat_window: timedelta
+) -> list[Any]:
+    """EARLIER_REPORTS's arguments: one array per column of the new reports, and the
+    cells around each (all in one array; report i's are $10[first[i]:last[i]])."""
+    boxes = [box(r.lat, radius_m) for r in reports]
+    cells: list[int] = []
+    first: list[int] = []
+    last: list[int] = []
+    for r in reports:
+        first.append(len(cells) + 1)
+        cells += cells_around(r.lat, r.lon, radius_m)
+        last.append(len(cells))
+    return [
+        [r.service_code for r in reports],
+        [r.lat for r in reports],
+        [r.lon for r in reports],
+        [r.at for r in reports],
+        [b[0] for b in boxes],
+        [b[1] for b in boxes],
+        radius_m,
+        window,
+        repeat_window,
+        cells,
+        first,
+        last,
+    ]
 
 
 async def earlier_reports(
@@ -109,30 +178,9 @@ async def earlier_reports(
 ) -> list[Stored]:
     """For each new report, in one statement: the earliest open order of its category whose
     first report lies within `radius_m` and was received within `window`, and whether
-    another order was first reported there within `repeat_window` (a repeated complaint).
-    Only the reports that opened an order are looked at (the partial index): the reports
-    merged into it add nothing to find."""
-    boxes = [box(r.lat, radius_m) for r in reports]
+    another order was first reported there within `repeat_window` (a repeated complaint)."""
     rows = await conn.fetch(
-        "SELECT d.work_order_id AS open_order, EXISTS (SELECT 1 FROM requests r"
-        f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.requested_datetime >= u.at - $9::interval"
-        "   AND r.work_order_id IS DISTINCT FROM d.work_order_id) AS repeated"
-        " FROM unnest($1::text[], $2::float8[], $3::float8[], $4::timestamptz[],"
-        " $5::float8[], $6::float8[]) WITH ORDINALITY AS u(code, lat, lon, at, dlat, dlon, n)"
-        " LEFT JOIN LATERAL (SELECT r.work_order_id FROM requests r"
-        f"  WHERE {_NEAR} AND r.duplicate_of IS NULL AND r.status = 'open'"
-        "   AND r.requested_datetime >= u.at - $8::interval"
-        "  ORDER BY r.requested_datetime, r.service_request_id LIMIT 1) d ON true"
-        " ORDER BY u.n",
-        [r.service_code for r in reports],
-        [r.lat for r in reports],
-        [r.lon for r in reports],
-        [r.at for r in reports],
-        [b[0] for b in boxes],
-        [b[1] for b in boxes],
-        radius_m,
-        window,
-        repeat_window,
+        EARLIER_REPORTS, *earlier_arguments(reports, radius_m, window, repeat_window)
     )
     return [Stored(row["open_order"], row["repeated"]) for row in rows]
 

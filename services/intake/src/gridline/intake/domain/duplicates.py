@@ -51,6 +51,38 @@ def box(lat: float, radius_m: float) -> tuple[float, float]:
     return dlat, dlon
 
 
+# The place look-up reads a grid of cells, 1/200 of a degree on a side (about 555 m north
+# to south; 470 m west to east at 32° N), by category and time: the cells that hold a
+# report's box, each an index range of the reports received within the window. It reads
+# what lies near in time and place, not every report ever made in a band of latitude.
+# The same numbering is the index's expression in SQL (adapters/store.py cell_sql,
+# migration 0013): IEEE multiplication and floor give both the same cell for a point.
+CELLS_PER_DEGREE = 200
+CELL_ROW = 100_000  # cell numbers per row of latitude: more than 360 * CELLS_PER_DEGREE
+
+
+def _number(y: int, x: int) -> int:
+    return (y + 90 * CELLS_PER_DEGREE) * CELL_ROW + x + 180 * CELLS_PER_DEGREE
+
+
+def cell_of(lat: float, lon: float) -> int:
+    """The number of the cell that holds a point (what cell_sql computes for it)."""
+    return _number(math.floor(lat * CELLS_PER_DEGREE), math.floor(lon * CELLS_PER_DEGREE))
+
+
+def cells_around(lat: float, lon: float, radius_m: float) -> list[int]:
+    """The cells that the box of the circle of `radius_m` around a point overlaps: every
+    point within the radius lies in one of them."""
+    dlat, dlon = box(lat, radius_m)
+    rows = range(
+        math.floor((lat - dlat) * CELLS_PER_DEGREE), math.floor((lat + dlat) * CELLS_PER_DEGREE) + 1
+    )
+    columns = range(
+        math.floor((lon - dlon) * CELLS_PER_DEGREE), math.floor((lon + dlon) * CELLS_PER_DEGREE) + 1
+    )
+    return [_number(y, x) for y in rows for x in columns]
+
+
 def link(
     batch: Sequence[NewReport],
     stored: Sequence[Stored],
