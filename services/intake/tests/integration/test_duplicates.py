@@ -33,6 +33,7 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 CATALOGUE_YAML = (Path(__file__).resolve().parents[4] / "config" / "catalogue.yaml").read_text(
     "utf-8"
 )
+MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "gridline" / "intake" / "migrations"
 M = 1 / METRES_PER_DEGREE  # one metre north, in degrees of latitude
 HERE = Submission(
     service_code="exposed-garbage",
@@ -267,3 +268,16 @@ async def test_postgresql_numbers_a_point_s_cell_as_the_look_up_does(pool: Pool)
         [p[1] for p in points],
     )
     assert [r["cell"] for r in rows] == [cell_of(lat, lon) for lat, lon in points]
+
+
+async def test_the_cell_index_can_be_built_before_the_migration_runs(pool: Pool) -> None:
+    """docs/operations.md, Upgrades: on a large city the index is built CONCURRENTLY first;
+    the migration then finds it and only drops the old one."""
+    sql = (MIGRATIONS / "0013_roots_by_cell.sql").read_text("utf-8")
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(sql)  # already applied at start: built, old one dropped
+    indexes = await pool.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'requests'"
+        " AND indexname LIKE 'requests_roots_%'"
+    )
+    assert [r["indexname"] for r in indexes] == ["requests_roots_by_cell"]

@@ -5,8 +5,8 @@
 -- on a side) that hold the box, each from the start of the window on: what lies near in
 -- place and time. The expression is adapters/store.py cell_sql(), character for
 -- character; a test checks that the look-up uses this index.
-CREATE INDEX requests_roots_by_cell ON requests (service_code,
+CREATE INDEX IF NOT EXISTS requests_roots_by_cell ON requests (service_code,
     (((floor(lat * 200) + 18000) * 100000 + floor(lon * 200) + 36000)::bigint),
     requested_datetime)
     WHERE duplicate_of IS NULL;
-DROP INDEX requests_roots_by_place;
+DROP INDEX IF EXISTS requests_roots_by_place;
