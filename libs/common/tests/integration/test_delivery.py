@@ -12,15 +12,17 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.admin import DeleteGroupsRequest
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from gridline.common.consumer import EventConsumer, Incoming, Rejected, idempotent
 from gridline.common.events import DeadlineBreached, Envelope, envelope_for
+from gridline.common.inbox import RetentionSweep, record_floors, resume_points
 from gridline.common.kafka import DEADLETTER_TOPIC, open_producer
 from gridline.common.outbox import TAKE_BATCH, OutboxRelay
 from gridline.common.pg import Connection, Outgoing, Pool, add_to_outbox, migrate, open_pool
-from gridline.common.settings import KafkaSettings, PostgresSettings
+from gridline.common.settings import InboxSettings, KafkaSettings, PostgresSettings
 
 pytestmark = [pytest.mark.integration]
 
@@ -254,9 +256,9 @@ async def consume_until(
     done: Callable[[], Awaitable[bool]],
     within: float,
     settle: float = 0.0,
-) -> None:
+) -> EventConsumer:
     """Run a consumer of `topic` until `done()`, then `settle` seconds more (so that
-    anything applied twice would show), then stop it."""
+    anything applied twice would show), then stop it; returns it."""
     consumer = EventConsumer(
         group_id=group,
         pool=pool,
@@ -275,6 +277,7 @@ async def consume_until(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    return consumer
 
 
 def raw(order: str, event_id: str) -> bytes:
@@ -641,3 +644,96 @@ async def test_a_consumer_that_stands_still_while_events_wait_is_replaced(
         await asyncio.gather(task, return_exceptions=True)
     assert await applied() == 11
     assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM applied") == 11
+
+
+async def test_the_sweep_forgets_inbox_rows_only_when_old_and_below_the_committed_floor(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    group, tp = f"sweep-{unique}", TopicPartition(topic, 0)
+    for i in range(6):
+        await producer.send(topic, value=raw(f"o{i}", f"s{i}"), key=b"k", partition=0)
+    await producer.flush()
+    consumer = await consume_until(
+        pool,
+        producer,
+        kafka_settings,
+        group,
+        apply,
+        topic,
+        done=lambda: committed_is(kafka_settings, group, tp, 6),
+        within=30,
+    )
+    assert consumer.committed == {tp: 6}
+    # s0-s3 were applied eight days ago; "late" was applied as long ago but at an offset the
+    # group never committed (its consumer stopped first: the event will come again), and
+    # "elsewhere" on a partition this group has committed nothing of.
+    await pool.execute(
+        "UPDATE inbox SET processed_at = now() - interval '8 days'"
+        " WHERE event_id = ANY(ARRAY['s0', 's1', 's2', 's3'])"
+    )
+    await pool.execute(
+        "INSERT INTO inbox VALUES ('late', $1, 0, 6, now() - interval '8 days'),"
+        " ('elsewhere', $1, 2, 0, now() - interval '8 days')",
+        topic,
+    )
+    registry = CollectorRegistry()
+    sweep = RetentionSweep(
+        pool, InboxSettings(retention_hours=168), registry, committed=lambda: {group: {tp: 6}}
+    )
+    assert await sweep.sweep_once() == {"inbox": 4}
+    left = {r[0] for r in await pool.fetch("SELECT event_id FROM inbox")}
+    assert left == {"s4", "s5", "late", "elsewhere"}
+    assert registry.get_sample_value("gridline_retention_forgotten_total", {"table": "inbox"}) == 4
+    # A floor only rises: an instance that committed less records nothing lower.
+    async with pool.acquire() as conn:
+        await record_floors(conn, group, {tp: 2})
+    assert await resume_points(pool, group, [tp, TopicPartition(topic, 1)]) == {tp: 6}
+    assert await sweep.sweep_once() == {"inbox": 0}
+
+
+async def forget_group(kafka_settings: KafkaSettings, group: str) -> None:
+    """Delete `group` and its committed offsets on the broker, as their expiry does after
+    the group has had no member for `offsets.retention.minutes` (aiokafka's admin client
+    has no call for it, so its request is sent as is)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap)
+    await admin.start()
+    try:
+        node = await admin.find_coordinator(group)
+        response = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
+        assert [code for _, code in response.results] == [0]
+    finally:
+        await admin.close()
+
+
+async def test_a_group_the_broker_forgot_resumes_at_its_floor_not_at_the_start_of_the_log(
+    pool: Pool, producer: AIOKafkaProducer, topic: str, kafka_settings: KafkaSettings, unique: str
+) -> None:
+    seen: list[str] = []
+
+    async def handle(conn: Connection, events: list[Incoming[DeadlineBreached]]) -> None:
+        seen.extend(e.envelope.id for e in events)
+
+    group, tp = f"forgot-{unique}", TopicPartition(topic, 1)
+    for i in range(8):
+        await producer.send(topic, value=raw(f"o{i}", f"f{i}"), key=b"k", partition=1)
+    await producer.flush()
+    run = functools.partial(consume_until, pool, producer, kafka_settings, group, handle, topic)
+    consumer = await run(done=lambda: committed_is(kafka_settings, group, tp, 8), within=30)
+    assert seen == [f"f{i}" for i in range(8)]
+    # A week later the sweep records the floor and forgets the eight rows...
+    await pool.execute("UPDATE inbox SET processed_at = now() - interval '8 days'")
+    sweep = RetentionSweep(
+        pool, InboxSettings(), CollectorRegistry(), committed=lambda: {group: consumer.committed}
+    )
+    assert await sweep.sweep_once() == {"inbox": 8}
+    # ...and the broker forgets the group's offsets.
+    await forget_group(kafka_settings, group)
+    assert not await committed_is(kafka_settings, group, tp, 8)
+
+    seen.clear()
+    for i in (8, 9):
+        await producer.send(topic, value=raw(f"o{i}", f"f{i}"), key=b"k", partition=1)
+    await producer.flush()
+    # From the start of the log, f0-f7 would be applied again: their rows are gone.
+    await run(done=lambda: committed_is(kafka_settings, group, tp, 10), within=30, settle=0.5)
+    assert seen == ["f8", "f9"]

@@ -9,14 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from gridline.common.clock import ManualClock
 from gridline.common.events import PolicyActivated, WorkOrderResolved
+from gridline.common.inbox import RetentionSweep
 from gridline.common.pg import Pool
+from gridline.common.settings import InboxSettings
+from gridline.sla.adapters import tallies
 from gridline.sla.domain.measures import Figures, MeasureProblem
 from gridline.sla.handlers import Sla
 
-from .test_sla_batches import incoming, ref
+from .test_sla_batches import assigned, incoming, ref
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +190,27 @@ async def test_metrics_attainment_sums_rolling_hours_and_follows_a_replaced_reso
         figures = await sla.attainment(conn)
     assert street(figures, "1d") == {}
     assert street(figures, "7d")["street"] == (0.5, 2)
+
+
+async def test_the_marks_of_counted_events_are_forgotten_with_the_inbox(
+    pool: Pool, sla: Sla
+) -> None:
+    batch = [assigned(f"o{i}") for i in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_assignments(conn, incoming(*batch))
+    assert await pool.fetchval("SELECT count(*) FROM measured") == 3
+    await pool.execute(
+        "UPDATE measured SET measured_at = now() - interval '8 days' WHERE work_order_id = 'o0'"
+    )
+    sweep = RetentionSweep(pool, InboxSettings(), CollectorRegistry(), committed=dict)
+    sweep.also("measured", tallies.forget_measured)
+    assert await sweep.sweep_once() == {"inbox": 0, "measured": 1}
+    rows = await pool.fetch("SELECT work_order_id FROM measured ORDER BY 1")
+    assert [r[0] for r in rows] == ["o1", "o2"]
+    # Within the retention a copy still moves nothing.
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_assignments(conn, incoming(batch[1]))
+    assert (
+        await pool.fetchval("SELECT sum(opened) FROM flows WHERE scope = 'city' AND category = '*'")
+        == 3
+    )

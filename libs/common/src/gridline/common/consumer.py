@@ -30,6 +30,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
+from gridline.common import inbox
 from gridline.common.events import EVENT_TYPES, Envelope, EventData
 from gridline.common.kafka import DEADLETTER_TOPIC, deadletter_headers, start_with_retry
 from gridline.common.pg import Connection, Pool, is_transient
@@ -132,6 +133,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned %s", self._owner.group_id, sorted(map(str, assigned)))
+        await self._owner.resume_where_forgotten(assigned)
 
 
 class EventConsumer:
@@ -159,6 +161,8 @@ class EventConsumer:
         self._max_attempts = max_handler_attempts
         self._consumer: AIOKafkaConsumer | None = None
         self._applied: dict[TopicPartition, int] = {}  # next offset, not yet committed
+        # What this consumer committed, for the inbox's retention sweep (gridline.common.inbox).
+        self.committed: dict[TopicPartition, int] = {}
         self.stalled = False
         self._events = Counter(
             "gridline_consumer_events_total",
@@ -433,6 +437,41 @@ class EventConsumer:
             # A partition moved to another member; it resumes from the last committed
             # offset and the inbox skips what was already applied.
             log.warning("%s: commit failed: %s", self.group_id, exc)
+        else:
+            self.committed.update(offsets)
+
+    async def resume_where_forgotten(self, assigned: Sequence[TopicPartition]) -> None:
+        """Of newly assigned partitions, seek those for which the broker holds no committed
+        offset (expired, or the group deleted) but the inbox sweep recorded a floor: from
+        the start of the log, events whose inbox rows are forgotten would apply again.
+        Waits out a database outage: resuming anywhere else could apply events twice."""
+        consumer = self._consumer
+        if consumer is None or not assigned:
+            return
+        delay = 0.2
+        while True:
+            try:
+                floors = await inbox.resume_points(self._pool, self.group_id, assigned)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("%s: floors not readable yet, retrying: %r", self.group_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if not floors:
+            return
+        tps = sorted(floors)
+        committed = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+        for tp, offset in zip(tps, committed, strict=True):
+            if offset is None:
+                log.warning(
+                    "%s: no committed offset for %s; resuming at the recorded floor %d",
+                    self.group_id,
+                    tp,
+                    floors[tp],
+                )
+                consumer.seek(tp, floors[tp])
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply one poll's records. Returns once every record is applied, skipped as a

@@ -61,6 +61,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and str(state)[:2] in TRANSIENT_SQLSTATE_CLASSES
 
 
+def rows_affected(status: str) -> int:
+    """The row count of a command status such as `INSERT 0 5`, `UPDATE 3` or `DELETE 2`."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def _validate_schema(schema: str) -> str:
     if not schema.isidentifier() or schema.lower() != schema:
         raise ValueError(f"schema name must be a lowercase identifier, got {schema!r}")

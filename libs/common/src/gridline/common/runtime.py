@@ -1,4 +1,5 @@
-"""A service's running parts: pool, producer, outbox relay, consumers, background loops.
+"""A service's running parts: pool, producer, outbox relay, consumers, the inbox's
+retention sweep, background loops.
 
 Each service's bootstrap opens one Runtime; everything it starts stops when it closes.
 """
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from gridline.common.clock import Clock, ScaledClock
 from gridline.common.consumer import EventConsumer, Handler
 from gridline.common.events import EventData
+from gridline.common.inbox import RetentionSweep
 from gridline.common.kafka import open_producer
 from gridline.common.outbox import OutboxRelay
 from gridline.common.pg import Pool, migrate, open_pool
@@ -36,6 +38,7 @@ class Runtime:
     pool: Pool
     producer: AIOKafkaProducer
     relay: OutboxRelay
+    sweep: RetentionSweep
     consumers: list[EventConsumer] = field(default_factory=list)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _alive: dict[str, bool] = field(default_factory=dict)
@@ -119,9 +122,19 @@ async def open_runtime(
             relay = OutboxRelay(
                 pool, producer, service, registry, linger=settings.kafka.relay_linger_ms / 1000
             )
-            runtime = Runtime(service, settings, clock, registry, pool, producer, relay)
+            consumers: list[EventConsumer] = []
+            sweep = RetentionSweep(
+                pool,
+                settings.inbox,
+                registry,
+                committed=lambda: {c.group_id: c.committed for c in consumers},
+            )
+            runtime = Runtime(
+                service, settings, clock, registry, pool, producer, relay, sweep, consumers
+            )
             runtime.background("outbox-relay", relay.run)
             runtime.background("outbox-backlog", relay.measure_backlog)
+            runtime.background("retention-sweep", sweep.run)
             try:
                 yield runtime
             finally:

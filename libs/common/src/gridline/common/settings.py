@@ -88,6 +88,17 @@ class ClockSettings(BaseSettings):
         return self
 
 
+class InboxSettings(BaseSettings):
+    """How long the inbox remembers applied event ids (gridline.common.inbox)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDLINE_INBOX_", extra="ignore")
+
+    # A copy of an event can come as long as its producing service may start again with
+    # the event still in its outbox, so this is at least that service's longest outage.
+    retention_hours: float = Field(default=168.0, ge=1.0, le=24 * 3650)
+    sweep_interval_s: float = Field(default=600.0, ge=1.0, le=86_400.0)
+
+
 class ServiceSettings(BaseSettings):
     """Fields every service has; each service subclasses it with its own env prefix."""
 
@@ -107,3 +118,4 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)

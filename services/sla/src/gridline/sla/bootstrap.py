@@ -23,7 +23,7 @@ from gridline.common.events import (
 )
 from gridline.common.runtime import Runtime, open_runtime
 from gridline.sla import measuring, metrics
-from gridline.sla.adapters import store
+from gridline.sla.adapters import store, tallies
 from gridline.sla.config import SlaSettings
 from gridline.sla.handlers import SCHEMA, Sla
 from gridline.sla.scheduler import Scheduler
@@ -84,6 +84,8 @@ async def bootstrap(settings: SlaSettings) -> AsyncIterator[SlaService]:
                     )
                 await asyncio.sleep(settings.metrics_refresh)
 
+        # The natural-key guard of the measurement is forgotten with the inbox.
+        runtime.sweep.also("measured", tallies.forget_measured)
         runtime.background("deadline-scanner", scheduler.run)
         runtime.background("metrics-snapshot", refresh_metrics)
         yield SlaService(runtime, sla, collector)

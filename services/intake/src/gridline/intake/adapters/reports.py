@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from gridline.common.pg import Connection
+from gridline.common.pg import Connection, rows_affected
 from gridline.intake.domain.timeline import Entry
 
 # The insert of timeline entries from seven arrays, placeholders `{0}`..`{6}` to fill in:
@@ -48,7 +48,7 @@ async def add_entries(conn: Connection, entries: Sequence[Entry]) -> int:
         " ON CONFLICT (entry_id) DO NOTHING",
         *entry_columns(entries),
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 async def entries(conn: Connection, work_order_id: str, report_id: str) -> list[Entry]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows
+from gridline.common.pg import OUTBOX_INSERT, Connection, OutboxRows, rows_affected
 from gridline.intake.adapters.reports import TIMELINE_INSERT, entry_columns
 from gridline.intake.domain.duplicates import (
     CELL_ROW,
@@ -263,7 +263,7 @@ async def remembered_answer(conn: Connection, once: Once, now: datetime) -> Reme
 
 async def forget_expired_keys(conn: Connection, now: datetime) -> int:
     result = await conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 async def apply_statuses(conn: Connection, changes: Sequence[StatusChange]) -> int:
@@ -288,7 +288,7 @@ async def apply_statuses(conn: Connection, changes: Sequence[StatusChange]) -> i
         [c.at for c in changes],
         [c.service_code for c in changes],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 async def get_request(conn: Connection, request_id: str) -> Any:

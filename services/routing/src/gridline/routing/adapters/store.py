@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gridline.common.pg import Connection
+from gridline.common.pg import Connection, rows_affected
 from gridline.routing.adapters.records import COLUMNS, NAMES, as_columns, from_record
 from gridline.routing.domain.workorder import WorkOrder
 
@@ -73,7 +73,7 @@ async def merge_reports(conn: Connection, merged: Sequence[tuple[str, str, str, 
         [m[2] for m in merged],
         [m[3] for m in merged],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 async def report_count(conn: Connection, order_id: str) -> int:

@@ -8,10 +8,10 @@ one ranking's days."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import NamedTuple
 
-from gridline.common.pg import Connection
+from gridline.common.pg import Connection, rows_affected
 from gridline.sla.adapters import sql
 from gridline.sla.domain import percentiles
 from gridline.sla.domain.assessment import KnownUnit, UnitKey, UnitTally
@@ -35,6 +35,16 @@ async def first_time(conn: Connection, events: Sequence[tuple[str, int]]) -> set
         *sql.columns(sorted(set(events)), 2),
     )
     return {(r["work_order_id"], r["version"]) for r in rows}
+
+
+async def forget_measured(conn: Connection, retention: timedelta) -> int:
+    """Forget the (work order, version) marks older than `retention`, as the inbox forgets
+    its event ids (gridline.common.inbox); one scan of the table per sweep."""
+    return rows_affected(
+        await conn.execute(
+            "DELETE FROM measured WHERE measured_at < now() - $1::interval", retention
+        )
+    )
 
 
 async def add_to_flows(conn: Connection, changes: Mapping[TallyKey, Flow]) -> None:
