@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -689,6 +689,30 @@ async def test_the_sweep_forgets_inbox_rows_only_when_old_and_below_the_committe
         await record_floors(conn, group, {tp: 2})
     assert await resume_points(pool, group, [tp, TopicPartition(topic, 1)]) == {tp: 6}
     assert await sweep.sweep_once() == {"inbox": 0}
+
+
+async def test_a_failed_sweep_is_counted_and_the_next_one_runs(pool: Pool) -> None:
+    calls: list[int] = []
+
+    async def flaky(conn: Connection, retention: timedelta) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionResetError("the database went away")
+        return int(await conn.fetchval("SELECT 0"))
+
+    registry = CollectorRegistry()
+    sweep = RetentionSweep(pool, InboxSettings(sweep_interval_s=1), registry, committed=lambda: {})
+    sweep.also("flaky", flaky)
+    running = asyncio.create_task(sweep.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(calls) < 2:
+                await asyncio.sleep(0.1)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert registry.get_sample_value("gridline_retention_sweep_failures_total") == 1
+    assert registry.get_sample_value("gridline_retention_forgotten_total", {"table": "flaky"}) == 0
 
 
 async def forget_group(kafka_settings: KafkaSettings, group: str) -> None:

@@ -119,6 +119,11 @@ class RetentionSweep:
             registry=registry,
         )
         self._forgotten.labels("inbox")  # 0 from the start, not absent
+        self._failures = Counter(
+            "gridline_retention_sweep_failures_total",
+            "Retention sweeps that failed (tried again an interval later).",
+            registry=registry,
+        )
 
     def also(self, table: str, forget: Forget) -> None:
         """Sweep `table` too, with `forget`, at the same retention."""
@@ -143,4 +148,8 @@ class RetentionSweep:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self.sweep_once()
+            try:
+                await self.sweep_once()
+            except Exception:  # PostgreSQL away, say: nothing is lost by sweeping later
+                self._failures.inc()
+                log.exception("retention sweep failed; trying again in %.0f s", self._interval)
