@@ -175,13 +175,13 @@ def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
 
 
-async def look_up_plan(pool: Pool, intake: Intake) -> dict[str, Any]:
+async def look_up_plan(pool: Pool, intake: Intake, radius_m: float | None = None) -> dict[str, Any]:
     """EXPLAIN (ANALYZE, BUFFERS) of the place look-up for one new report at HERE."""
     tagging = intake.policy.catalogue.tagging  # type: ignore[union-attr]
     new = [NewReport("new", HERE.service_code, HERE.lat, HERE.lon, NOW)]
     args = store.earlier_arguments(
         new,
-        tagging.duplicate_radius_m,
+        tagging.duplicate_radius_m if radius_m is None else radius_m,
         timedelta(hours=tagging.duplicate_window_hours),
         timedelta(days=tagging.repeat_window_days),
     )
@@ -237,7 +237,7 @@ async def test_the_look_up_reads_the_cells_around_a_report_not_its_band_of_latit
 
     # Both searches (the open order, the repeated complaint) go by the cells.
     indexes = [n.get("Index Name") for n in plan_nodes(after) if n.get("Relation Name")]
-    assert indexes == ["requests_roots_by_cell", "requests_roots_by_cell"], indexes
+    assert indexes == ["requests_roots_near", "requests_roots_near"], indexes
     # What it reads does not grow with the reports elsewhere.
     # (A level more in the index's tree costs a page per cell searched.)
     assert read(after) <= read(before) + 10, (read(before), read(after))
@@ -270,14 +270,61 @@ async def test_postgresql_numbers_a_point_s_cell_as_the_look_up_does(pool: Pool)
     assert [r["cell"] for r in rows] == [cell_of(lat, lon) for lat, lon in points]
 
 
+async def test_the_look_up_reads_from_the_table_only_the_reports_inside_the_box(
+    pool: Pool, intake: Intake
+) -> None:
+    """In a busy cell, most reports of the window lie outside a small radius's box; they
+    are left out on the index entries (the coordinates are its last keys), not read."""
+    y, x = (
+        int(HERE.lat * CELLS_PER_DEGREE) / CELLS_PER_DEGREE,
+        int(HERE.lon * CELLS_PER_DEGREE) / CELLS_PER_DEGREE,
+    )
+    # 400 first reports of open orders spread over HERE's cell, an hour old, each at
+    # least 20 m from HERE (a look-up with a 5 m radius's box holds none of them).
+    await pool.execute(
+        "INSERT INTO requests (service_request_id, work_order_id, token, service_code, lat,"
+        " lon, source, requested_datetime, updated_datetime)"
+        " SELECT 'cell-' || i, 'cell-' || i, 'cell-token-' || i, $1, p.lat, p.lon,"
+        "  'citizen', $4::timestamptz - interval '1 hour', $4::timestamptz - interval '1 hour'"
+        " FROM generate_series(0, 399) AS i,"
+        "  LATERAL (SELECT $2 + (i / 20 + 0.5) / 20 / $5 AS lat,"
+        "   $3 + (i % 20 + 0.5) / 20 / $5 AS lon) AS p",
+        HERE.service_code,
+        y,
+        x,
+        NOW,
+        float(CELLS_PER_DEGREE),
+    )
+    assert (
+        await pool.fetchval(
+            f"SELECT count(DISTINCT {store.cell_sql()}) FROM requests WHERE service_request_id"
+            " LIKE 'cell-%'"
+        )
+        == 1
+    )
+    near = await pool.fetchval(
+        "SELECT count(*) FROM requests WHERE abs(lat - $1) < 20 * $3 AND abs(lon - $2) < 24 * $3",
+        HERE.lat,
+        HERE.lon,
+        M,
+    )
+    assert near == 0
+    plan = await look_up_plan(pool, intake, radius_m=5.0)
+    scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "requests"]
+    assert [n["Index Name"] for n in scans] == ["requests_roots_near"] * 2
+    # None of the 400 was read and dropped: both searches found nothing to read.
+    assert [n.get("Rows Removed by Filter", 0) for n in scans] == [0, 0]
+    assert [n["Actual Rows"] for n in scans] == [0, 0]
+
+
 async def test_the_cell_index_can_be_built_before_the_migration_runs(pool: Pool) -> None:
     """docs/operations.md, Upgrades: on a large city the index is built CONCURRENTLY first;
     the migration then finds it and only drops the old one."""
-    sql = (MIGRATIONS / "0013_roots_by_cell.sql").read_text("utf-8")
+    sql = (MIGRATIONS / "0014_roots_near.sql").read_text("utf-8")
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(sql)  # already applied at start: built, old one dropped
     indexes = await pool.fetch(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'requests'"
         " AND indexname LIKE 'requests_roots_%'"
     )
-    assert [r["indexname"] for r in indexes] == ["requests_roots_by_cell"]
+    assert [r["indexname"] for r in indexes] == ["requests_roots_near"]
