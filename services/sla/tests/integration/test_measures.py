@@ -214,3 +214,23 @@ async def test_the_marks_of_counted_events_are_forgotten_with_the_inbox(
         await pool.fetchval("SELECT sum(opened) FROM flows WHERE scope = 'city' AND category = '*'")
         == 3
     )
+
+
+async def test_naming_known_units_again_writes_nothing(pool: Pool) -> None:
+    """An upsert whose update changes nothing still locks the row (sets its xmax, a WAL
+    record): names already stored are left out before the insert."""
+    names = {"grid:g1": ("一网格", "Grid 1"), "street:s1": ("一街道", "Street 1")}
+    async with pool.acquire() as conn:
+        await tallies.name_units(conn, names)
+        stored = await conn.fetch("SELECT unit, xmin::text, xmax::text FROM unit_names ORDER BY 1")
+        await tallies.name_units(conn, {**names, "street:s1": (None, "Street 1")})
+        again = await conn.fetch("SELECT unit, xmin::text, xmax::text FROM unit_names ORDER BY 1")
+        assert [tuple(r) for r in again] == [tuple(r) for r in stored]
+        # A changed name is still stored, and a missing one keeps what was known.
+        await tallies.name_units(conn, {"grid:g1": (None, "Grid One"), "grid:g2": ("二", None)})
+        rows = await conn.fetch("SELECT unit, name_zh, name_en FROM unit_names ORDER BY 1")
+    assert [tuple(r) for r in rows] == [
+        ("grid:g1", "一网格", "Grid One"),
+        ("grid:g2", "二", None),
+        ("street:s1", "一街道", "Street 1"),
+    ]

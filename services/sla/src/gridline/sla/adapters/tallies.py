@@ -199,13 +199,19 @@ async def count_pending_feedbacks(conn: Connection, order_ids: Sequence[str]) ->
 
 
 async def name_units(conn: Connection, names: Mapping[str, tuple[str | None, str | None]]) -> None:
-    """Remember (or update) units' zh and en names."""
+    """Remember (or update) units' zh and en names. Names already stored are left out
+    before the insert: an upsert that changes nothing still locks its row (a WAL record
+    each), and nearly every event names units known long before."""
     if not names:
         return
     rows = [(unit, *names[unit]) for unit in sorted(names)]
     await conn.execute(
         "INSERT INTO unit_names (unit, name_zh, name_en)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " SELECT u.unit, u.zh, u.en FROM unnest($1::text[], $2::text[], $3::text[])"
+        "  AS u(unit, zh, en) LEFT JOIN unit_names n ON n.unit = u.unit"
+        " WHERE n.unit IS NULL OR (n.name_zh, n.name_en) IS DISTINCT FROM"
+        "  (coalesce(u.zh, n.name_zh), coalesce(u.en, n.name_en))"
+        " ORDER BY u.unit"
         " ON CONFLICT (unit) DO UPDATE SET name_zh = coalesce(EXCLUDED.name_zh, unit_names.name_zh),"
         " name_en = coalesce(EXCLUDED.name_en, unit_names.name_en)"
         " WHERE (unit_names.name_zh, unit_names.name_en) IS DISTINCT FROM"
