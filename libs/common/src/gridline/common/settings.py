@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class KafkaSettings(BaseSettings):
@@ -119,3 +123,42 @@ class ServiceSettings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+
+
+def load(cls: type[S]) -> S:
+    """`cls()`, read from the environment. Bad values stop the process with one line per
+    variable to fix, named as it is set (`GRIDLINE_INBOX_RETENTION_HOURS`, not the field);
+    the values are not repeated, since some are secrets."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        models = _models(cls)
+        lines = [_problem(models.get(exc.title, cls), error) for error in exc.errors()]
+        raise SystemExit("bad settings, nothing started:\n  " + "\n  ".join(lines)) from None
+
+
+def variable(model: type[BaseSettings], field: str) -> str:
+    """The environment variable that sets `field` of `model` (a field's name, or the alias
+    an error names it by)."""
+    info = model.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    if any(f.validation_alias == field for f in model.model_fields.values()):
+        return field
+    return (str(model.model_config.get("env_prefix", "")) + field).upper()
+
+
+def _models(cls: type[BaseSettings]) -> dict[str, type[BaseSettings]]:
+    """`cls` and the settings nested in it, by name (a ValidationError's title)."""
+    found: dict[str, type[BaseSettings]] = {cls.__name__: cls}
+    for info in cls.model_fields.values():
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseSettings):
+            found.update(_models(nested))
+    return found
+
+
+def _problem(model: type[BaseSettings], error: Any) -> str:
+    if not error["loc"]:  # a check across fields: its message names the variables
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{variable(model, str(error['loc'][0]))}: {error['msg']}"

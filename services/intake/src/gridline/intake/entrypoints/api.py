@@ -15,6 +15,7 @@ from gridline.common.http import (
     describe_validation,
     service_app,
 )
+from gridline.common.settings import load
 from gridline.intake.bootstrap import bootstrap
 from gridline.intake.config import IntakeSettings
 from gridline.intake.entrypoints import (
@@ -37,7 +38,7 @@ from gridline.intake.entrypoints.front_door import (
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
-    settings = settings or IntakeSettings()
+    settings = settings or load(IntakeSettings)
     app = service_app(
         "intake",
         description="Accepts citizens', grid workers' and partners' reports (Open311 GeoReport v2).",

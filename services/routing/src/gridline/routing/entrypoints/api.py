@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 from gridline.common.auth import bearer, require_admin
 from gridline.common.http import answers, service_app
 from gridline.common.policy.catalogue import CatalogueInvalid, parse_catalogue
+from gridline.common.settings import load
 from gridline.routing.authorisation import Forbidden, NoKey
 from gridline.routing.bootstrap import RoutingService, bootstrap
 from gridline.routing.commands import NotFound, UnknownUnits
@@ -105,7 +106,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     app = service_app(
         "routing",
         description="Jurisdiction rules and work-order state: handlers resolve and escalate here.",
-        settings=settings or RoutingSettings(),
+        settings=settings or load(RoutingSettings),
         bootstrap=bootstrap,
     )
     _answer_refusals(app)

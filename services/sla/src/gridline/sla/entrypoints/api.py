@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridline.common.http import service_app
+from gridline.common.settings import load
 from gridline.sla import measuring
 from gridline.sla.bootstrap import SlaService, bootstrap
 from gridline.sla.config import SlaSettings
@@ -60,7 +61,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
     app = service_app(
         "sla",
         description="Keeps due times, fires breaches once, and measures tier attainment.",
-        settings=settings or SlaSettings(),
+        settings=settings or load(SlaSettings),
         bootstrap=bootstrap,
     )
 
