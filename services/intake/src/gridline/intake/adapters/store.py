@@ -15,7 +15,7 @@ from gridline.intake.domain.duplicates import (
     NewReport,
     Stored,
     box,
-    cells_around,
+    cells_in_box,
 )
 from gridline.intake.domain.idempotency import Once, Remembered
 from gridline.intake.domain.inputs import RequestQuery
@@ -91,7 +91,7 @@ _STORE_ONCE = (
 def cell_sql(table: str = "") -> str:
     """The number of the cell holding a stored report (`table`'s lat and lon), as
     domain/duplicates.py cell_of numbers it: the expression of the look-up's index
-    (migration 0013, character for character) and of its condition."""
+    (migrations 0013 and 0014, character for character) and of its condition."""
     lat, lon = (f"{table}.lat", f"{table}.lon") if table else ("lat", "lon")
     return (
         f"((floor({lat} * {CELLS_PER_DEGREE}) + {90 * CELLS_PER_DEGREE}) * {CELL_ROW}"
@@ -148,9 +148,9 @@ def earlier_arguments(
     cells: list[int] = []
     first: list[int] = []
     last: list[int] = []
-    for r in reports:
+    for r, (dlat, dlon) in zip(reports, boxes, strict=True):
         first.append(len(cells) + 1)
-        cells += cells_around(r.lat, r.lon, radius_m)
+        cells += cells_in_box(r.lat, r.lon, dlat, dlon)
         last.append(len(cells))
     return [
         [r.service_code for r in reports],

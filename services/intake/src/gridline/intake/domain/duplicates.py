@@ -56,7 +56,7 @@ def box(lat: float, radius_m: float) -> tuple[float, float]:
 # report's box, each an index range of the reports received within the window. It reads
 # what lies near in time and place, not every report ever made in a band of latitude.
 # The same numbering is the index's expression in SQL (adapters/store.py cell_sql,
-# migration 0013): IEEE multiplication and floor give both the same cell for a point.
+# migrations 0013 and 0014): IEEE multiplication and floor give both the same cell for a point.
 CELLS_PER_DEGREE = 200
 CELL_ROW = 100_000  # cell numbers per row of latitude: more than 360 * CELLS_PER_DEGREE
 
@@ -73,7 +73,12 @@ def cell_of(lat: float, lon: float) -> int:
 def cells_around(lat: float, lon: float, radius_m: float) -> list[int]:
     """The cells that the box of the circle of `radius_m` around a point overlaps: every
     point within the radius lies in one of them."""
-    dlat, dlon = box(lat, radius_m)
+    return cells_in_box(lat, lon, *box(lat, radius_m))
+
+
+def cells_in_box(lat: float, lon: float, dlat: float, dlon: float) -> list[int]:
+    """The cells that the box of half-sides `dlat`, `dlon` (degrees) around a point
+    overlaps (`box` gives them for a radius)."""
     rows = range(
         math.floor((lat - dlat) * CELLS_PER_DEGREE), math.floor((lat + dlat) * CELLS_PER_DEGREE) + 1
     )
