@@ -3,7 +3,10 @@
 - the garbage collector: a full collection of intake's start-up heap (its modules, jieba's
   dictionary), then the same after `gc.freeze()` as every service now does once started;
 - working calendars: `WorkCalendar.add` and `.between` on a two-interval calendar with
-  holidays, per call.
+  holidays, per call;
+- intake's duplicate linking within one group commit (`duplicates.link`), per batch of the
+  largest size (256 reports, one category, spread over the demo city as in `make bench`),
+  at the bench's radius (5 cm) and the demo catalogue's (250 m).
 
 Run it at two commits to compare them (it uses only what both sides have):
 `.venv/bin/python bench/python_costs.py`.
@@ -12,6 +15,7 @@ Run it at two commits to compare them (it uses only what both sides have):
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 import timeit
@@ -60,6 +64,34 @@ def main() -> None:
         print(
             f"calendar, {span} of working time: add {min(add) / n * 1e6:.1f} us,"
             f" between (3x that span of clock time) {min(between) / n * 1e6:.1f} us"
+        )
+
+    from gridline.intake.domain.duplicates import NewReport, Stored, link
+
+    rng = random.Random(7)
+    batch = [
+        NewReport(
+            f"o{i}",
+            "exposed-garbage",
+            rng.uniform(31.64, 31.92),  # the demo city's box
+            rng.uniform(119.82, 120.10),
+            start + timedelta(milliseconds=i),
+        )
+        for i in range(256)
+    ]
+    stored = [Stored(None, False)] * len(batch)
+    for radius in (0.05, 250.0):
+        runs = timeit.repeat(
+            lambda r=radius: link(batch, stored, radius_m=r, window=timedelta(hours=72)),
+            number=20,
+            repeat=5,
+        )
+        merged = sum(
+            j is not None for j in link(batch, stored, radius_m=radius, window=timedelta(hours=72))
+        )
+        print(
+            f"duplicate linking, a batch of 256 at {radius} m ({merged} merged):"
+            f" {min(runs) / 20 * 1e3:.2f} ms"
         )
 
 
