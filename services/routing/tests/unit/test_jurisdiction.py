@@ -148,6 +148,9 @@ def test_changzhou_preset_has_its_published_counts() -> None:
     kinds = [g.grid_kind for g in jur.grids.values()]
     assert (len(kinds), kinds.count("comprehensive"), kinds.count("special")) == (7151, 5585, 1566)
     assert len(jur.units_at("street")) == 62
+    # Orders with no district of their own are held at the first district by id.
+    districts = sorted(u.unit_id for u in jur.units_at("district"))
+    assert len(districts) == 6 and jur.default_district_id() == districts[0]
 
 
 minx, miny, maxx, maxy = shape(

@@ -105,6 +105,9 @@ class Jurisdiction:
         for district, geoms in by_district.items():
             hulls[district] = unary_union(geoms).convex_hull
         self.extent = Extent(hulls)
+        # Where an order with no district of its own is held (its point lies in no
+        # district's hull): read on every such report, so found once here.
+        self._default_district = min(g.district_id for g in grids)
 
     def unit(self, unit_id: str) -> Unit:
         return self._units[unit_id]
@@ -144,7 +147,8 @@ class Jurisdiction:
         return self.extent.district_of(lon, lat)
 
     def default_district_id(self) -> str:
-        return sorted(u.unit_id for u in self.units_at("district"))[0]
+        """The first district by id: where orders with no district of their own are held."""
+        return self._default_district
 
     def extent_geojson(self) -> dict[str, Any]:
         return self.extent.to_geojson()
