@@ -138,6 +138,8 @@ STREETLIGHT = {**VALID, "service_code": "streetlight-out"}
         ],
         [*STREETLIGHT.items(), ("attribute[symptoms][]", "purple")],
         [*STREETLIGHT.items(), ("attribute[colour]", "red")],
+        [*VALID.items(), ("lat", "31.79")],  # refused: which of the two did the client mean?
+        [*VALID.items(), ("lat", "31.78")],  # the same value twice is one value
     ],
 )
 async def test_a_form_post_gets_the_routes_answer(
@@ -193,3 +195,72 @@ async def test_an_unexpected_error_stays_a_500(app: FastAPI, service: IntakeServ
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as c:
         answer = await c.post(URL, data=VALID)
     assert (answer.status_code, answer.text) == (500, "Internal Server Error")
+
+
+NOT_UTF8 = "a percent-encoded value is not UTF-8; send the form in UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        # 垃圾 in GBK, percent-encoded as a GBK page's form sends it.
+        (b"description=%C0%AC%BB%F8", "", "description: " + NOT_UTF8),
+        (b"description=\xc0\xac", "", "the form must be UTF-8 encoded"),
+        # Valid UTF-8 by accident (Ã© in latin-1 is é in UTF-8): the declared charset decides.
+        (
+            b"description=%C3%A9",
+            "; charset=ISO-8859-1",
+            "description: the form declares charset=iso-8859-1; GeoReport v2 requires UTF-8,"
+            " send it in UTF-8",
+        ),
+        (b"attribute%5B%C0%5D=x", "", "attribute[\\xc0]: " + NOT_UTF8),
+    ],
+)
+async def test_a_form_not_in_utf8_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, service: IntakeService, body: bytes, content_type: str, words: str
+) -> None:
+    form = urlencode({k: v for k, v in VALID.items() if k != "description"}).encode()
+    answer = await client.post(
+        URL,
+        content=form + b"&" + body,
+        headers={"content-type": "application/x-www-form-urlencoded" + content_type},
+    )
+    assert answer.status_code == 400
+    assert answer.json() == [{"code": 400, "description": words}]
+    assert cast(Writer, service.submissions).stored == []
+
+
+@pytest.mark.parametrize("charset", ["", "; charset=UTF-8", '; charset="utf-8"', "; charset=gbk"])
+async def test_a_utf8_form_is_stored_whatever_it_declares_while_it_is_ascii_or_utf8(
+    client: httpx.AsyncClient, service: IntakeService, charset: str
+) -> None:
+    form = VALID if "gbk" not in charset else {**VALID, "description": "ASCII only"}
+    answer = await client.post(
+        URL,
+        content=urlencode(form).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded" + charset},
+    )
+    assert answer.status_code == 200
+    stored = cast(Writer, service.submissions).stored
+    assert [a.submission.description for a in stored] == [form["description"]]
+
+
+async def test_a_multipart_field_not_in_utf8_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, service: IntakeService
+) -> None:
+    parts = [*((k, (None, v.encode())) for k, v in VALID.items() if k != "description")]
+    answer = await client.post(URL, files=[*parts, ("description", (None, "垃圾".encode("gbk")))])
+    assert answer.request.headers["content-type"].startswith("multipart/form-data")
+    assert answer.status_code == 400
+    assert answer.json() == [
+        {"code": 400, "description": "description: a value is not UTF-8; send the form in UTF-8"}
+    ]
+    assert cast(Writer, service.submissions).stored == []
+    # A broken multipart body is a 400 in GeoReport's error format, not an exception.
+    broken = await client.post(
+        URL, content=b"abc", headers={"content-type": "multipart/form-data; boundary=XX"}
+    )
+    assert (broken.status_code, broken.json()) == (
+        400,
+        [{"code": 400, "description": "Invalid multipart data."}],
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from gridline.intake.domain.gazetteer import Gazetteer
 from gridline.intake.domain.status import received_notice
-from gridline.intake.domain.submission import Open311Error, parse_submission
+from gridline.intake.domain.submission import Form, Open311Error, parse_submission
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +64,17 @@ def test_bad_form_is_refused_with_a_precise_error(
         parse({**VALID, **change})
     assert err.value.code == code
     assert words in err.value.description
+
+
+def test_a_field_given_twice_with_different_values_is_refused_the_same_value_is_one() -> None:
+    with pytest.raises(Open311Error) as err:
+        parse(Form([*VALID.items(), ("lat", "31.79")]))  # type: ignore[arg-type]
+    assert (err.value.code, err.value.description) == (
+        400,
+        "lat is given 2 times with different values; send it once",
+    )
+    same = parse(Form([*VALID.items(), ("lat", "31.78"), ("email", "a@b.cn")]))  # type: ignore[arg-type]
+    assert (same.lat, same.email) == (31.78, "a@b.cn")
 
 
 def test_a_description_may_hold_line_breaks_and_tabs() -> None:

@@ -18,6 +18,24 @@ from gridline.intake.domain.inputs import Open311Error, check_text
 __all__ = ["Accepted", "Form", "Open311Error", "Submission", "parse_submission"]
 
 MAX_DESCRIPTION = 4000
+# The fields of a GeoReport v2 POST that hold one value (attribute[CODE][] may repeat).
+SINGLE_FIELDS = (
+    "api_key",
+    "jurisdiction_id",
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "address_id",
+    "email",
+    "device_id",
+    "account_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "description",
+    "media_url",
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -110,6 +128,14 @@ def parse_submission(
 ) -> Submission:
     """Check the form in the order a client would fix it; the first problem is raised.
     `attributes` gives a category's questions; `places` the places a text names."""
+    if isinstance(form, Form):
+        for name in SINGLE_FIELDS:
+            if len(set(form.lists.get(name, ()))) > 1:
+                raise Open311Error(
+                    400,
+                    f"{name} is given {len(form.lists[name])} times with different values;"
+                    " send it once",
+                )
     code = _text(form, "service_code", 100)
     if code is None:
         raise Open311Error(400, "service_code is required; GET services.json lists the codes")

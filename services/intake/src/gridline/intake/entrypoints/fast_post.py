@@ -31,12 +31,12 @@ PATHS: dict[str, Format] = {
 _FORM = b"application/x-www-form-urlencoded"
 
 
-def _form_encoded(headers: list[tuple[bytes, bytes]]) -> bool:
-    """No content type, or the form's; the route decides every other case."""
+def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The Content-Type header (the first one, as request.headers.get reads it), or b""."""
     for name, value in headers:
-        if name == b"content-type":  # the first one, as request.headers.get reads it
-            return not value or value.startswith(_FORM)
-    return True
+        if name == b"content-type":
+            return value
+    return b""
 
 
 def _idempotency_key(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -69,7 +69,8 @@ class ReportFastPath:
             or scope["path"] not in PATHS
             or scope["method"] != "POST"
             or scope.get("root_path")
-            or not _form_encoded(scope["headers"])
+            # No content type, or the form's: the route decides every other case.
+            or not (content_type := _content_type(scope["headers"]) or _FORM).startswith(_FORM)
         ):
             await self.app(scope, receive, send)
             return
@@ -80,7 +81,7 @@ class ReportFastPath:
         fmt = PATHS[scope["path"]]
 
         async def read_form() -> Form:
-            return urlencoded_form(body)
+            return urlencoded_form(body, content_type.decode("latin-1"))
 
         try:
             status, answer = await answer_report(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from gridline.common.http import UNAVAILABLE, retry_after
 from gridline.common.policy.catalogue import Category
@@ -220,13 +221,71 @@ async def service_definition(
     return answer(request, "service_definition", _definition(category, _zh(request, locale)))
 
 
-def urlencoded_form(body: bytes) -> Form:
-    # GeoReport v2 requires UTF-8 everywhere; decode it as such whatever the client declared.
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def urlencoded_form(body: bytes, content_type: str = "") -> Form:
+    """The form of a form-encoded body. GeoReport v2 sends every value in UTF-8: a value
+    that is not (raw or percent-encoded) is refused with its field's name, never stored
+    with replacement characters, and so is any non-ASCII value of a form that declares
+    another charset (`charset=gbk`), whose bytes may happen to be valid UTF-8."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Open311Error(400, "the form must be UTF-8 encoded") from None
-    return Form(parse_qsl(text, keep_blank_values=True))
+    pairs = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
+    charset = _charset(content_type)
+    for name, value in pairs:
+        if name.isascii() and value.isascii():
+            continue
+        field = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if not _is_utf8(name) or not _is_utf8(value):
+            raise Open311Error(
+                400, f"{field}: a percent-encoded value is not UTF-8; send the form in UTF-8"
+            )
+        if charset not in _UTF8:
+            raise Open311Error(
+                400,
+                f"{field}: the form declares charset={charset}; GeoReport v2 requires UTF-8,"
+                " send it in UTF-8",
+            )
+    return Form(pairs)
+
+
+class Utf8Parts(MultiPartParser):
+    """Starlette's multipart parser, but a field that is not UTF-8 is refused with its
+    name (Starlette would read it as latin-1 and store mojibake)."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                value = bytes(part.data).decode("utf-8")
+            except UnicodeDecodeError:
+                raise MultiPartException(
+                    f"{part.field_name}: a value is not UTF-8; send the form in UTF-8"
+                ) from None
+            self.items.append((part.field_name, value))
+        else:
+            super().on_part_end()
+
+
+def _charset(content_type: str) -> str:
+    """The charset a Content-Type declares, lower case ('utf-8' when it declares none)."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"').lower() or "utf-8"
+    return "utf-8"
+
+
+def _is_utf8(text: str) -> bool:
+    """False when percent-decoding left bytes that are not UTF-8 (as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _form(request: Request) -> Form:
@@ -236,9 +295,16 @@ async def _form(request: Request) -> Form:
     ):
         raise Open311Error(400, "send the request form-encoded (application/x-www-form-urlencoded)")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        return Form((k, v) for k, v in form.multi_items() if isinstance(v, str))
-    return urlencoded_form(await request.body())
+        parser = Utf8Parts(request.headers, request.stream())
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise Open311Error(400, exc.message) from None
+        try:
+            return Form((k, v) for k, v in form.multi_items() if isinstance(v, str))
+        finally:
+            await form.close()  # the file parts, which a report does not read
+    return urlencoded_form(await request.body(), content_type)
 
 
 @both_formats(
