@@ -61,6 +61,11 @@ def measure(points: int, facts_n: int, n_rounds: int) -> dict[str, Any]:
             jurisdiction.locate(x, y)
         return len(pts)
 
+    def batched() -> int:  # as routing's consumer looks up a poll's reports
+        for i in range(0, len(pts), 30):
+            jurisdiction.locate_many(pts[i : i + 30])
+        return len(pts)
+
     text = (REPO / "config" / "rules.yaml").read_text("utf-8")
     model = load_catalogue_text((REPO / "config" / "catalogue.yaml").read_text("utf-8")).model
     catalogue = Catalogue(
@@ -114,6 +119,7 @@ def measure(points: int, facts_n: int, n_rounds: int) -> dict[str, Any]:
         "facts": len(facts),
         "matched": matched,
         "lookups": rounds(lookups, n_rounds),
+        "batched": rounds(batched, n_rounds),
         "evaluations": rounds(evaluations, n_rounds),
         "placements": rounds(placements, n_rounds),
     }
@@ -139,6 +145,8 @@ def section(m: dict[str, Any], command: str) -> str:
             f"| point → grid look-ups, Changzhou-sized city ({m['grids']:,} grids,"
             f" {m['districts']} districts), {m['points']:,} random points in its box"
             f" ({m['found'] / m['points']:.0%} inside a grid) | {_rate(m['lookups'])} |",
+            f"| the same look-ups in batches of 30 (`locate_many`, one query of the index a"
+            f" batch, as routing's consumer makes them) | {_rate(m['batched'])} |",
             f"| rule evaluations, config/rules.yaml ({m['rules']} rules), {m['facts']:,} random"
             f" reports ({m['matched'] / m['facts']:.0%} match a rule) | {_rate(m['evaluations'])} |",
             f"| a whole placement (look-up, rules, the opened order), same reports"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from typing import Any
 
 import pytest
@@ -170,6 +171,31 @@ def test_a_located_grid_always_covers_the_point(lon: float, lat: float) -> None:
         assert JUR.in_extent(lon, lat)
     elif any(g.geometry.intersects(Point(lon, lat)) for g in JUR.grids.values()):
         pytest.fail("a grid covers the point but locate found none")
+
+
+def test_a_batch_is_located_as_each_point_would_be_by_the_rule() -> None:
+    """locate_many: per point, the special grid that covers it, else its comprehensive grid,
+    the lowest id first; None where no grid covers it. Points on shared edges included."""
+    rng = random.Random(11)
+    points: list[tuple[float, float]] = []
+    for grid in rng.sample(list(JUR.grids.values()), 40):  # corners: on two or more grids
+        points.extend(grid.geometry.exterior.coords[:2])
+        points.append(
+            (grid.geometry.representative_point().x, grid.geometry.representative_point().y)
+        )
+    points += [(rng.uniform(minx, maxx), rng.uniform(miny, maxy)) for _ in range(300)]
+    points += [(minx - 0.005, rng.uniform(miny, maxy)) for _ in range(20)]  # outside
+    points += [tuple(CITY["gridline:gaps"][0][:2])]  # inside the city, in no grid
+    ranked = sorted(JUR.grids.values(), key=lambda g: (g.grid_kind != "special", g.grid_id))
+
+    def by_the_rule(lon: float, lat: float) -> object:
+        return next((g for g in ranked if g.geometry.intersects(Point(lon, lat))), None)
+
+    expected = [by_the_rule(lon, lat) for lon, lat in points]
+    assert JUR.locate_many(points) == expected
+    assert sum(g is None for g in expected) > 10 and sum(g is not None for g in expected) > 200
+    assert any(g is not None and g.grid_kind == "special" for g in expected)
+    assert JUR.locate_many([]) == []
 
 
 def test_every_grid_is_found_at_its_own_representative_point() -> None:

@@ -64,14 +64,15 @@ class EventHandlers:
         opened: list[tuple[WorkOrder, str]] = []
         changes: list[Change] = []
         merged: list[tuple[str, str, str, datetime]] = []
-        for r in reports:
+        places = policy.places_of([(r.lon, r.lat) for r in reports])
+        for r, place in zip(reports, places, strict=True):
             if r.report_id in seen:
                 continue
             seen.add(r.report_id)
             if r.duplicate_of is not None:
                 merged.append((r.report_id, r.duplicate_of, r.source, now))
                 continue
-            new = open_for_report(report_of(r), policy, now)
+            new = open_for_report(report_of(r), policy, now, place)
             opened.append((new.order, r.description))
             first = new.raised_from or new.order
             change = assigned(first, policy, triage_reason=new.triage_reason)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import shapely
 from shapely import STRtree
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -135,10 +137,24 @@ class Jurisdiction:
         return result
 
     def locate(self, lon: float, lat: float) -> Grid | None:
-        """The grid holding the point: a special grid over a comprehensive one."""
-        point = Point(lon, lat)
-        hits = sorted(int(i) for i in self._tree.query(point, predicate="intersects"))
-        return self._indexed[hits[0]] if hits else None
+        """The grid holding the point: a special grid over a comprehensive one (they come
+        first in the index's order, so the lowest index wins)."""
+        hits = self._tree.query(Point(lon, lat), predicate="intersects")
+        return self._indexed[int(hits.min())] if len(hits) else None
+
+    def locate_many(self, points: Sequence[tuple[float, float]]) -> list[Grid | None]:
+        """`locate` for each (lon, lat) of a batch, in one query of the index (in a
+        Changzhou-sized city, batches of 30 cost about a sixth of one-by-one look-ups:
+        bench/routing_micro.py)."""
+        if not points:
+            return []
+        lons, lats = zip(*points, strict=True)
+        which, hits = self._tree.query(shapely.points(lons, lats), predicate="intersects")
+        first: dict[int, int] = {}  # point -> its first grid in index order (specials first)
+        for point, hit in zip(which.tolist(), hits.tolist(), strict=True):
+            if hit < first.get(point, len(self._indexed)):
+                first[point] = hit
+        return [self._indexed[first[i]] if i in first else None for i in range(len(points))]
 
     def in_extent(self, lon: float, lat: float) -> bool:
         return self.extent.contains(lon, lat)

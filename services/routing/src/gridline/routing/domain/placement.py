@@ -55,11 +55,15 @@ class Opened:
     raised_from: WorkOrder | None = None
 
 
-def open_for_report(report: Report, policy: Policy, now: datetime) -> Opened:
+def open_for_report(
+    report: Report, policy: Policy, now: datetime, place: Place | None = None
+) -> Opened:
     """Open at the category's entry tier in the report's grid; hold at the district for
     triage when the point lies in no grid, the category left the catalogue, or intake's
-    inferred category is below the catalogue's confidence threshold."""
-    place = policy.place_of(report.lon, report.lat)
+    inferred category is below the catalogue's confidence threshold. `place` is the
+    report's (`policy.places_of` finds a batch's in one look-up); None: look it up."""
+    if place is None:
+        place = policy.place_of(report.lon, report.lat)
     category = policy.catalogue.categories_by_code.get(report.service_code)
     triage_reason = None
     if report.needs_triage:

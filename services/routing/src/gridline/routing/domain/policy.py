@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from weakref import WeakKeyDictionary
@@ -31,10 +32,17 @@ class Policy:
         return rules_of(self.catalogue)
 
     def place_of(self, lon: float, lat: float) -> Place:
-        grid = self.jurisdiction.locate(lon, lat)
-        if grid is None:
-            return Place(None, None, None, self.jurisdiction.district_of_point(lon, lat))
-        return Place(grid.grid_id, grid.community_id, grid.street_id, grid.district_id)
+        return self.places_of([(lon, lat)])[0]
+
+    def places_of(self, points: Sequence[tuple[float, float]]) -> list[Place]:
+        """The place of each (lon, lat): its grid and units, or only its district when it
+        lies in no grid. One look-up of the spatial index for the whole batch."""
+        return [
+            Place(None, None, None, self.jurisdiction.district_of_point(lon, lat))
+            if grid is None
+            else Place(grid.grid_id, grid.community_id, grid.street_id, grid.district_id)
+            for (lon, lat), grid in zip(points, self.jurisdiction.locate_many(points), strict=True)
+        ]
 
     def time_limits(self, category: str, calendar: str | None = None) -> TimeLimits:
         """The category's limits per tier, on the calendar `calendar` names, or else on the
