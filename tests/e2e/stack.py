@@ -138,13 +138,18 @@ diagnose: Callable[[], str] | None = None
 
 
 def pipeline_state(stack: Stack) -> str:
-    """Each service's readiness, consumer lag, relay state and dead letters, then the last
-    warnings and errors of its log."""
+    """Each service's readiness, consumer lag, relay state, dead letters and notify's
+    dispatcher counts, then the last warnings and errors of its log."""
     wanted = (
         "gridline_consumer_lag",
         "gridline_outbox_backlog",
         "gridline_outbox_relay_stalled_seconds",
         "gridline_outbox_relay_failures_total",
+        # notify's dispatcher: claims that stop, or claimed rows never recorded, show here.
+        "gridline_notify_claims_total",
+        "gridline_notify_claimed_total",
+        "gridline_notify_recordings_total",
+        "gridline_notify_delivered_total",
     )
     lines = ["pipeline state:"]
     with httpx.Client(timeout=3) as client:

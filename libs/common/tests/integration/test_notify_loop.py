@@ -61,3 +61,79 @@ async def test_a_notification_runs_a_round_and_a_failed_round_is_retried_on_a_ne
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", rounds
             ):
                 await asyncio.sleep(0.05)
+
+
+async def test_a_connection_the_server_closes_is_replaced_and_the_loop_goes_on(
+    pool: Pool, unique: str
+) -> None:
+    """A server that ends the listening connection (a crash, pg_terminate_backend): asyncpg
+    hands the connection back to the pool itself and detaches it, so the loop must neither
+    use nor terminate it again; it runs its next round on a fresh connection, not stopped
+    by an error from the detached one."""
+    channel = f"loop_{unique}"
+    rounds: list[int] = []
+    failures: list[Exception] = []
+    ran = asyncio.Event()
+    wake = asyncio.Event()
+
+    async def work(conn: Connection) -> bool:
+        rounds.append(conn.get_server_pid())
+        ran.set()
+        return False
+
+    task = asyncio.create_task(
+        run_on_notify(pool, channel, work, wake=wake, idle=lambda: 60.0, failed=failures.append)
+    )
+    try:
+        async with asyncio.timeout(10):
+            await ran.wait()
+            ran.clear()
+            killed = rounds[0]
+            await pool.execute("SELECT pg_terminate_backend($1)", killed)
+            await asyncio.sleep(0.3)  # asyncpg sees the socket close and releases the holder
+            wake.set()  # the next round: on a fresh connection
+            await ran.wait()
+    finally:
+        task.cancel()
+        results = await asyncio.gather(task, return_exceptions=True)
+    assert not [r for r in results if not isinstance(r, asyncio.CancelledError)], results
+    assert rounds[-1] != killed
+
+
+async def test_a_pool_that_hands_out_no_connection_is_a_failed_round_not_a_silent_wait(
+    pg_settings: PostgresSettings, scratch_schema: str, unique: str
+) -> None:
+    channel = f"loop_{unique}"
+    failures: list[Exception] = []
+    ran = asyncio.Event()
+
+    async def work(conn: Connection) -> bool:
+        ran.set()
+        return False
+
+    settings = pg_settings.model_copy(update={"pool_min": 1, "pool_max": 1})
+    async with open_pool(settings, scratch_schema) as pool:
+        held = await pool.acquire()  # the pool's only connection
+        task = asyncio.create_task(
+            run_on_notify(
+                pool,
+                channel,
+                work,
+                wake=asyncio.Event(),
+                idle=lambda: 60.0,
+                failed=failures.append,
+                acquire_timeout=0.3,
+            )
+        )
+        try:
+            async with asyncio.timeout(10):
+                while not failures:
+                    await asyncio.sleep(0.05)
+                assert not ran.is_set()
+                await pool.release(held)  # once one is free, the next round runs
+                await ran.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await pool.release(held)  # (again: a no-op) so that the pool can close
+    assert isinstance(failures[0], TimeoutError)

@@ -215,6 +215,7 @@ async def run_on_notify(
     linger: float = 0.0,
     prepare: Callable[[Connection], Awaitable[None]] | None = None,
     failed: Callable[[Exception], None] | None = None,
+    acquire_timeout: float = 30.0,
 ) -> None:
     """Run `work` in rounds on one pool connection that LISTENs on `channel`: at once when
     it says more is waiting (returns True), else after a notification (then `linger`
@@ -222,16 +223,26 @@ async def run_on_notify(
     `idle()` seconds. Anyone may also set `wake`. A failed round is retried with
     backoff on a fresh connection: the database or broker is down, nothing is dropped.
     The connection is closed, never pooled again, since it carries the LISTEN and
-    whatever session settings `prepare` made."""
+    whatever session settings `prepare` made. A wait for a pooled connection longer than
+    `acquire_timeout` is a failed round too: logged and retried, never a silent stop."""
     conn: Connection | None = None
 
     def notified(*_: object) -> None:
         wake.set()
 
+    # When the server ends a connection (a crash, pg_terminate_backend), asyncpg hands it
+    # back to the pool itself and detaches it: every call on it then raises InterfaceError.
+    def usable(c: Connection) -> bool:
+        try:
+            return not c.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
     async def discard() -> None:
         nonlocal conn
         if conn is not None:
-            conn.terminate()
+            with contextlib.suppress(asyncpg.InterfaceError):  # already given back
+                conn.terminate()
             with contextlib.suppress(Exception):
                 await pool.release(conn)  # a terminated connection is only counted back
         conn = None
@@ -241,9 +252,9 @@ async def run_on_notify(
         while True:
             wake.clear()
             try:
-                if conn is None or conn.is_closed():
+                if conn is None or not usable(conn):
                     await discard()
-                    conn = await pool.acquire()
+                    conn = await pool.acquire(timeout=acquire_timeout)
                     await conn.add_listener(channel, notified)
                     if prepare is not None:
                         await prepare(conn)
