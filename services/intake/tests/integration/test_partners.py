@@ -5,6 +5,7 @@ callbacks, and the PartnerUpdated events each change leaves in the outbox."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -379,3 +380,47 @@ async def test_without_a_partner_secret_key_registration_says_what_to_set(pool: 
     assert answer.status_code == 409
     assert "GRIDLINE_PARTNER_SECRET_KEY" in answer.json()["detail"]
     assert await pool.fetchval("SELECT count(*) FROM partners") == 0
+
+
+class _SlowReads:
+    """A pool whose connection holds back what its first read found until `go` is set:
+    the periodic refresh, caught between reading the directory and installing it."""
+
+    def __init__(self, pool: Pool, go: asyncio.Event) -> None:
+        self.pool, self.go = pool, go
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        go = self.go
+
+        class Held:
+            def __init__(self, conn: Any) -> None:
+                self.conn, self.first = conn, True
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.conn, name)
+
+            async def fetch(self, *args: Any) -> Any:
+                rows = await self.conn.fetch(*args)
+                if self.first:
+                    self.first = False
+                    await go.wait()
+                return rows
+
+        async with self.pool.acquire() as conn:
+            yield Held(conn)
+
+
+async def test_a_partner_registered_during_a_periodic_refresh_can_use_its_key_at_once(
+    app: App,
+) -> None:
+    go = asyncio.Event()
+    periodic = asyncio.create_task(app.registry.refresh(cast(Pool, _SlowReads(app.pool, go))))
+    await asyncio.sleep(0.1)  # it has read the directory, without the partner to come
+    registration = asyncio.create_task(register(app))
+    await asyncio.sleep(0.2)
+    go.set()  # the stale read is installed only now, after the registration committed
+    p = await registration
+    await periodic
+    answer = await tip(app, p["key"], p["secret"])
+    assert answer.status_code == 201, answer.text

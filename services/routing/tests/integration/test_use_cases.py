@@ -3,6 +3,7 @@ command leaves in the work orders, their history and the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -368,6 +369,43 @@ async def test_policy_loaded_by_another_instance_is_taken_up(routing: Routing) -
     async with routing.pool.acquire() as conn:
         await follower.load(conn)
     assert follower.require().version == routing.commands.policy.require().version
+
+
+async def test_a_load_under_way_does_not_undo_an_activation_made_meanwhile(
+    routing: Routing,
+) -> None:
+    """The follower read J2 (stored by another instance) and is still parsing it when this
+    instance's admin API puts J3 into effect: J3 stays, not the older J2."""
+    j2, j3 = generate_city(2), generate_city(3)
+    await routing.commands.activate_jurisdiction(JURISDICTION, CITY)
+    await routing.commands.activate_catalogue(CATALOGUE)
+    metrics = RoutingMetrics(CollectorRegistry())
+    other = Commands(routing.pool, routing.clock, SOURCE, metrics, PolicyHolder(), None)
+    await other.activate_jurisdiction(parse_jurisdiction(j2), j2)
+    go = asyncio.Event()
+
+    class Slow:  # hands over the document read only when `go` is set
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        async def fetchval(self, sql: str, *args: Any) -> Any:
+            value = await self.conn.fetchval(sql, *args)
+            if sql.lstrip().startswith("SELECT document"):
+                await go.wait()
+            return value
+
+    holder = routing.commands.policy
+    async with routing.pool.acquire() as conn:
+        load = asyncio.create_task(holder.load(Slow(conn)))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        newest = parse_jurisdiction(j3)
+        await routing.commands.activate_jurisdiction(newest, j3)
+        go.set()
+        await load
+    assert holder.jurisdiction is newest
+    async with routing.pool.acquire() as conn:
+        await holder.load(conn)  # the next load agrees with what is stored
+    assert holder.jurisdiction is newest
 
 
 # -- tagged reports: duplicates, triage of an uncertain category, severity ---------------

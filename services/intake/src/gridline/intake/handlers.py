@@ -290,11 +290,16 @@ class Intake:
         self.reporter_key = (await store.reporter_ref_key(conn)).encode()
 
     async def refresh_policy(self, conn: Connection) -> None:
-        """Pick up a policy another intake instance stored (the topic has one partition)."""
+        """Pick up a policy another intake instance stored (the topic has one partition).
+        A version this process applied from its event while this read is newer than what
+        was read: it stays, and the next refresh compares again."""
+        held = dict(self.policy.versions)
         versions = await store.policy_versions(conn)
         for kind, version in versions.items():
-            if self.policy.versions.get(kind) != version:
-                self.policy.apply(kind, version, await store.policy_document(conn, kind))
+            if held.get(kind) != version:
+                document = await store.policy_document(conn, kind)
+                if self.policy.versions.get(kind) == held.get(kind):
+                    self.policy.apply(kind, version, document)
 
     # -- events: each handler gets a batch, in the consumer's transaction ---------------
 

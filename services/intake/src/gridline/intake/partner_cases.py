@@ -4,6 +4,7 @@ outbox), and this process's directory of keys is refreshed at once after it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -61,6 +62,10 @@ class PartnerRegistry:
     master_key: str | None = None
     directory: Directory = field(default_factory=Directory)
     limiter: Limiter = field(default_factory=Limiter)
+    # One refresh at a time: the periodic one may have read the tables before a change
+    # committed; were it to finish after the change's own refresh, the new key would vanish
+    # until the next period (a partner just registered got 403 on its first request).
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def secrets(self, partner: Partner, now: datetime) -> list[str]:
         """The signing secrets a partner's request may be signed with now."""
@@ -77,9 +82,12 @@ class PartnerRegistry:
         return signing_secret(self.master_key, partner.partner_id, partner.secret_versions[0])
 
     async def refresh(self, pool: Pool) -> None:
-        async with pool.acquire() as conn:
-            keys, found = await store.directory(conn)
-        self.directory = Directory.of(keys, found)
+        """Read the directory again; a refresh asked for after a change commits reads it
+        after any refresh already under way, so the change is never overwritten."""
+        async with self._refreshing:
+            async with pool.acquire() as conn:
+                keys, found = await store.directory(conn)
+            self.directory = Directory.of(keys, found)
 
     @staticmethod
     async def _announce(conn: Connection, clock: Clock, source: str, partner: Partner) -> None:

@@ -49,18 +49,22 @@ class PolicyHolder:
 
     async def load(self, conn: Connection) -> None:
         """Take up the latest stored jurisdiction and catalogue: after a restart, and when
-        another routing instance loaded a new one."""
+        another routing instance loaded a new one. What the admin API put into effect
+        while this read and parsed (half a second for a city) is newer than what was read:
+        it stays, and the next load compares again."""
+        held = self.jurisdiction
         version = await store.latest_version(conn, "jurisdiction")
-        if version is not None and (
-            self.jurisdiction is None or self.jurisdiction.version != version
-        ):
+        if version is not None and (held is None or held.version != version):
             doc = await store.latest_policy(conn, "jurisdiction")
-            self.jurisdiction = await asyncio.to_thread(parse_jurisdiction, doc)
+            parsed = await asyncio.to_thread(parse_jurisdiction, doc)
+            if self.jurisdiction is held:
+                self.jurisdiction = parsed
+        catalogue = self.catalogue
         version = await store.latest_version(conn, "catalogue")
-        if version is not None and (
-            self.catalogue is None or self.catalogue.version_hash != version
-        ):
-            self.catalogue = parse_catalogue(await store.latest_policy(conn, "catalogue"))
+        if version is not None and (catalogue is None or catalogue.version_hash != version):
+            parsed_catalogue = parse_catalogue(await store.latest_policy(conn, "catalogue"))
+            if self.catalogue is catalogue:
+                self.catalogue = parsed_catalogue
 
 
 async def store_jurisdiction(

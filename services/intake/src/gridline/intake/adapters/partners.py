@@ -117,9 +117,11 @@ async def key_counts(conn: Connection, now: datetime) -> dict[str, int]:
 
 
 async def directory(conn: Connection) -> tuple[list[tuple[bytes, Key]], list[Partner]]:
-    """Every key and every partner, for the front door's in-memory look-up."""
-    keys = await conn.fetch("SELECT key_digest, partner_id, expires_at FROM partner_keys")
-    return (
-        [(bytes(r["key_digest"]), Key(r["partner_id"], r["expires_at"])) for r in keys],
-        await all_partners(conn),
-    )
+    """Every key and every partner, for the front door's in-memory look-up: one snapshot,
+    so a key is never read without its partner."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        keys = await conn.fetch("SELECT key_digest, partner_id, expires_at FROM partner_keys")
+        return (
+            [(bytes(r["key_digest"]), Key(r["partner_id"], r["expires_at"])) for r in keys],
+            await all_partners(conn),
+        )
