@@ -16,6 +16,9 @@ from gridline.devstack.processes import ManagedProcess
 SERVICES = {"intake": 8000, "routing": 8001, "sla": 8002, "notify": 8003}
 
 
+KEEP_ALIVE_S = 120
+
+
 class ServiceProcess(ManagedProcess):
     """One service: `uvicorn gridline.<name>.entrypoints.api:create_app` on 127.0.0.1."""
 
@@ -51,6 +54,12 @@ class ServiceProcess(ManagedProcess):
                 "httptools",
                 "--timeout-graceful-shutdown",
                 "10",
+                # Longer than any common client keeps an idle connection (httpx 5 s, aiohttp
+                # 15 s, load balancers 60 s, Go 90 s): with uvicorn's 5 s a client reusing a
+                # connection just as the server closed it got a broken read (1 in 60 at a
+                # 5 s pause here), and a POST is not retried.
+                "--timeout-keep-alive",
+                str(KEEP_ALIVE_S),
             ],
             pid_file=pid_file or log_path.with_suffix(".pid"),
             log_path=log_path,
