@@ -383,15 +383,16 @@ async def test_without_a_partner_secret_key_registration_says_what_to_set(pool: 
 
 
 class _SlowReads:
-    """A pool whose connection holds back what its first read found until `go` is set:
-    the periodic refresh, caught between reading the directory and installing it."""
+    """A pool whose connection holds back what its first read found until `go` is set
+    (and says when it has read): the periodic refresh, caught between reading the
+    directory and installing it."""
 
-    def __init__(self, pool: Pool, go: asyncio.Event) -> None:
-        self.pool, self.go = pool, go
+    def __init__(self, pool: Pool) -> None:
+        self.pool, self.read, self.go = pool, asyncio.Event(), asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[Any]:
-        go = self.go
+        read, go = self.read, self.go
 
         class Held:
             def __init__(self, conn: Any) -> None:
@@ -404,6 +405,7 @@ class _SlowReads:
                 rows = await self.conn.fetch(*args)
                 if self.first:
                     self.first = False
+                    read.set()
                     await go.wait()
                 return rows
 
@@ -414,12 +416,13 @@ class _SlowReads:
 async def test_a_partner_registered_during_a_periodic_refresh_can_use_its_key_at_once(
     app: App,
 ) -> None:
-    go = asyncio.Event()
-    periodic = asyncio.create_task(app.registry.refresh(cast(Pool, _SlowReads(app.pool, go))))
-    await asyncio.sleep(0.1)  # it has read the directory, without the partner to come
+    slow = _SlowReads(app.pool)
+    periodic = asyncio.create_task(app.registry.refresh(cast(Pool, slow)))
+    await slow.read.wait()  # it has read the directory, without the partner to come
     registration = asyncio.create_task(register(app))
-    await asyncio.sleep(0.2)
-    go.set()  # the stale read is installed only now, after the registration committed
+    # Its own refresh may wait for the periodic one (as it should), so give it a moment.
+    await asyncio.wait({registration}, timeout=0.5)
+    slow.go.set()  # the stale read is installed only now, after the registration committed
     p = await registration
     await periodic
     answer = await tip(app, p["key"], p["secret"])

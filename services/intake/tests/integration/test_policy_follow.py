@@ -33,7 +33,7 @@ async def test_a_refresh_under_way_keeps_the_version_applied_meanwhile(pool: Poo
     intake = Intake(ManualClock(NOW), "/gridline/intake")
     async with pool.acquire() as conn:
         await store.save_policy(conn, "jurisdiction", "v2", extent(119.9), NOW)
-    go = asyncio.Event()
+    read, go = asyncio.Event(), asyncio.Event()
 
     class Slow:  # hands over the document read only when `go` is set
         def __init__(self, conn: Any) -> None:
@@ -44,12 +44,13 @@ async def test_a_refresh_under_way_keeps_the_version_applied_meanwhile(pool: Poo
 
         async def fetchval(self, sql: str, *args: Any) -> Any:
             value = await self.conn.fetchval(sql, *args)
+            read.set()
             await go.wait()
             return value
 
     async with pool.acquire() as conn:
         refresh = asyncio.create_task(intake.refresh_policy(Slow(conn)))  # type: ignore[arg-type]
-        await asyncio.sleep(0.1)  # it has read v2 and waits
+        await read.wait()  # it has read v2 and waits
         intake.policy.apply("jurisdiction", "v3", extent(121.0))  # as on_policy does
         go.set()
         await refresh

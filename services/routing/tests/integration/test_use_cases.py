@@ -382,7 +382,7 @@ async def test_a_load_under_way_does_not_undo_an_activation_made_meanwhile(
     metrics = RoutingMetrics(CollectorRegistry())
     other = Commands(routing.pool, routing.clock, SOURCE, metrics, PolicyHolder(), None)
     await other.activate_jurisdiction(parse_jurisdiction(j2), j2)
-    go = asyncio.Event()
+    read, go = asyncio.Event(), asyncio.Event()
 
     class Slow:  # hands over the document read only when `go` is set
         def __init__(self, conn: Any) -> None:
@@ -391,13 +391,14 @@ async def test_a_load_under_way_does_not_undo_an_activation_made_meanwhile(
         async def fetchval(self, sql: str, *args: Any) -> Any:
             value = await self.conn.fetchval(sql, *args)
             if sql.lstrip().startswith("SELECT document"):
+                read.set()
                 await go.wait()
             return value
 
     holder = routing.commands.policy
     async with routing.pool.acquire() as conn:
         load = asyncio.create_task(holder.load(Slow(conn)))  # type: ignore[arg-type]
-        await asyncio.sleep(0.1)
+        await read.wait()
         newest = parse_jurisdiction(j3)
         await routing.commands.activate_jurisdiction(newest, j3)
         go.set()
