@@ -1,14 +1,16 @@
-"""run_on_notify on the real PostgreSQL: a NOTIFY runs a round at once, a failed round is
-retried on a fresh connection, and no LISTENing connection goes back to the pool."""
+"""run_on_notify and the pool on the real PostgreSQL: a NOTIFY runs a round at once, a
+failed round is retried on a fresh connection, no LISTENing connection goes back to the
+pool, and no wait for a pooled connection outlasts the pool's bound."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from gridline.common.pg import Connection, Pool, open_pool, run_on_notify
+from gridline.common.pg import Connection, Pool, is_transient, open_pool, run_on_notify
 from gridline.common.settings import PostgresSettings
 
 pytestmark = [pytest.mark.integration]
@@ -111,18 +113,14 @@ async def test_a_pool_that_hands_out_no_connection_is_a_failed_round_not_a_silen
         ran.set()
         return False
 
-    settings = pg_settings.model_copy(update={"pool_min": 1, "pool_max": 1})
+    settings = pg_settings.model_copy(
+        update={"pool_min": 1, "pool_max": 1, "acquire_timeout_s": 0.3}
+    )
     async with open_pool(settings, scratch_schema) as pool:
         held = await pool.acquire()  # the pool's only connection
         task = asyncio.create_task(
             run_on_notify(
-                pool,
-                channel,
-                work,
-                wake=asyncio.Event(),
-                idle=lambda: 60.0,
-                failed=failures.append,
-                acquire_timeout=0.3,
+                pool, channel, work, wake=asyncio.Event(), idle=lambda: 60.0, failed=failures.append
             )
         )
         try:
@@ -137,3 +135,28 @@ async def test_a_pool_that_hands_out_no_connection_is_a_failed_round_not_a_silen
             await asyncio.gather(task, return_exceptions=True)
             await pool.release(held)  # (again: a no-op) so that the pool can close
     assert isinstance(failures[0], TimeoutError)
+
+
+async def test_every_wait_for_a_pooled_connection_ends_at_the_pools_bound(
+    pg_settings: PostgresSettings, scratch_schema: str
+) -> None:
+    """Requests and loops alike (the pool's own query methods acquire through it): a pool
+    that hands out nothing raises a transient TimeoutError after the bound, not a wait
+    without end; a caller may still ask for another bound."""
+    settings = pg_settings.model_copy(
+        update={"pool_min": 1, "pool_max": 1, "acquire_timeout_s": 0.3}
+    )
+    async with open_pool(settings, scratch_schema) as pool:
+        held = await pool.acquire()
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError) as raised:
+                await asyncio.wait_for(pool.fetchval("SELECT 1"), 10)  # 10: a test's bound
+            assert 0.25 < time.monotonic() - started < 5  # the pool's, not the test's
+            assert is_transient(raised.value)
+            with pytest.raises(TimeoutError):
+                async with pool.acquire(timeout=0.05):
+                    pass
+        finally:
+            await pool.release(held)
+        assert await pool.fetchval("SELECT 1") == 1

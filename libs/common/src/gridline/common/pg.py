@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import asyncpg
 from asyncpg import Connection, Pool
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "OUTBOX_INSERT",
+    "BoundedPool",
     "Connection",
     "OutboxRows",
     "Outgoing",
@@ -84,12 +86,37 @@ async def _keep_session(conn: Connection) -> None:
     and drops listeners; advisory locks are transaction-scoped or released explicitly."""
 
 
+class BoundedPool(Pool):  # type: ignore[misc]  # asyncpg ships no types
+    """asyncpg's pool, whose `acquire` waits at most `acquire_timeout` seconds for a free
+    connection unless the caller says otherwise (its own `fetch`, `execute`, … acquire
+    through it too). Nothing that waits on the database waits without bound: a pool that
+    hands out nothing raises TimeoutError, which is transient (`is_transient`), so a loop
+    logs and retries it and a request gets 503, never a silent stop."""
+
+    __slots__ = ("_acquire_timeout",)
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
 @asynccontextmanager
 async def open_pool(settings: PostgresSettings, schema: str) -> AsyncIterator[Pool]:
     """A pool whose connections see `schema` first; closed when the block ends."""
     schema = _validate_schema(schema)
-    pool = await asyncpg.create_pool(
+    # What asyncpg.create_pool does, with the bounded pool (it takes no pool class); the
+    # first five are its defaults.
+    pool = await BoundedPool(
         settings.url,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=settings.acquire_timeout_s,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         server_settings={
@@ -215,7 +242,6 @@ async def run_on_notify(
     linger: float = 0.0,
     prepare: Callable[[Connection], Awaitable[None]] | None = None,
     failed: Callable[[Exception], None] | None = None,
-    acquire_timeout: float = 30.0,
 ) -> None:
     """Run `work` in rounds on one pool connection that LISTENs on `channel`: at once when
     it says more is waiting (returns True), else after a notification (then `linger`
@@ -224,7 +250,7 @@ async def run_on_notify(
     backoff on a fresh connection: the database or broker is down, nothing is dropped.
     The connection is closed, never pooled again, since it carries the LISTEN and
     whatever session settings `prepare` made. A wait for a pooled connection longer than
-    `acquire_timeout` is a failed round too: logged and retried, never a silent stop."""
+    the pool's bound (`BoundedPool`) is a failed round too: logged and retried."""
     conn: Connection | None = None
 
     def notified(*_: object) -> None:
@@ -254,7 +280,7 @@ async def run_on_notify(
             try:
                 if conn is None or not usable(conn):
                     await discard()
-                    conn = await pool.acquire(timeout=acquire_timeout)
+                    conn = await pool.acquire()
                     await conn.add_listener(channel, notified)
                     if prepare is not None:
                         await prepare(conn)

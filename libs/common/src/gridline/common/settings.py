@@ -58,6 +58,10 @@ class PostgresSettings(BaseSettings):
     )
     pool_min: int = Field(default=1, ge=1, validation_alias="GRIDLINE_PG_POOL_MIN")
     pool_max: int = Field(default=10, ge=1, validation_alias="GRIDLINE_PG_POOL_MAX")
+    # The longest any wait for a pooled connection may take (pg.BoundedPool).
+    acquire_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias="GRIDLINE_PG_ACQUIRE_TIMEOUT_S"
+    )
 
     @field_validator("url")
     @classmethod

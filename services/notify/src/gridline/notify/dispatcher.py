@@ -35,7 +35,6 @@ from gridline.notify.metrics import NotifyMetrics
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60  # a claimed delivery is retried by someone else if we die mid-send
-RECORD_ACQUIRE_TIMEOUT_S = 30.0  # waiting longer for a pooled connection is a failed recording
 
 
 class Dispatcher:
@@ -241,9 +240,9 @@ class Dispatcher:
             self._recorded(batch)
 
     async def _record(self, batch: list[Outcome]) -> None:
-        # Bounded: a pool that hands out no connection is a logged, retried failure, not a
-        # recorder that waits in silence while its claimed rows hold every slot.
-        async with self._pool.acquire(timeout=RECORD_ACQUIRE_TIMEOUT_S) as conn:
+        # The pool's bounded wait: a pool that hands out no connection is a logged, retried
+        # failure, not a recorder that waits in silence while its claimed rows hold every slot.
+        async with self._pool.acquire() as conn:
             await store.record(conn, batch)
 
     def _recorded(self, batch: list[Outcome]) -> None:
