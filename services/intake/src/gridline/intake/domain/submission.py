@@ -18,24 +18,6 @@ from gridline.intake.domain.inputs import Open311Error, check_text
 __all__ = ["Accepted", "Form", "Open311Error", "Submission", "parse_submission"]
 
 MAX_DESCRIPTION = 4000
-# The fields of a GeoReport v2 POST that hold one value (attribute[CODE][] may repeat).
-SINGLE_FIELDS = (
-    "api_key",
-    "jurisdiction_id",
-    "service_code",
-    "lat",
-    "long",
-    "address_string",
-    "address_id",
-    "email",
-    "device_id",
-    "account_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "description",
-    "media_url",
-)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -129,12 +111,13 @@ def parse_submission(
     """Check the form in the order a client would fix it; the first problem is raised.
     `attributes` gives a category's questions; `places` the places a text names."""
     if isinstance(form, Form):
-        for name in SINGLE_FIELDS:
-            if len(set(form.lists.get(name, ()))) > 1:
+        # Every field of GeoReport v2 holds one value but the attributes, which
+        # check_answers checks knowing their datatypes (a multivaluelist repeats). The same
+        # value repeated is harmless.
+        for name, values in form.lists.items():
+            if len(values) > 1 and not name.startswith("attribute[") and len(set(values)) > 1:
                 raise Open311Error(
-                    400,
-                    f"{name} is given {len(form.lists[name])} times with different values;"
-                    " send it once",
+                    400, f"{name} is given {len(values)} times with different values; send it once"
                 )
     code = _text(form, "service_code", 100)
     if code is None:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from python_multipart.multipart import parse_options_header
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from gridline.common.http import UNAVAILABLE, retry_after
@@ -221,7 +222,7 @@ async def service_definition(
     return answer(request, "service_definition", _definition(category, _zh(request, locale)))
 
 
-_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_UTF8 = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 
 
 def urlencoded_form(body: bytes, content_type: str = "") -> Form:
@@ -234,7 +235,6 @@ def urlencoded_form(body: bytes, content_type: str = "") -> Form:
     except UnicodeDecodeError:
         raise Open311Error(400, "the form must be UTF-8 encoded") from None
     pairs = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
-    charset = _charset(content_type)
     for name, value in pairs:
         if name.isascii() and value.isascii():
             continue
@@ -243,10 +243,12 @@ def urlencoded_form(body: bytes, content_type: str = "") -> Form:
             raise Open311Error(
                 400, f"{field}: a percent-encoded value is not UTF-8; send the form in UTF-8"
             )
+        charset = parse_options_header(content_type)[1].get(b"charset", b"utf-8").lower()
         if charset not in _UTF8:
+            declared = charset.decode("latin-1")
             raise Open311Error(
                 400,
-                f"{field}: the form declares charset={charset}; GeoReport v2 requires UTF-8,"
+                f"{field}: the form declares charset={declared}; GeoReport v2 requires UTF-8,"
                 " send it in UTF-8",
             )
     return Form(pairs)
@@ -268,15 +270,6 @@ class Utf8Parts(MultiPartParser):
             self.items.append((part.field_name, value))
         else:
             super().on_part_end()
-
-
-def _charset(content_type: str) -> str:
-    """The charset a Content-Type declares, lower case ('utf-8' when it declares none)."""
-    for param in content_type.split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip('"').lower() or "utf-8"
-    return "utf-8"
 
 
 def _is_utf8(text: str) -> bool:
