@@ -55,9 +55,9 @@ class ServiceProcess(ManagedProcess):
                 "--timeout-graceful-shutdown",
                 "10",
                 # Longer than any common client keeps an idle connection (httpx 5 s, aiohttp
-                # 15 s, load balancers 60 s, Go 90 s): with uvicorn's 5 s a client reusing a
-                # connection just as the server closed it got a broken read (1 in 60 at a
-                # 5 s pause here), and a POST is not retried.
+                # 15 s, load balancers 60 s, Go 90 s): with uvicorn's 5 s, httpx reusing a
+                # connection just as the server closed it got a broken read, and a POST is
+                # not retried.
                 "--timeout-keep-alive",
                 str(KEEP_ALIVE_S),
             ],
