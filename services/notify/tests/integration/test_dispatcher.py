@@ -3,6 +3,7 @@ deliveries, a slow receiver holds up no one else, and outcomes are recorded in b
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -136,3 +137,66 @@ async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
     )
     for name, value in [("delivered", 1), ("retries", 1), ("dead", 1)]:
         assert registry.get_sample_value(f"gridline_notify_{name}_total") == value
+
+
+def _dispatcher(pool: Pool, client: webhook.Client, schema: str) -> Dispatcher:
+    return Dispatcher(
+        pool,
+        client,
+        schema,
+        ["hook"],
+        secret="s" * 16,
+        policy=RetryPolicy(max_attempts=3, backoff_base=0.1, backoff_max=0.1),
+        metrics=NotifyMetrics(CollectorRegistry()),
+        slots_per_subscription=8,
+    )
+
+
+async def test_a_drain_lets_the_sends_in_flight_end_and_records_them_and_claims_no_more(
+    pool: Pool, scratch_schema: str, receivers: Receivers
+) -> None:
+    receiver = receivers(0.5)
+    notify = Notify([Subscription("hook", receiver.url)])
+    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
+        dispatcher = _dispatcher(pool, client, scratch_schema)
+        async with running(dispatcher):
+            await store_events(pool, notify, [lifecycle("wo-1")[0], lifecycle("wo-2")[0]])
+            await until(lambda: len(receiver.received) == 2, within=10, what="two sends")
+            with receiver.lock:
+                assert receiver.answered == 0  # both in flight as the drain begins
+            assert await dispatcher.drain(within=5.0) == 0
+            # Stored after the drain: left for the next run, not claimed.
+            await store_events(pool, notify, [lifecycle("wo-3")[0]])
+            await asyncio.sleep(0.3)
+    assert sorted(order for order, _, _ in receiver.received) == ["wo-1", "wo-2"]
+    rows = await pool.fetch(
+        "SELECT work_order_id, attempts, delivered_at IS NOT NULL AS delivered,"
+        " delivered_at IS NULL AND next_attempt_at <= now() AS unclaimed"
+        " FROM deliveries ORDER BY work_order_id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("wo-1", 1, True, False),
+        ("wo-2", 1, True, False),
+        ("wo-3", 0, False, True),
+    ]
+
+
+async def test_a_drain_is_bounded_and_what_it_leaves_keeps_its_lease(
+    pool: Pool, scratch_schema: str, receivers: Receivers
+) -> None:
+    receiver = receivers(3.0)
+    notify = Notify([Subscription("hook", receiver.url)])
+    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
+        dispatcher = _dispatcher(pool, client, scratch_schema)
+        async with running(dispatcher):
+            await store_events(pool, notify, [lifecycle("wo-1")[0]])
+            await until(lambda: len(receiver.received) == 1, within=10, what="the send")
+            began = time.monotonic()
+            assert await dispatcher.drain(within=0.3) == 1
+            assert time.monotonic() - began < 1.0
+    row = await pool.fetchrow(
+        "SELECT attempts, delivered_at, next_attempt_at > now() + interval '50 seconds' AS leased"
+        " FROM deliveries"
+    )
+    # Not recorded, still leased: sent again after the lease, under the same id.
+    assert (row["attempts"], row["delivered_at"], row["leased"]) == (0, None, True)

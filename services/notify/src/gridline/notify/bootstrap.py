@@ -99,4 +99,9 @@ async def bootstrap(settings: NotifySettings) -> AsyncIterator[NotifyService]:
             record_interval=settings.record_interval,
         )
         runtime.background("webhook-dispatcher", dispatcher.run)
-        yield NotifyService(runtime, notify, dispatcher)
+        try:
+            yield NotifyService(runtime, notify, dispatcher)
+        finally:
+            # Before the runtime cancels the dispatcher: sends in flight end within the
+            # client's timeout; a second more to record them.
+            await dispatcher.drain(settings.timeout + 1.0)

@@ -9,6 +9,12 @@ of outcome, then frees the slots and wakes the claimer, since recording an order
 delivery makes its next event due. A claimed row keeps its lease until recorded, so no
 one claims it twice; a periodic claim catches retries that come due.
 
+Stopping is two steps: `drain` (the composition root calls it at shutdown) claims nothing
+more and lets the sends in flight finish and be recorded, for a bounded time; cancelling
+`run` then gives up what is left, whose rows keep their lease and go out again after it
+under the same notification id. Without the drain every rolling restart would send each
+delivery in flight twice.
+
 Partners' callbacks are deliveries like the others, one subscription per partner
 ("partner:<id>"), learnt from the partners table when notify's partner handler notifies.
 They are signed at send time with the partner's secrets in force (so a rotation applies to
@@ -80,6 +86,8 @@ class Dispatcher:
         self._has_results = asyncio.Event()
         self._batch_full = asyncio.Event()
         self._next_retry: float | None = None  # loop time the earliest known retry is due
+        self._draining = False  # stopping: claim nothing more
+        self._progress = asyncio.Event()  # a batch was recorded
 
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_forever(), name="notify-recorder")
@@ -120,6 +128,30 @@ class Dispatcher:
             self._results, self._recording = [], []
             self._in_flight.clear()
 
+    async def drain(self, within: float) -> int:
+        """Claim nothing more; wait up to `within` seconds for the sends in flight to end
+        and their outcomes to be recorded. Returns how many are left unrecorded (they keep
+        their lease: retried after it, under the same notification id)."""
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        if self._sending:
+            await asyncio.wait(set(self._sending), timeout=within)
+        while self._results or self._recording:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), left)
+        unrecorded = len(self._sending) + len(self._results) + len(self._recording)
+        log.info(
+            "notify dispatcher: stopped claiming; %d sends in flight left unrecorded"
+            " (retried after their lease)",
+            unrecorded,
+        )
+        return unrecorded
+
     def _wait_seconds(self) -> float:
         """Until the next fallback poll, or sooner when a retry we scheduled comes due."""
         if self._next_retry is None:
@@ -150,6 +182,8 @@ class Dispatcher:
         self._claimable = frozenset(self._subscriptions | can_call)
 
     async def _claim(self, conn: Connection) -> None:
+        if self._draining:
+            return
         if self._refresh_partners:
             await self._learn_partners(conn)
         free = {s: n for s in self._claimable if (n := self._slots - self._in_flight[s]) > 0}
@@ -261,3 +295,4 @@ class Dispatcher:
                 if self._next_retry is None or due < self._next_retry:
                     self._next_retry = due
         self._wake.set()  # slots are free, and each order's next event may be due now
+        self._progress.set()
