@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from gridline.common.consumer import Incoming
 from gridline.common.events import (
@@ -28,8 +29,11 @@ from gridline.common.events import (
 )
 from gridline.common.pg import Pool, migrate, open_pool
 from gridline.common.settings import PostgresSettings
+from gridline.notify.adapters import webhook
 from gridline.notify.dispatcher import Dispatcher
+from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify
+from gridline.notify.metrics import NotifyMetrics
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 REF = {
@@ -114,6 +118,23 @@ async def pool(pg_settings: PostgresSettings, scratch_schema: str) -> AsyncItera
     async with open_pool(pg_settings, scratch_schema) as pool:
         await migrate(pool, scratch_schema, [resources.files("gridline.notify") / "migrations"])
         yield pool
+
+
+def new_dispatcher(
+    pool: Pool,
+    client: webhook.Client,
+    schema: str,
+    subscriptions: list[str],
+    **settings: Any,
+) -> Dispatcher:
+    """A dispatcher with the tests' usual settings; a test passes the ones it is about."""
+    defaults: dict[str, Any] = {
+        "secret": "s" * 16,
+        "policy": RetryPolicy(max_attempts=3, backoff_base=0.1, backoff_max=0.1),
+        "metrics": NotifyMetrics(CollectorRegistry()),
+        "slots_per_subscription": 8,
+    }
+    return Dispatcher(pool, client, schema, subscriptions, **(defaults | settings))
 
 
 @contextlib.asynccontextmanager

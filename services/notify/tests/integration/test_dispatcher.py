@@ -4,7 +4,9 @@ deliveries, a slow receiver holds up no one else, and outcomes are recorded in b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -17,7 +19,7 @@ from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify, Subscription, notification_id
 from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import Receivers, lifecycle, running, store_events, until
+from .conftest import Receiver, Receivers, lifecycle, new_dispatcher, running, store_events, until
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +32,11 @@ async def test_a_slow_receiver_does_not_hold_up_deliveries_to_another(
     orders = ["wo-1", "wo-2", "wo-3"]
     slots = 2
     async with webhook.open_client(10.0, connections=2 * slots, per_receiver=slots) as client:
-        dispatcher = Dispatcher(
+        dispatcher = new_dispatcher(
             pool,
             client,
             scratch_schema,
             ["slow", "fast"],
-            secret="s" * 16,
-            policy=RetryPolicy(max_attempts=3, backoff_base=0.1, backoff_max=0.1),
-            metrics=NotifyMetrics(CollectorRegistry()),
             slots_per_subscription=slots,
             poll_interval=60,  # only the insert's notification can wake it in time
         )
@@ -90,15 +89,13 @@ async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
 
     registry = CollectorRegistry()
     async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
-        dispatcher = Dispatcher(
+        dispatcher = new_dispatcher(
             pool,
             client,
             scratch_schema,
             ["hook"],
-            secret="s" * 16,
             policy=RetryPolicy(max_attempts=2, backoff_base=30, backoff_max=30),
             metrics=NotifyMetrics(registry),
-            slots_per_subscription=8,
             record_interval=0.05,  # all three answers land in one recording
         )
         async with running(dispatcher):
@@ -139,35 +136,30 @@ async def test_outcomes_recorded_in_batches_mark_delivered_retry_and_dead(
         assert registry.get_sample_value(f"gridline_notify_{name}_total") == value
 
 
-def _dispatcher(pool: Pool, client: webhook.Client, schema: str) -> Dispatcher:
-    return Dispatcher(
-        pool,
-        client,
-        schema,
-        ["hook"],
-        secret="s" * 16,
-        policy=RetryPolicy(max_attempts=3, backoff_base=0.1, backoff_max=0.1),
-        metrics=NotifyMetrics(CollectorRegistry()),
-        slots_per_subscription=8,
-    )
+@contextlib.asynccontextmanager
+async def dispatching(
+    pool: Pool, schema: str, receiver: Receiver
+) -> AsyncIterator[tuple[Notify, Dispatcher]]:
+    """A running dispatcher for one receiver; stores through the Notify it yields."""
+    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
+        dispatcher = new_dispatcher(pool, client, schema, ["hook"])
+        async with running(dispatcher):
+            yield Notify([Subscription("hook", receiver.url)]), dispatcher
 
 
 async def test_a_drain_lets_the_sends_in_flight_end_and_records_them_and_claims_no_more(
     pool: Pool, scratch_schema: str, receivers: Receivers
 ) -> None:
     receiver = receivers(0.5)
-    notify = Notify([Subscription("hook", receiver.url)])
-    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
-        dispatcher = _dispatcher(pool, client, scratch_schema)
-        async with running(dispatcher):
-            await store_events(pool, notify, [lifecycle("wo-1")[0], lifecycle("wo-2")[0]])
-            await until(lambda: len(receiver.received) == 2, within=10, what="two sends")
-            with receiver.lock:
-                assert receiver.answered == 0  # both in flight as the drain begins
-            assert await dispatcher.drain(within=5.0) == 0
-            # Stored after the drain: left for the next run, not claimed.
-            await store_events(pool, notify, [lifecycle("wo-3")[0]])
-            await asyncio.sleep(0.3)
+    async with dispatching(pool, scratch_schema, receiver) as (notify, dispatcher):
+        await store_events(pool, notify, [lifecycle("wo-1")[0], lifecycle("wo-2")[0]])
+        await until(lambda: len(receiver.received) == 2, within=10, what="two sends")
+        with receiver.lock:
+            assert receiver.answered == 0  # both in flight as the drain begins
+        assert await dispatcher.drain(within=5.0) == 0
+        # Stored after the drain: left for the next run, not claimed.
+        await store_events(pool, notify, [lifecycle("wo-3")[0]])
+        await asyncio.sleep(0.3)
     assert sorted(order for order, _, _ in receiver.received) == ["wo-1", "wo-2"]
     rows = await pool.fetch(
         "SELECT work_order_id, attempts, delivered_at IS NOT NULL AS delivered,"
@@ -185,15 +177,12 @@ async def test_a_drain_is_bounded_and_what_it_leaves_keeps_its_lease(
     pool: Pool, scratch_schema: str, receivers: Receivers
 ) -> None:
     receiver = receivers(3.0)
-    notify = Notify([Subscription("hook", receiver.url)])
-    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
-        dispatcher = _dispatcher(pool, client, scratch_schema)
-        async with running(dispatcher):
-            await store_events(pool, notify, [lifecycle("wo-1")[0]])
-            await until(lambda: len(receiver.received) == 1, within=10, what="the send")
-            began = time.monotonic()
-            assert await dispatcher.drain(within=0.3) == 1
-            assert time.monotonic() - began < 1.0
+    async with dispatching(pool, scratch_schema, receiver) as (notify, dispatcher):
+        await store_events(pool, notify, [lifecycle("wo-1")[0]])
+        await until(lambda: len(receiver.received) == 1, within=10, what="the send")
+        began = time.monotonic()
+        assert await dispatcher.drain(within=0.3) == 1
+        assert time.monotonic() - began < 1.0
     row = await pool.fetchrow(
         "SELECT attempts, delivered_at, next_attempt_at > now() + interval '50 seconds' AS leased"
         " FROM deliveries"

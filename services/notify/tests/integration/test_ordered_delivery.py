@@ -7,16 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from gridline.common.pg import Pool
 from gridline.notify.adapters import store, webhook
-from gridline.notify.dispatcher import Dispatcher
 from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify, Subscription
-from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import Receivers, lifecycle, running, store_events, until
+from .conftest import Receivers, lifecycle, new_dispatcher, running, store_events, until
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +36,12 @@ async def test_one_orders_notifications_arrive_in_event_order_despite_a_refusal(
     await store_events(pool, notify, [e for order in orders for e in lifecycle(order)])
 
     async with webhook.open_client(10.0, connections=10, per_receiver=10) as client:
-        dispatcher = Dispatcher(
+        dispatcher = new_dispatcher(
             pool,
             client,
             scratch_schema,
             ["hook"],
-            secret="secret",
             policy=RetryPolicy(max_attempts=5, backoff_base=0.05, backoff_max=0.1),
-            metrics=NotifyMetrics(CollectorRegistry()),
             slots_per_subscription=10,
         )
         async with running(dispatcher):

@@ -23,12 +23,11 @@ from gridline.common.events import PartnerUpdated, TipStatus, TipStatusChanged, 
 from gridline.common.partners import signing_secret
 from gridline.common.pg import Pool
 from gridline.notify.adapters import webhook
-from gridline.notify.dispatcher import Dispatcher
 from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.handlers import Notify
 from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import Receiver, Receivers, running, until
+from .conftest import Receiver, Receivers, new_dispatcher, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +100,7 @@ async def dispatching(
     pool: Pool, schema: str, key: str | None = KEY, registry: CollectorRegistry | None = None
 ) -> AsyncIterator[None]:
     async with webhook.open_client(5.0, connections=0, per_receiver=10) as client:
-        dispatcher = Dispatcher(
+        dispatcher = new_dispatcher(
             pool,
             client,
             schema,

@@ -12,19 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from gridline.common.consumer import Incoming
 from gridline.common.events import DeadlineWarning, envelope_for
 from gridline.common.pg import Pool
 from gridline.notify.adapters import webhook
-from gridline.notify.dispatcher import Dispatcher
 from gridline.notify.domain.attempts import RetryPolicy
 from gridline.notify.domain.messages import Notified
 from gridline.notify.handlers import Notify, Subscription, notification_id
-from gridline.notify.metrics import NotifyMetrics
 
-from .conftest import AT, REF, Receiver, Receivers, lifecycle, running, until
+from .conftest import AT, REF, Receiver, Receivers, lifecycle, new_dispatcher, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -112,15 +109,13 @@ async def test_a_warning_batch_makes_one_delivery_per_subscription_and_none_on_r
 @asynccontextmanager
 async def dispatching(pool: Pool, schema: str, receiver: Receiver) -> AsyncIterator[None]:
     async with webhook.open_client(10.0, connections=10, per_receiver=10) as client:
-        dispatcher = Dispatcher(
+        dispatcher = new_dispatcher(
             pool,
             client,
             schema,
             ["hook"],
-            secret="secret",
             # Retried every 50 ms for as long as the test needs.
             policy=RetryPolicy(max_attempts=10_000, backoff_base=0.05, backoff_max=0.05),
-            metrics=NotifyMetrics(CollectorRegistry()),
             slots_per_subscription=10,
         )
         async with running(dispatcher):
