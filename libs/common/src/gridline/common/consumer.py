@@ -448,6 +448,20 @@ class EventConsumer:
         consumer = self._consumer
         if consumer is None or not assigned:
             return
+        # Paused until checked, and before this callback's first await: aiokafka ends its
+        # reassignment before calling it, so a poll meanwhile would hand out the records a
+        # fetch from the start of the log brought, and they would be applied before the seek.
+        assigned = [tp for tp in assigned if tp in consumer.assignment()]
+        consumer.pause(*assigned)
+        try:
+            await self._seek_to_floors(consumer, assigned)
+        finally:
+            held = consumer.assignment()  # a rebalance meanwhile may have taken some away
+            consumer.resume(*(tp for tp in assigned if tp in held))
+
+    async def _seek_to_floors(
+        self, consumer: AIOKafkaConsumer, assigned: Sequence[TopicPartition]
+    ) -> None:
         delay = 0.2
         while True:
             try:
