@@ -257,6 +257,7 @@ async def consume_until(
     done: Callable[[], Awaitable[bool]],
     within: float,
     settle: float = 0.0,
+    registry: CollectorRegistry | None = None,
 ) -> EventConsumer:
     """Run a consumer of `topic` until `done()`, then `settle` seconds more (so that
     anything applied twice would show), then stop it; returns it."""
@@ -266,7 +267,7 @@ async def consume_until(
         producer=producer,
         kafka=kafka_settings,
         handlers={DeadlineBreached: handle},
-        registry=CollectorRegistry(),
+        registry=registry or CollectorRegistry(),
         topics=[topic],
     )
     task = asyncio.create_task(consumer.run())
@@ -772,15 +773,31 @@ async def test_a_group_the_broker_forgot_resumes_at_its_floor_not_at_the_start_o
         await producer.send(topic, value=raw(f"o{i}", f"f{i}"), key=b"k", partition=1)
     await producer.flush()
     # From the start of the log, f0-f7 would be applied again: their rows are gone.
-    resumed = run(done=lambda: committed_is(kafka_settings, group, tp, 10), within=30, settle=0.5)
-    if floors_slow:
-        # The floors cannot be read for 2 s (as on a loaded database): meanwhile the
-        # consumer fetches from the start of the log and must hand none of it out.
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("LOCK TABLE inbox_floors IN ACCESS EXCLUSIVE MODE")
-            resuming = asyncio.create_task(resumed)
-            await asyncio.sleep(2.0)
-        await resuming
-    else:
-        await resumed
+    if not floors_slow:
+        await run(done=lambda: committed_is(kafka_settings, group, tp, 10), within=30, settle=0.5)
+        assert seen == ["f8", "f9"]
+        return
+    # The floors cannot be read for 4.5 s (as on a loaded or failing database): meanwhile
+    # the consumer fetches from the start of the log and must hand none of it out, and its
+    # watchdog (2 s) must not take the paused wait for a consumer standing still.
+    registry = CollectorRegistry()
+    resuming = asyncio.create_task(
+        consume_until(
+            pool,
+            producer,
+            kafka_settings.model_copy(update={"consumer_stall_s": 2.0}),
+            group,
+            handle,
+            topic,
+            done=lambda: committed_is(kafka_settings, group, tp, 10),
+            within=30,
+            settle=0.5,
+            registry=registry,
+        )
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE inbox_floors IN ACCESS EXCLUSIVE MODE")
+        await asyncio.sleep(4.5)
+    await resuming
     assert seen == ["f8", "f9"]
+    assert registry.get_sample_value("gridline_consumer_restarts_total", {"group": group}) == 0

@@ -197,6 +197,7 @@ class EventConsumer:
         self._beat_at = self._progress_at = time.monotonic()
         self._held_partitions = False  # whether the current client was seen working one
         self._processing = False
+        self._reading_floors = False  # an assignment's floors are being read (paused)
 
     @property
     def ready(self) -> bool:
@@ -317,7 +318,9 @@ class EventConsumer:
                     answering_since = now
                 if working:
                     self._held_partitions = True
-                if self._processing:  # a handler's own waits (database down, policy)
+                # A handler's own waits (database down, policy), or the floors' read of a
+                # new assignment, whose partitions wait paused meanwhile.
+                if self._processing or self._reading_floors:
                     continue
                 # A client that worked partitions and now works none (its session expired in
                 # a broker outage: no assignment, or one whose positions it never learns)
@@ -453,11 +456,14 @@ class EventConsumer:
         # fetch from the start of the log brought, and they would be applied before the seek.
         assigned = [tp for tp in assigned if tp in consumer.assignment()]
         consumer.pause(*assigned)
+        self._reading_floors = True
         try:
             await self._seek_to_floors(consumer, assigned)
         finally:
             held = consumer.assignment()  # a rebalance meanwhile may have taken some away
             consumer.resume(*(tp for tp in assigned if tp in held))
+            self._reading_floors = False
+            self._progress_at = time.monotonic()  # that wait was not standing still
 
     async def _seek_to_floors(
         self, consumer: AIOKafkaConsumer, assigned: Sequence[TopicPartition]
