@@ -135,12 +135,14 @@ class Dispatcher:
         self._draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        if self._sending:
-            await asyncio.wait(set(self._sending), timeout=within)
-        while self._results or self._recording:
+        # Sends started by a claim that was under way as the drain began are waited for too.
+        while self._sending or self._results or self._recording:
             left = deadline - loop.time()
             if left <= 0:
                 break
+            if self._sending:
+                await asyncio.wait(set(self._sending), timeout=left)
+                continue
             self._progress.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), left)
