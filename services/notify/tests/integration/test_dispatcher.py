@@ -189,3 +189,36 @@ async def test_a_drain_is_bounded_and_what_it_leaves_keeps_its_lease(
     )
     # Not recorded, still leased: sent again after the lease, under the same id.
     assert (row["attempts"], row["delivered_at"], row["leased"]) == (0, None, True)
+
+
+async def test_a_drain_waits_for_a_claim_under_way_and_the_sends_it_starts(
+    pool: Pool, scratch_schema: str, receivers: Receivers
+) -> None:
+    receiver = receivers(0.0)
+    notify = Notify([Subscription("hook", receiver.url)])
+    await store_events(pool, notify, [lifecycle("wo-1")[0]])
+    async with webhook.open_client(10.0, connections=8, per_receiver=8) as client:
+        dispatcher = new_dispatcher(pool, client, scratch_schema, ["hook"])
+        # Its first claim waits on the table, held in SHARE mode, as on a busy database.
+        async with pool.acquire() as conn:
+            locked = conn.transaction()
+            await locked.start()
+            await conn.execute("LOCK TABLE deliveries IN SHARE MODE")
+            async with running(dispatcher):
+                await until(
+                    lambda: pool.fetchval(
+                        "SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                        " WHERE c.relname = 'deliveries' AND NOT l.granted"
+                    ),
+                    within=10,
+                    what="the claim to wait on the lock",
+                )
+                draining = asyncio.create_task(dispatcher.drain(within=5.0))
+                await asyncio.sleep(0.3)
+                assert not draining.done()  # the claim is still under way
+                await locked.rollback()
+                assert await draining == 0
+    assert [order for order, _, _ in receiver.received] == ["wo-1"]
+    assert (
+        await pool.fetchval("SELECT attempts FROM deliveries WHERE delivered_at IS NOT NULL") == 1
+    )

@@ -87,7 +87,8 @@ class Dispatcher:
         self._batch_full = asyncio.Event()
         self._next_retry: float | None = None  # loop time the earliest known retry is due
         self._draining = False  # stopping: claim nothing more
-        self._progress = asyncio.Event()  # a batch was recorded
+        self._claiming = False  # a claim is under way
+        self._progress = asyncio.Event()  # a claim ended or a batch was recorded
 
     async def run(self) -> None:
         recorder = asyncio.create_task(self._record_forever(), name="notify-recorder")
@@ -103,7 +104,12 @@ class Dispatcher:
             self._refresh_partners = True
 
         async def work(conn: Connection) -> bool:
-            await self._claim(conn)
+            self._claiming = True
+            try:
+                await self._claim(conn)
+            finally:
+                self._claiming = False
+                self._progress.set()
             return False
 
         try:
@@ -135,8 +141,8 @@ class Dispatcher:
         self._draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        # Sends started by a claim that was under way as the drain began are waited for too.
-        while self._sending or self._results or self._recording:
+        # A claim under way as the drain began is waited for, and the sends it starts.
+        while self._claiming or self._sending or self._results or self._recording:
             left = deadline - loop.time()
             if left <= 0:
                 break
