@@ -64,14 +64,18 @@ class EventHandlers:
         opened: list[tuple[WorkOrder, str]] = []
         changes: list[Change] = []
         merged: list[tuple[str, str, str, datetime]] = []
-        places = policy.places_of([(r.lon, r.lat) for r in reports])
-        for r, place in zip(reports, places, strict=True):
+        to_open = []
+        for r in reports:
             if r.report_id in seen:
                 continue
             seen.add(r.report_id)
             if r.duplicate_of is not None:
                 merged.append((r.report_id, r.duplicate_of, r.source, now))
-                continue
+            else:
+                to_open.append(r)
+        # Only the reports that open an order are placed: one look-up for all of them.
+        places = policy.places_of([(r.lon, r.lat) for r in to_open])
+        for r, place in zip(to_open, places, strict=True):
             new = open_for_report(report_of(r), policy, now, place)
             opened.append((new.order, r.description))
             first = new.raised_from or new.order
