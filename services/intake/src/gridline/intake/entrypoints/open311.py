@@ -235,23 +235,26 @@ def urlencoded_form(body: bytes, content_type: str = "") -> Form:
     except UnicodeDecodeError:
         raise Open311Error(400, "the form must be UTF-8 encoded") from None
     pairs = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
-    for name, value in pairs:
-        if name.isascii() and value.isascii():
-            continue
-        field = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    wide = [(n, v) for n, v in pairs if not (n.isascii() and v.isascii())]
+    for name, value in wide:
         if not _is_utf8(name) or not _is_utf8(value):
             raise Open311Error(
-                400, f"{field}: a percent-encoded value is not UTF-8; send the form in UTF-8"
+                400, f"{_shown(name)}: a percent-encoded value is not UTF-8; send the form in UTF-8"
             )
+    if wide:  # the declared charset matters only to values that are not ASCII
         charset = parse_options_header(content_type)[1].get(b"charset", b"utf-8").lower()
         if charset not in _UTF8:
-            declared = charset.decode("latin-1")
             raise Open311Error(
                 400,
-                f"{field}: the form declares charset={declared}; GeoReport v2 requires UTF-8,"
-                " send it in UTF-8",
+                f"{_shown(wide[0][0])}: the form declares charset={charset.decode('latin-1')};"
+                " GeoReport v2 requires UTF-8, send it in UTF-8",
             )
     return Form(pairs)
+
+
+def _shown(name: str) -> str:
+    """A field's name as an error message can show it (bytes that are not UTF-8 escaped)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class Utf8Parts(MultiPartParser):
