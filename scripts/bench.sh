@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: a private stack on bench ports, measured end to end next to Prometheus
 # Alertmanager (the peer), the floors (aiokafka, asyncpg, bare FastAPI) and intake alone
-# against a bare FastAPI endpoint, all in one run; results go to docs/benchmarks.md.
+# against a bare FastAPI endpoint, all in one run; results go to docs/benchmarks.md (or bench/run.py's --out).
 # Arguments go to bench/run.py, e.g. scripts/bench.sh --rates 100,500 --seconds 5 --skip peer
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +75,16 @@ for _ in $(seq 100); do
   [ "$(curl -sf "http://127.0.0.1:$INTAKE_PORT/open311/v2/services.json" | head -c 2)" = '[{' ] && break; sleep 0.2
 done
 
+# The page every section goes to: bench/run.py's --out (docs/benchmarks.md unless given), so
+# that a quick trial with --out leaves the committed page alone.
+OUT=docs/benchmarks.md
+prev=
+for a in "$@"; do
+  [ "$prev" = --out ] && OUT=$a
+  case $a in --out=*) OUT=${a#--out=} ;; esac
+  prev=$a
+done
+
 .venv/bin/python bench/run.py --run-dir "$GRIDLINE_RUN_DIR" \
   --intake "http://127.0.0.1:$INTAKE_PORT" --bare "http://127.0.0.1:$BARE_PORT" \
   --receiver-port $RECEIVER_PORT --alertmanager-port $ALERTMANAGER_PORT --floor-port $FLOOR_PORT \
@@ -82,18 +92,18 @@ done
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"
 # Routing alone (point-to-grid look-ups in a 7,151-grid city, rule evaluations): its own
 # section of the page run.py just wrote.
-.venv/bin/python bench/routing_micro.py --append docs/benchmarks.md \
+.venv/bin/python bench/routing_micro.py --append "$OUT" \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}"
 # sla's reads with ten million resolved orders stored, through the running sla's API (its
 # own section; several minutes to load them; BENCH_READS_ORDERS=0 leaves it out).
 if [ "${BENCH_READS_ORDERS:-10000000}" != 0 ]; then
   .venv/bin/python bench/reads.py --dsn "$DATABASE_URL" --sla "http://127.0.0.1:$SLA_PORT" \
-    --orders "${BENCH_READS_ORDERS:-10000000}" --append docs/benchmarks.md \
+    --orders "${BENCH_READS_ORDERS:-10000000}" --append "$OUT" \
     --command "make bench${*:+ BENCH_ARGS=\"$*\"}"
 fi
 # sla's deadline scheduler alone (a million open deadlines, a burst due at 13,333/s): the
 # stack's services stopped first, so that nothing else takes the CPU or consumes its
 # breaches; its own section too (--skip deadlines leaves it out).
 "$DEV" services down
-.venv/bin/python bench/deadlines.py --append docs/benchmarks.md \
+.venv/bin/python bench/deadlines.py --append "$OUT" \
   --command "make bench${*:+ BENCH_ARGS=\"$*\"}" "$@"
