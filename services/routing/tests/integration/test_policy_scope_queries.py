@@ -544,3 +544,51 @@ async def test_a_units_queue_and_an_orders_history_with_actors(routing: Routing)
     ]
     resolved = (await routing.call("GET", "/v1/workorders/wo3/history", grid)).json()["history"]
     assert (resolved[-1]["actor"], resolved[-1]["note"]) == (GRID.grid_id, "done")
+
+
+# -- input PostgreSQL cannot take --------------------------------------------------------
+
+
+async def test_a_nul_or_an_id_beyond_bigint_is_a_422_that_says_where_and_changes_nothing(
+    routing: Routing,
+) -> None:
+    """A NUL in the path, the query or a JSON body, and ids asyncpg cannot send, were 500s
+    (found by schemathesis against `make up`); now each is a 422 naming its place."""
+    await routing.reports(report(1))
+    versions = (await routing.call("GET", "/admin/policy/versions")).json()
+    named = catalogue_doc(version="with-a-nul")
+    named["categories"][0]["name_zh"] += "\x00"
+    city = copy.deepcopy(CITY)
+    first = next(i for i, f in enumerate(city["features"]) if "grid_name" in f["properties"])
+    city["features"][first]["properties"]["grid_name"] += "\x00"
+    nul_cases = [
+        ("GET", "/v1/search/workorders?category=a%00b", None, "query.category"),
+        ("GET", "/v1/search/workorders?state=open&state=%00", None, "query.state"),
+        ("GET", "/admin/handler-keys?unit_id=%00", None, "query.unit_id"),
+        ("GET", "/v1/workorders/wo%001", None, "path"),
+        ("GET", "/v1/workorders/wo%001/history", None, "path"),
+        ("POST", "/admin/handler-keys/revoke", {"unit_id": "g\x00"}, "body.unit_id"),
+        ("PUT", "/admin/catalogue", named, "body.categories.0.name_zh"),
+        ("PUT", "/admin/jurisdiction", city, f"body.features.{first}.properties.grid_name"),
+    ]
+    for method, path, body, where in nul_cases:
+        answer = await routing.call(method, path, json=body)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"].startswith(f"{where}: must not contain NUL"), answer.text
+
+    beyond = 2**63
+    range_cases = [
+        ("GET", f"/admin/policy/versions/{beyond}", "path.version_id"),
+        ("POST", f"/admin/policy/versions/{beyond}/rollback", "path.version_id"),
+        ("GET", f"/admin/policy/versions?before_id={beyond}", "query.before_id"),
+        ("GET", "/v1/search/workorders?state=bogus", "query.state.0"),
+    ]
+    for method, path, where in range_cases:
+        answer = await routing.call(method, path)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"].startswith(f"{where}: "), answer.text
+    largest = await routing.call("GET", f"/admin/policy/versions/{beyond - 1}")
+    assert largest.status_code == 404, largest.text
+
+    assert (await routing.call("GET", "/admin/policy/versions")).json() == versions
+    assert (await routing.order("wo1"))["state"] == "open"

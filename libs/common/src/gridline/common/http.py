@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, Field
 
 from gridline.common.logs import configure_logging
+from gridline.common.nul import RefuseNul
 from gridline.common.pg import is_transient
 from gridline.common.settings import ServiceSettings
 
@@ -119,9 +120,12 @@ def service_app(
     description: str,
     settings: ServiceSettings,
     bootstrap: Callable[[Any], AbstractAsyncContextManager[Any]],
+    refuse_nul: bool = True,
 ) -> FastAPI:
     """The FastAPI app of a service: its bootstrap runs for the app's lifetime and what it
-    yields (which has a `.runtime`) is `app.state.service`."""
+    yields (which has a `.runtime`) is `app.state.service`. A NUL anywhere in a request is
+    answered 422 (gridline.common.nul) unless `refuse_nul` is off: intake checks each field
+    itself and answers in Open311's shape."""
     configure_logging(service, settings.log_level)
 
     @asynccontextmanager
@@ -145,6 +149,8 @@ def service_app(
         registry=lambda r: r.app.state.service.runtime.registry,
     )
     answer_outages_with_503(app)
+    if refuse_nul:
+        app.add_middleware(RefuseNul)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from gridline.common.auth import require_admin
@@ -14,6 +14,10 @@ from gridline.common.http import answers
 from gridline.routing.adapters import keys
 from gridline.routing.entrypoints.api import ADMIN, UNAVAILABLE, Service
 from gridline.routing.versions import PolicyVersions
+
+# A version's id as stored (bigserial): larger numbers name no version, and asyncpg cannot
+# even send them.
+VersionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the version's id")]
 
 VERSIONS: dict[str, Any] = {
     **ADMIN,
@@ -61,7 +65,9 @@ def add_routes(app: FastAPI) -> None:
         svc: Service,
         kind: Literal["jurisdiction", "catalogue"] | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        before_id: Annotated[int | None, Query(description="page on: ids below this")] = None,
+        before_id: Annotated[
+            int | None, Query(ge=1, le=2**63 - 1, description="page on: ids below this")
+        ] = None,
     ) -> list[dict[str, Any]]:
         """Every jurisdiction and catalogue version put into effect, newest first."""
         require_admin(request, svc.settings.admin_key)
@@ -71,14 +77,16 @@ def add_routes(app: FastAPI) -> None:
         "/admin/policy/versions/{version_id}", response_model=PolicyVersionDocument, **VERSIONS
     )
     async def show_policy_version(
-        version_id: int, request: Request, svc: Service
+        version_id: VersionId, request: Request, svc: Service
     ) -> dict[str, Any]:
         """One version with its document (the GeoJSON, or the catalogue as JSON)."""
         require_admin(request, svc.settings.admin_key)
         return await PolicyVersions(svc.commands).show(version_id)
 
     @app.post("/admin/policy/versions/{version_id}/rollback", **VERSIONS)
-    async def roll_back_policy(version_id: int, request: Request, svc: Service) -> dict[str, Any]:
+    async def roll_back_policy(
+        version_id: VersionId, request: Request, svc: Service
+    ) -> dict[str, Any]:
         """Put an earlier version into effect again, as a new activation (PolicyActivated
         is published, so intake and sla follow). Open orders keep the policy they were
         opened under; only new orders take this one. A jurisdiction without a unit revokes

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from gridline.common.http import answers
 from gridline.routing.adapters.queries import OrderFilter
+from gridline.routing.domain.workorder import State
 from gridline.routing.entrypoints.api import BEARER, UNAVAILABLE, Service, _key_unit
 from gridline.routing.entrypoints.views import WorkOrderView
 from gridline.routing.queries import OrderQueries, Page
@@ -70,7 +71,7 @@ def add_routes(app: FastAPI) -> None:
         unit_id: Annotated[
             str | None, Query(description="held in this unit's subtree (a department: by it)")
         ] = None,
-        state: Annotated[list[str] | None, Query(description="any of these states")] = None,
+        state: Annotated[list[State] | None, Query(description="any of these states")] = None,
         category: Annotated[list[str] | None, Query(description="any of these categories")] = None,
         due_before: Annotated[datetime | None, Query(description="due before this time")] = None,
         due_after: Annotated[
@@ -86,7 +87,7 @@ def add_routes(app: FastAPI) -> None:
         held for triage, last), filtered by unit, state, category and due time."""
         key_unit = await _key_unit(request, svc)
         wanted = OrderFilter(
-            states=state or [],
+            states=[s.value for s in state or []],
             categories=category or [],
             due_before=due_before,
             due_after=due_after,
