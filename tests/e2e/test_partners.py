@@ -131,3 +131,32 @@ def test_a_rider_id_that_is_a_phone_number_is_refused(stack: Stack, catalogue: C
         )
     assert answer.status_code == 400
     assert answer.json()["detail"] == "rider_id must be your own opaque id, not a phone number"
+
+
+def test_make_ups_demo_partner_is_kept_and_one_revoked_stays_revoked(
+    stack: Stack, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make up` registers the demo partner on every start; a second start keeps it, and
+    one an operator revoked is neither registered again nor a failed `make up` (it was: a
+    409 for the name taken)."""
+    os.environ["GRIDLINE_INTAKE_URL"] = stack.url("intake")
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"admin_key": stack.credentials["admin_key"]}))
+    name = f"e2e-demo-{uuid.uuid4().hex[:8]}"
+    demo = ["partners", "demo", "--name", name, "--credentials", str(creds)]
+
+    assert gridline(demo) == 0
+    first = json.loads(creds.read_text())
+    assert first["partner_id"].startswith("ptn_") and first["partner_key"].startswith("gpk_")
+    assert gridline(demo) == 0
+    assert json.loads(creds.read_text()) == first
+    assert "kept" in capsys.readouterr().err
+
+    assert gridline(["partners", "revoke", name, "--credentials", str(creds)]) == 0
+    capsys.readouterr()
+    assert gridline(demo) == 0
+    assert "was revoked" in capsys.readouterr().err
+    assert json.loads(creds.read_text()) == first
+    assert gridline(["partners", "list", "--credentials", str(creds)]) == 0
+    listed = [p for p in json.loads(capsys.readouterr().out) if p["name"] == name]
+    assert [(p["partner_id"], p["active"]) for p in listed] == [(first["partner_id"], False)]

@@ -103,7 +103,9 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The demo partner for `make up`, once: kept when the credentials file names a partner
     intake knows and holds active; else registered (or, when intake has one of that name
-    but the file lost its key, given a new key and secret), and written to the file."""
+    but the file lost its key, given a new key and secret), and written to the file. One
+    an operator revoked stays revoked (a revocation is final): nothing is registered or
+    written, and `make up` goes on."""
     path = Path(args.credentials)
     if not path.exists():
         return _fail(f"{path} does not exist; run make up or gridline credentials init first")
@@ -114,8 +116,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if mine and mine["active"] and creds.get("partner_key") and creds.get("partner_secret"):
             print(f"demo partner {mine['name']} ({mine['partner_id']}) kept", file=sys.stderr)
             return 0
-        same_name = [p for p in known.values() if p["name"] == args.name and p["active"]]
-        if same_name:
+        named = [p for p in known.values() if p["name"] == args.name]
+        if named and not any(p["active"] for p in named):
+            print(
+                f"demo partner {args.name} was revoked, and a revocation is final: not"
+                " registered again (gridline partners add registers another)",
+                file=sys.stderr,
+            )
+            return 0
+        if named:
             issued = _call(
                 args,
                 "POST",
