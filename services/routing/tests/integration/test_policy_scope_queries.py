@@ -553,7 +553,8 @@ async def test_a_nul_or_an_id_beyond_bigint_is_a_422_that_says_where_and_changes
     routing: Routing,
 ) -> None:
     """A NUL in the path, the query or a JSON body, and ids asyncpg cannot send, were 500s
-    (found by schemathesis against `make up`); now each is a 422 naming its place."""
+    (found by schemathesis against `make up`), a body not in UTF-8 a bare 400; now each is
+    a 422 naming its place."""
     await routing.reports(report(1))
     versions = (await routing.call("GET", "/admin/policy/versions")).json()
     named = catalogue_doc(version="with-a-nul")
@@ -587,6 +588,14 @@ async def test_a_nul_or_an_id_beyond_bigint_is_a_422_that_says_where_and_changes
         answer = await routing.call(method, path)
         assert answer.status_code == 422, (path, answer.text)
         assert answer.json()["detail"].startswith(f"{where}: "), answer.text
+    not_utf8 = await routing.http.request(
+        "PUT",
+        "/admin/catalogue",
+        content=b'{"version": "\xc3"}',
+        headers={"content-type": "application/json", "authorization": f"Bearer {ADMIN}"},
+    )
+    assert not_utf8.status_code == 422, not_utf8.text  # was FastAPI's unexplained 400
+    assert not_utf8.json()["detail"].startswith("body: is not UTF-8"), not_utf8.text
     largest = await routing.call("GET", f"/admin/policy/versions/{beyond - 1}")
     assert largest.status_code == 404, largest.text
 

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
+from gridline.common.bad_text import RefuseBadText
 from gridline.common.logs import configure_logging
-from gridline.common.nul import RefuseNul
 from gridline.common.pg import is_transient
 from gridline.common.settings import ServiceSettings
 
@@ -120,12 +120,13 @@ def service_app(
     description: str,
     settings: ServiceSettings,
     bootstrap: Callable[[Any], AbstractAsyncContextManager[Any]],
-    refuse_nul: bool = True,
+    refuse_bad_text: bool = True,
 ) -> FastAPI:
     """The FastAPI app of a service: its bootstrap runs for the app's lifetime and what it
-    yields (which has a `.runtime`) is `app.state.service`. A NUL anywhere in a request is
-    answered 422 (gridline.common.nul) unless `refuse_nul` is off: intake checks each field
-    itself and answers in Open311's shape."""
+    yields (which has a `.runtime`) is `app.state.service`. A NUL anywhere in a request, or a
+    body that is not UTF-8, is answered 422 (gridline.common.bad_text) unless
+    `refuse_bad_text` is off: intake checks each field itself and answers in Open311's
+    shape."""
     configure_logging(service, settings.log_level)
 
     @asynccontextmanager
@@ -149,8 +150,8 @@ def service_app(
         registry=lambda r: r.app.state.service.runtime.registry,
     )
     answer_outages_with_503(app)
-    if refuse_nul:
-        app.add_middleware(RefuseNul)
+    if refuse_bad_text:
+        app.add_middleware(RefuseBadText)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -165,10 +166,12 @@ def service_app(
         schema = generate()
         if fresh:
             problem = {"$ref": "#/components/schemas/Problem"}
+            default = "#/components/schemas/HTTPValidationError"
             for operations in schema["paths"].values():
                 for operation in operations.values():
                     answer = operation["responses"].get("422")
-                    if answer is not None:
+                    # FastAPI's own 422 only; one an operation declares stays as declared.
+                    if answer is not None and _schema_ref(answer) == default:
                         answer["description"] = "the request does not fit: where and what"
                         answer["content"] = {"application/json": {"schema": problem}}
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -179,6 +182,12 @@ def service_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _schema_ref(answer: dict[str, Any]) -> str | None:
+    schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+    ref: str | None = schema.get("$ref")
+    return ref
 
 
 def describe_validation(exc: RequestValidationError, *, with_source: bool = True) -> str:

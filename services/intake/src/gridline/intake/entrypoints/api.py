@@ -44,7 +44,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Accepts citizens', grid workers' and partners' reports (Open311 GeoReport v2).",
         settings=settings,
         bootstrap=bootstrap,
-        refuse_nul=False,  # every field is checked where it is read (domain/inputs.py)
+        refuse_bad_text=False,  # every field is checked where it is read (domain/inputs.py)
     )
 
     @app.exception_handler(RequestValidationError)

@@ -26,7 +26,8 @@ VERSIONS: dict[str, Any] = {
             401: "no key",
             403: "not the admin key",
             404: "no policy version has that id",
-            422: "the version names units or categories the policy in effect lacks",
+            422: "the request does not fit (where and what), or the version to roll back to"
+            " names units or categories the policy in effect lacks",
             503: UNAVAILABLE,
         }
     ),
@@ -103,7 +104,16 @@ def add_routes(app: FastAPI) -> None:
         async with svc.runtime.pool.acquire() as conn:
             return await keys.listing(conn, unit_id)
 
-    @app.post("/admin/handler-keys/revoke", **ADMIN)
+    @app.post(
+        "/admin/handler-keys/revoke",
+        **{
+            **ADMIN,
+            "responses": {
+                **ADMIN["responses"],
+                **answers({404: "no live handler key matches; nothing was revoked"}),
+            },
+        },
+    )
     async def revoke_handler_keys(
         request: Request, svc: Service, body: Revocation
     ) -> dict[str, Any]:

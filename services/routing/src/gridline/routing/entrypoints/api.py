@@ -30,6 +30,7 @@ from gridline.routing.entrypoints.views import (
     Cancel,
     HandlerAction,
     HandlerKeys,
+    PolicyRejected,
     Return,
     RouteTest,
     Triage,
@@ -65,6 +66,13 @@ ADMIN: dict[str, Any] = {
     "tags": ["admin"],
     "dependencies": [Security(BEARER)],
     "responses": answers({401: "no key", 403: "not the admin key", 503: UNAVAILABLE}),
+}
+POLICY_LOAD: dict[str, Any] = {
+    **ADMIN,
+    "responses": {
+        **ADMIN["responses"],
+        **answers({422: "the body does not fit, or the policy was rejected"}, PolicyRejected),
+    },
 }
 
 # The commands' refusals as HTTP. Raised inside a command's transaction, so it rolled back.
@@ -232,7 +240,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         order = await Moves(svc.commands).report_in(order_id, unit)
         return WorkOrderView.of(order, svc.policy.current)
 
-    @app.put("/admin/jurisdiction", **ADMIN)
+    @app.put("/admin/jurisdiction", **POLICY_LOAD)
     async def put_jurisdiction(
         request: Request, svc: Service, doc: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
@@ -251,7 +259,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         await svc.commands.activate_jurisdiction(jurisdiction, doc)
         return {"version": jurisdiction.version, "grids": len(jurisdiction.grids)}
 
-    @app.put("/admin/catalogue", **ADMIN)
+    @app.put("/admin/catalogue", **POLICY_LOAD)
     async def put_catalogue(
         request: Request, svc: Service, doc: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:

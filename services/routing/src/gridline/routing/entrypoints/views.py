@@ -140,3 +140,24 @@ class RouteTest(BaseModel):
     source: ReportSource = "citizen"
     severity: Severity = "normal"
     at: AwareDatetime | None = Field(default=None, description="Default: now.")
+
+
+class FeatureProblem(BaseModel):
+    index: int | None = Field(description="The feature's place in `features`, if it has one.")
+    id: str | None = Field(description="Its grid or unit id, if it has one.")
+    message: str
+
+
+class PolicyRejection(BaseModel):
+    message: str = Field(description="What was rejected; nothing was loaded.")
+    problems: list[str] | list[FeatureProblem] = Field(
+        description="Every problem: a catalogue's or rule file's as text (a rule file's as"
+        " `FILE:LINE: message`), a jurisdiction's by feature."
+    )
+
+
+class PolicyRejected(BaseModel):
+    """A 422 of a policy load: a body that does not fit (`detail` a sentence, as every 422),
+    or a policy rejected with every problem (`detail` an object)."""
+
+    detail: str | PolicyRejection

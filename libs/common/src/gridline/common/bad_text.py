@@ -1,8 +1,9 @@
-"""No NUL reaches PostgreSQL from a request: its `text` cannot hold U+0000, nor can `jsonb`
-(in a string or a key), so an id, a filter or a name carrying one failed as a 500 wherever
-it met a statement. `RefuseNul` answers such a request 422 before any route runs, saying
-where the NUL is (`path`, `query.<name>`, `body.<field>...`), in the shape of the services'
-other 422 answers (`{"detail": "<where>: <what>"}`)."""
+"""Text no service can store or read is refused at the door. PostgreSQL's `text` cannot
+hold U+0000, nor can `jsonb` (in a string or a key), so an id, a filter or a name carrying
+a NUL failed as a 500 wherever it met a statement; and a body that is not UTF-8 is not JSON
+(RFC 8259), which FastAPI answered with an unexplained 400. `RefuseBadText` answers either
+422 before any route runs, saying where (`path`, `query.<name>`, `body.<field>...`, `body`),
+in the shape of the services' other 422 answers (`{"detail": "<where>: <what>"}`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PROBLEM = "must not contain NUL (U+0000), which no stored text can hold"
+NUL = "must not contain NUL (U+0000), which no stored text can hold"
+NOT_UTF8 = "is not UTF-8; send JSON in UTF-8 (RFC 8259)"
 
 # JSON writes NUL only as the escape \u0000; one preceded by an even run of backslashes (an
 # escaped backslash, then "u0000" as text) is not one.
@@ -59,8 +61,19 @@ def _where(value: Any, at: str) -> str | None:
     return None
 
 
-class RefuseNul:
-    """ASGI middleware: 422 for a NUL in the path, the query or a JSON body."""
+def bad_body(body: bytes) -> str | None:
+    """`<where>: <what>` for a request body that is not UTF-8 or holds a NUL, else None."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"body: {NOT_UTF8}"
+    where = nul_in_json(body)
+    return None if where is None else f"{where}: {NUL}"
+
+
+class RefuseBadText:
+    """ASGI middleware: 422 for a NUL in the path, the query or a JSON body, or a body
+    that is not UTF-8."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -70,13 +83,14 @@ class RefuseNul:
             await self.app(scope, receive, send)
             return
         where = "path" if "\x00" in scope["path"] else nul_in_query(scope["query_string"])
-        if where is None and scope["method"] in ("POST", "PUT", "PATCH"):
+        problem = None if where is None else f"{where}: {NUL}"
+        if problem is None and scope["method"] in ("POST", "PUT", "PATCH"):
             body, receive = await _read(receive)
-            where = nul_in_json(body)
-        if where is None:
+            problem = bad_body(body)
+        if problem is None:
             await self.app(scope, receive, send)
             return
-        answer = json.dumps({"detail": f"{where}: {PROBLEM}"}).encode()
+        answer = json.dumps({"detail": problem}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -1,4 +1,5 @@
-"""Where a request carries a NUL (which PostgreSQL's text and jsonb cannot hold)."""
+"""Where a request carries a NUL (which PostgreSQL's text and jsonb cannot hold), and a
+body that is not UTF-8."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from gridline.common.nul import nul_in_json, nul_in_query
+from gridline.common.bad_text import bad_body, nul_in_json, nul_in_query
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +46,11 @@ def test_an_escaped_backslash_before_u0000_is_text_and_an_odd_run_is_a_nul() -> 
     assert nul_in_json(rb'{"a": "\\\\u0000"}') is None  # \\ then "u0000"
     assert nul_in_json(rb'{"a": "\\\\\u0000"}') == "body.a"  # \\ then a NUL
     assert nul_in_json(rb'{"a": "\u0000", oops}') == "body"  # does not parse
+
+
+def test_a_body_that_is_not_utf8_is_named_before_its_nuls() -> None:
+    assert bad_body(b'{"a": "\xc3"}') == "body: is not UTF-8; send JSON in UTF-8 (RFC 8259)"
+    assert bad_body('{"a": "é"}'.encode()) is None
+    assert bad_body(rb'{"a": ["\u0000"]}') == (
+        "body.a.0: must not contain NUL (U+0000), which no stored text can hold"
+    )
