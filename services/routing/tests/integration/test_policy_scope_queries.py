@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -117,7 +118,8 @@ class Routing:
         return await self.http.request(method, path, headers=headers, **kwargs)
 
     async def key_for(self, unit: str, expires_at: datetime | None = None) -> str:
-        key = f"key-of-{unit}-{len(self.keys)}"
+        # A header is ASCII: a unit's id may not be.
+        key = f"key-of-{hashlib.sha256(unit.encode()).hexdigest()[:16]}-{len(self.keys)}"
         body = {
             "keys": [
                 {
@@ -601,3 +603,29 @@ async def test_a_nul_or_an_id_beyond_bigint_is_a_422_that_says_where_and_changes
 
     assert (await routing.call("GET", "/admin/policy/versions")).json() == versions
     assert (await routing.order("wo1"))["state"] == "open"
+
+
+async def test_unit_ids_as_a_city_writes_them_work_in_the_paths_and_filters(
+    routing: Routing,
+) -> None:
+    """Ids are the jurisdiction's own text: Chinese, with "/", ":" and spaces. A unit id
+    with a "/" (sent as %2F) found no queue: the route split at it (404)."""
+    renamed = copy.deepcopy(CITY)
+    for feature in renamed["features"]:
+        props = feature["properties"]
+        for level in ("grid_id", "community_id", "street_id"):
+            props[level] = f"天宁/{props[level]} a:b"
+    assert (await routing.call("PUT", "/admin/jurisdiction", json=renamed)).status_code == 200
+    await routing.reports(report(1))
+    grid, street = f"天宁/{GRID.grid_id} a:b", f"天宁/{GRID.street_id} a:b"
+    assert (await routing.order("wo1"))["unit_id"] == grid
+    key = await routing.key_for(street)
+
+    queue = await routing.call("GET", f"/v1/units/{quote(grid, safe='')}/queue", key)
+    assert queue.status_code == 200, queue.text
+    assert [o["id"] for o in queue.json()["items"]] == ["wo1"]
+    found = await routing.call("GET", f"/v1/search/workorders?unit_id={quote(grid)}", key)
+    assert [o["id"] for o in found.json()["items"]] == ["wo1"], found.text
+    other = f"天宁/{OTHER_STREET.grid_id} a:b"
+    outside = await routing.call("GET", f"/v1/units/{quote(other, safe='')}/queue", key)
+    assert outside.status_code == 403, outside.text

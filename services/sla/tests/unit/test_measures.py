@@ -135,7 +135,27 @@ def test_a_question_that_cannot_be_answered_says_what_to_write(
 
 
 def test_scopes_are_checked() -> None:
-    assert check_scope("street:320402001") == "street:320402001"
-    for bad in ("town:1", "street:", "street:a b", "grid"):
+    """A unit's id is the jurisdiction's own text: Chinese, "/", ":" and inner spaces are
+    ids like any other; spaces at its ends (the loads strip them) and control characters
+    are not."""
+    for good in (
+        "street:320402001",
+        "street:天宁街道",
+        "community:c:β",
+        "street:SP/Sé/Bela Vista",
+        "grid:g 3",
+        "grid:" + "x" * 100,
+        "city",
+    ):
+        assert check_scope(good) == good
+    for bad in (
+        "town:1",
+        "street:",
+        "street: 1",
+        "street:1 ",
+        "street:a\nb",
+        "grid",
+        "grid:" + "x" * 101,
+    ):
         with pytest.raises(MeasureProblem, match="scope:"):
             check_scope(bad)

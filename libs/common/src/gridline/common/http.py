@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -40,6 +42,14 @@ class Problem(BaseModel):
     """Every error answer outside Open311: one sentence on what went wrong and what to do."""
 
     detail: str = Field(description="What went wrong and what to do about it.")
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download named `filename`, whatever its characters: an
+    ASCII name for old clients and the exact one as RFC 6266's `filename*` (UTF-8). A
+    header must be Latin-1, so a street id in Chinese written as-is failed the answer."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def answers(codes: dict[int, str], model: Any = Problem) -> dict[int | str, dict[str, Any]]:

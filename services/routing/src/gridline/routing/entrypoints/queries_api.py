@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Security
+from fastapi import FastAPI, Path, Query, Request, Security
 from pydantic import BaseModel, Field
 
 from gridline.common.http import answers
@@ -96,9 +96,15 @@ def add_routes(app: FastAPI) -> None:
         result = await OrderQueries(svc.commands).find(key_unit, wanted, unit_id, limit, cursor)
         return page(svc, result)
 
-    @app.get("/v1/units/{unit_id}/queue", response_model=WorkOrderPage, **QUERY)
+    # `:path`: a unit id may hold a "/" (sent as %2F, which the server decodes before
+    # routing), and the route must still find its "/queue".
+    @app.get("/v1/units/{unit_id:path}/queue", response_model=WorkOrderPage, **QUERY)
     async def unit_work_queue(
-        unit_id: str, request: Request, svc: Service, limit: Limit = 100, cursor: Cursor = None
+        unit_id: Annotated[str, Path(description="the unit's id, percent-encoded")],
+        request: Request,
+        svc: Service,
+        limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> WorkOrderPage:
         """A unit's work queue: the unfinished orders it holds itself, soonest due first.
         The unit's key, a key above it, or the admin key."""

@@ -24,7 +24,12 @@ SCOPE_LEVELS = ("city", "district", "street", "community", "grid")
 METRIC_LEVELS = ("city", "district", "street")
 ROLLING = {"1d": 1, "7d": 7, "30d": 30}
 MEASURED_TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.STREET)
-_SCOPE = re.compile(r"^(city|(district|street|community|grid):[^\s:]{1,100})$")
+# A unit's id as a jurisdiction or catalogue writes it: any text up to 100 characters ("天宁
+# 区", "SP/Sé", "c:1" alike; a scope splits at its first colon), without control
+# characters, and without spaces at its ends (the loads strip them, so "street: 1" is a typo).
+UNIT_ID = r"[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]{0,98}[^\x00-\x1f\x7f\s])?"
+_SCOPE = re.compile(rf"^(city|(district|street|community|grid):{UNIT_ID})$")
+_UNIT_ID = re.compile(rf"^{UNIT_ID}$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -188,10 +193,14 @@ def hourly_changes(added: Iterable[Counted], removed: Iterable[Counted]) -> dict
 def check_scope(scope: str) -> str:
     if not _SCOPE.match(scope):
         raise MeasureProblem(
-            "scope: 'city' or one of district:<id>, street:<id>, community:<id>, grid:<id>,"
-            f" got {scope[:120]!r}"
+            "scope: 'city' or one of district:<id>, street:<id>, community:<id>, grid:<id>"
+            f" (the unit's id as loaded, at most 100 characters), got {scope[:120]!r}"
         )
     return scope
+
+
+def is_unit_id(text: str) -> bool:
+    return _UNIT_ID.match(text) is not None
 
 
 def window_days(today: date, window: str | None, month: str | None) -> tuple[date, date]:

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gridline.common.http import attachment
 from gridline.common.policy.catalogue import Targets
 from gridline.sla import measuring
 from gridline.sla.adapters import store, tallies
@@ -264,7 +265,7 @@ def add_routes(app: FastAPI) -> None:
     ) -> Response:
         """One street's month for its district office: the street, its communities and
         its grids (ranked), as CSV (UTF-8 with BOM, zh and en headers) or JSON."""
-        if not street or any(c.isspace() or c == ":" for c in street):
+        if not street or not measures.is_unit_id(street):
             raise MeasureProblem(f"street: a street id, e.g. street=320402001, got {street!r}")
         if month is None:
             raise MeasureProblem("month: YYYY-MM, e.g. month=2026-11")
@@ -274,11 +275,10 @@ def add_routes(app: FastAPI) -> None:
             today = await measuring.today(conn, svc.sla.clock.now())
             first, last, rows = await monthly_rows(conn, street, month, today)
         if format == "csv":
-            name = f"gridline-{street}-{month}.csv"
             return Response(
                 as_csv(rows),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                headers={"Content-Disposition": attachment(f"gridline-{street}-{month}.csv")},
             )
         body = {
             "street": street,
