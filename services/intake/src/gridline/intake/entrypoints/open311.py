@@ -157,9 +157,18 @@ def _service_entry(category: Category, zh: bool) -> dict[str, Any]:
         or f"{category.name_en} / {category.name_zh}",
         "metadata": bool(category.attributes),
         "type": "realtime",
-        "keywords": ", ".join([category.name_en, category.name_zh, *category.keywords]),
+        "keywords": ", ".join(_each_once([category.name_en, category.name_zh, *category.keywords])),
         "group": category.group_zh if zh else category.group_en,
     }
+
+
+def _each_once(words: list[str]) -> list[str]:
+    """Each word once, as first written, whatever its case: a catalogue's keywords often
+    repeat its names ("Rubbish, 垃圾, 垃圾, rubbish")."""
+    first: dict[str, str] = {}
+    for word in words:
+        first.setdefault(word.casefold(), word)
+    return list(first.values())
 
 
 def _definition(category: Category, zh: bool) -> dict[str, Any]:
