@@ -54,3 +54,31 @@ def test_routes_test_offline_prints_rules_grid_and_assignment(
     out = capsys.readouterr().out
     assert "rules matched: none; the category's entry tier grid" in out
     assert f"assignment: {grid['properties']['grid_id']}" in out
+
+
+def test_routes_test_refuses_what_intake_would_refuse_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown category, or a point outside the city: intake refuses such a report, so
+    no order is ever opened for it. It was shown as 'held for triage' (a category) or as
+    'inside the city but in no grid' (a point off the map), with exit 0."""
+    city = generate_city(1)
+    (tmp_path / "city.geojson").write_text(json.dumps(city))
+    grid = next(f for f in city["features"] if f["properties"]["grid_kind"] == "comprehensive")
+    lon, lat = grid["geometry"]["coordinates"][0][0]
+    offline = ["--city", str(tmp_path / "city.geojson"), "--catalogue", CATALOGUE]
+
+    def test(category: str, lat: float, lon: float) -> int:
+        args = ["routes", "test", "--category", category, "--lat", str(lat), "--long", str(lon)]
+        try:
+            return main([*args, *offline])
+        except SystemExit as exc:  # what the command's process exits with
+            return int(str(exc.code))
+
+    assert test("nope", lat + 0.0001, lon + 0.0001) == 1
+    err = capsys.readouterr().err
+    assert "category 'nope' is not in catalogue 2026.11-demo (its codes: " in err
+    assert "exposed-garbage" in err
+    assert test("exposed-garbage", 0.0, 0.0) == 1
+    assert "lat=0.0, long=0.0 is outside the city served here" in capsys.readouterr().err
+    assert test("exposed-garbage", lat + 0.0001, lon + 0.0001) == 0

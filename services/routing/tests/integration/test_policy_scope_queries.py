@@ -629,3 +629,20 @@ async def test_unit_ids_as_a_city_writes_them_work_in_the_paths_and_filters(
     other = f"天宁/{OTHER_STREET.grid_id} a:b"
     outside = await routing.call("GET", f"/v1/units/{quote(other, safe='')}/queue", key)
     assert outside.status_code == 403, outside.text
+
+
+async def test_a_route_test_of_what_intake_would_refuse_is_a_422_that_says_why(
+    routing: Routing,
+) -> None:
+    point = GRID.geometry.representative_point()
+    body = {"category": PILED, "lat": point.y, "long": point.x}
+    shown = await routing.call("POST", "/admin/routes/test", json=body)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["place"]["grid_id"] == GRID.grid_id
+
+    unknown = await routing.call("POST", "/admin/routes/test", json={**body, "category": "nope"})
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["detail"].startswith("category 'nope' is not in catalogue")
+    away = await routing.call("POST", "/admin/routes/test", json={**body, "lat": 0, "long": 0})
+    assert away.status_code == 422, away.text
+    assert "is outside the city served here" in away.json()["detail"]

@@ -23,7 +23,7 @@ from gridline.common.policy.catalogue import (
 )
 from gridline.operator.cli import _admin_key, _fail, _read_json, _routing_url
 from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
-from gridline.routing.domain.placement import Report, preview
+from gridline.routing.domain.placement import NotRoutable, Report, preview
 from gridline.routing.domain.policy import Policy, rules_of
 from gridline.routing.domain.rules_file import RulesInvalid, parse_rules
 
@@ -109,7 +109,10 @@ def _offline(args: argparse.Namespace, report: Report, at: datetime) -> dict[str
                 " gridline jurisdiction validate"
             )
         ) from None
-    return preview(report, Policy(jurisdiction, parse_catalogue(doc)), at)
+    try:
+        return preview(report, Policy(jurisdiction, parse_catalogue(doc)), at)
+    except NotRoutable as exc:
+        raise SystemExit(_fail(str(exc))) from None
 
 
 def _online(args: argparse.Namespace, body: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +131,11 @@ def _online(args: argparse.Namespace, body: dict[str, Any]) -> dict[str, Any]:
     except httpx.HTTPError as exc:
         raise SystemExit(_fail(f"routing is not reachable at {url}: {exc}")) from None
     if response.status_code >= 400:
-        raise SystemExit(_fail(f"{url} answered {response.status_code}: {response.text}"))
+        try:
+            detail = response.json()["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = response.text
+        raise SystemExit(_fail(f"{url} answered {response.status_code}: {detail}"))
     answer: dict[str, Any] = response.json()
     return answer
 

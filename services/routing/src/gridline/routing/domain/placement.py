@@ -155,9 +155,28 @@ def explanation(opened: Opened, policy: Policy) -> dict[str, object]:
     }
 
 
+class NotRoutable(ValueError):
+    """A report intake would refuse, so no order could be opened for it."""
+
+
 def preview(report: Report, policy: Policy, now: datetime) -> dict[str, object]:
     """Where `report` would go under `policy`, and why, without opening anything: what
-    `gridline routes test` prints (offline, or against the stack's policy in effect)."""
+    `gridline routes test` prints (offline, or against the stack's policy in effect).
+    Raises NotRoutable for a report intake would refuse: a category the catalogue lacks,
+    or a point outside the city (an order for one is never opened, so there is no route
+    to show)."""
+    catalogue = policy.catalogue
+    if report.service_code not in catalogue.categories_by_code:
+        codes = ", ".join(sorted(catalogue.categories_by_code))
+        raise NotRoutable(
+            f"category {report.service_code!r} is not in catalogue {catalogue.version}"
+            f" (its codes: {codes})"
+        )
+    if not policy.jurisdiction.in_extent(report.lon, report.lat):
+        raise NotRoutable(
+            f"the location lat={report.lat}, long={report.lon} is outside the city served"
+            " here (intake refuses such a report)"
+        )
     opened = open_for_report(report, policy, now)
     order = opened.order
     return {

@@ -21,7 +21,7 @@ from gridline.routing.bootstrap import RoutingService, bootstrap
 from gridline.routing.commands import NotFound, UnknownUnits
 from gridline.routing.config import RoutingSettings
 from gridline.routing.domain.jurisdiction import JurisdictionInvalid, parse_jurisdiction
-from gridline.routing.domain.placement import Report, preview
+from gridline.routing.domain.placement import NotRoutable, Report, preview
 from gridline.routing.domain.policy import rules_of
 from gridline.routing.domain.rules_file import RulesInvalid
 from gridline.routing.domain.workorder import TransitionRefused
@@ -315,7 +315,10 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             flags=tuple(body.flags),
             labels=tuple(body.labels),
         )
-        return preview(report, policy, body.at or svc.commands.clock.now())
+        try:
+            return preview(report, policy, body.at or svc.commands.clock.now())
+        except NotRoutable as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/admin/policy", **ADMIN)
     async def get_policy(request: Request, svc: Service) -> dict[str, Any]:
