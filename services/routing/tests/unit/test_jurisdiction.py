@@ -259,3 +259,25 @@ def test_a_comprehensive_grid_covered_in_its_middle_still_gets_a_point_of_its_ow
         assert shape(feature["geometry"]).contains(Point(place["lon"], place["lat"]))
         located = jurisdiction.locate(place["lon"], place["lat"])
         assert located is not None and located.grid_id == feature["properties"]["grid_id"]
+
+
+def test_ids_and_names_in_any_script_load_but_control_characters_and_long_ids_do_not() -> None:
+    def renamed(features: list[Any]) -> None:
+        for f in features:
+            props = f["properties"]
+            props["grid_id"] = f"天宁/{props['grid_id']} a:b"
+        features[3]["properties"]["grid_name"] = "第\t3 网格"
+        features[4]["properties"]["street_id"] = "s" * 101
+
+    found = {i: m for i, _, m in problems_of(broken(renamed))}
+    assert found[3].startswith("grid_name '第\\t3 网格' holds a control character")
+    assert found[4] == "street_id is 101 characters long; at most 100"
+    assert set(found) == {3, 4}
+
+    def slashes_only(features: list[Any]) -> None:
+        for f in features:
+            props = f["properties"]
+            props["grid_id"] = f"天宁/{props['grid_id']} a:b"
+
+    loaded = parse_jurisdiction(broken(slashes_only))
+    assert all(g.startswith("天宁/") and g.endswith(" a:b") for g in loaded.grids)

@@ -126,3 +126,30 @@ def test_field_errors_do_not_hide_duplicate_departments_or_unknown_references() 
     assert any(p.startswith("timezone:") for p in found)
     assert f"departments: duplicate id {first!r}" in found
     assert "categories[2].department: unknown department 'dept-nowhere'" in found
+
+
+def test_department_ids_in_any_script_load_but_not_control_characters_or_long_ones() -> None:
+    def department_id(value: str) -> Any:
+        def change(doc: dict[str, Any]) -> None:
+            old = doc["departments"][0]["id"]
+            doc["departments"][0]["id"] = value
+            for category in doc["categories"]:
+                if category["department"] == old:
+                    category["department"] = value
+
+        return change
+
+    doc = copy.deepcopy(DOC)
+    department_id("城管/SP: limpeza")(doc)
+    assert parse_catalogue(doc).departments[0].id == "城管/SP: limpeza"
+    assert problems(department_id("a\tb")) == [
+        "departments[0].id: Value error, 'a\\tb': an id holds no control characters and no"
+        " spaces at its ends"
+    ]
+    assert problems(department_id(" x")) == [
+        "departments[0].id: Value error, ' x': an id holds no control characters and no"
+        " spaces at its ends"
+    ]
+    assert problems(department_id("d" * 101)) == [
+        "departments[0].id: Value error, 101 characters long; at most 100"
+    ]

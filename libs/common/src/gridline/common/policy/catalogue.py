@@ -50,6 +50,20 @@ class Department(_Strict):
         description="Hours a called-in department has to report in (报到); default 2.",
     )
 
+    @field_validator("id")
+    @classmethod
+    def _readable_id(cls, value: str) -> str:
+        """As a jurisdiction's ids: any script, "/" and ":" included, but no control
+        characters, no spaces at its ends and at most 100 characters (the id travels in
+        paths, scopes, metrics labels and CSV files)."""
+        if re.search(r"[\x00-\x1f\x7f]", value) or value != value.strip():
+            raise ValueError(
+                f"{value[:40]!r}: an id holds no control characters and no spaces at its ends"
+            )
+        if len(value) > 100:
+            raise ValueError(f"{len(value)} characters long; at most 100")
+        return value
+
 
 class Targets(_Strict):
     grid: float = Field(default=0.70, gt=0, le=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -281,6 +282,24 @@ def _geometry(
     return geom
 
 
+# Ids and names are the city's own text in any script, "/" and ":" included; they travel
+# in paths, query strings, metrics labels and CSV files, so not control characters; and an
+# id is at most 100 characters (sla's scopes take no longer one).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_ID = 100
+
+
+def _unreadable(props: dict[str, Any]) -> str | None:
+    """What is wrong with the feature's ids and names as text, if anything."""
+    for name in PROPERTIES:
+        value = props[name].strip()
+        if _CONTROL.search(value):
+            return f"{name} {value[:40]!r} holds a control character (a tab, a line break, ...)"
+        if name.endswith("_id") and len(value) > MAX_ID:
+            return f"{name} is {len(value)} characters long; at most {MAX_ID}"
+    return None
+
+
 def _check_parents(grids: list[tuple[int, Grid]], problems: list[Problem]) -> None:
     """One parent and one name per unit; no id used at two levels."""
     seen: dict[tuple[str, str], tuple[int, str, str | None]] = {}
@@ -379,6 +398,9 @@ def parse_jurisdiction(doc: Any) -> Jurisdiction:
             problems.append(
                 Problem(index, gid, f"missing or non-string properties: {', '.join(missing)}")
             )
+        elif bad := _unreadable(props):
+            problems.append(Problem(index, gid, bad))
+            missing = ["ids"]
         elif props["grid_kind"] not in KINDS:
             problems.append(
                 Problem(
