@@ -123,3 +123,41 @@ def test_between_undoes_add(start: datetime, minutes: int) -> None:
     begin = start.replace(tzinfo=UTC)
     span = timedelta(minutes=minutes)
     assert OFFICE.between(begin, OFFICE.add(begin, span, "Asia/Shanghai"), "Asia/Shanghai") == span
+
+
+LONDON = "Europe/London"  # clocks go forward 29 March 2026 01:00 UTC, back 25 October
+ALWAYS = WorkCalendar(
+    hours=["00:00-24:00"], weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+)
+
+
+def test_working_time_is_time_that_passes_on_the_days_clocks_change() -> None:
+    """Counted on the wall clock, 24 working hours across the spring change elapsed 23
+    real hours, and between() over 24 real hours counted 25."""
+    noon = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    assert ALWAYS.add(noon, timedelta(hours=24), LONDON) == noon + timedelta(hours=24)
+    assert ALWAYS.between(noon, noon + timedelta(hours=24), LONDON) == timedelta(hours=24)
+    autumn = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    assert ALWAYS.add(autumn, timedelta(hours=24), LONDON) == autumn + timedelta(hours=24)
+    # A night shift 00:00-03:00 local: on 29 March it lasts two real hours (00:00-01:00
+    # GMT, then 02:00-03:00 BST); two working hours from its start end at its end.
+    nights = WorkCalendar(
+        hours=["00:00-03:00"], weekdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    )
+    start = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    assert nights.add(start, timedelta(hours=2), LONDON) == datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
+    assert nights.between(start, start + timedelta(hours=5), LONDON) == timedelta(hours=2)
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    minutes=st.integers(min_value=0, max_value=20000),
+)
+def test_round_the_clock_is_clock_time_in_a_zone_with_clock_changes(
+    start: datetime, minutes: int
+) -> None:
+    begin = start.replace(tzinfo=UTC)
+    span = timedelta(minutes=minutes)
+    assert ALWAYS.add(begin, span, LONDON) == begin + span
+    assert ALWAYS.between(begin, begin + span, LONDON) == span
+    assert OFFICE.between(begin, OFFICE.add(begin, span, LONDON), LONDON) == span

@@ -10,8 +10,8 @@ working intervals from that moment on: 4 working hours from Friday 16:00 on an 0
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -39,17 +39,40 @@ class _Days:
     weekdays: frozenset[int]
     holidays: frozenset[date]
     workdays: frozenset[date]
+    # (day, zone) -> that day's intervals as instants; the days walked are mostly the
+    # same few (today, tomorrow), so each is worked out once.
+    _instants: dict[tuple[date, str], list[tuple[datetime, datetime]]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
     def working(self, day: date) -> bool:
         if day in self.workdays:
             return True
         return day not in self.holidays and day.weekday() in self.weekdays
 
-    def spans(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The day's working intervals as naive local datetimes (an end of 24:00 is the
+    def instants(self, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        """The day's working intervals as instants (UTC): an interval's length is the time
+        that really passes in it, so on the day a clock goes forward an hour, 00:00-24:00
+        lasts 23 hours and one that spans 01:00-02:00 an hour less (an end of 24:00 is the
         next midnight)."""
-        midnight = datetime(day.year, day.month, day.day)
-        return [(midnight + begin, midnight + end) for begin, end in self.offsets]
+        key = (day, tz.key)
+        found = self._instants.get(key)
+        if found is None:
+            if len(self._instants) >= _CACHED_DAYS:
+                self._instants.clear()
+            midnight = datetime(day.year, day.month, day.day)
+            found = [(_utc(midnight + b, tz), _utc(midnight + e, tz)) for b, e in self.offsets]
+            self._instants[key] = found
+        return found
+
+
+_CACHED_DAYS = 4096
+
+
+def _utc(local: datetime, tz: ZoneInfo) -> datetime:
+    """A local wall time as an instant (a time a clock skips is read with the offset in
+    force before the change, PEP 495's fold 0)."""
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 class WorkCalendar(BaseModel):
@@ -121,22 +144,23 @@ class WorkCalendar(BaseModel):
 
     def add(self, start: datetime, span: timedelta, zone: str) -> datetime:
         """The moment `span` of working time after `start` (an aware datetime): the end
-        of the working time it takes, in UTC. A zero span is `start` itself."""
+        of the working time it takes, in UTC. A zero span is `start` itself. Working time
+        is time that really passes, also on the days a clock changes."""
         if span <= timedelta(0):
             return start
         tz = ZoneInfo(zone)
-        local = start.astimezone(tz).replace(tzinfo=None)
+        at = start.astimezone(UTC)
         left = span
-        day = local.date()
+        day = start.astimezone(tz).date()
         days = self._days
         for _ in range(MAX_DAYS):
             if days.working(day):
-                for begin, end in days.spans(day):
-                    if end <= local:
+                for begin, end in days.instants(day, tz):
+                    if end <= at:
                         continue
-                    begin = max(begin, local)
+                    begin = max(begin, at)
                     if end - begin >= left:
-                        return (begin + left).replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+                        return begin + left
                     left -= end - begin
             day += timedelta(days=1)
         raise NoWorkingTime(f"no {span} of working time within {MAX_DAYS} days of {start}")
@@ -148,15 +172,14 @@ class WorkCalendar(BaseModel):
         if end <= start:
             return timedelta(0)
         tz = ZoneInfo(zone)
-        local = start.astimezone(tz).replace(tzinfo=None)
-        until = end.astimezone(tz).replace(tzinfo=None)
+        since, until = start.astimezone(UTC), end.astimezone(UTC)
         total = timedelta(0)
-        day = local.date()
+        day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
         days = self._days
-        while day <= until.date():
+        while day <= last:
             if days.working(day):
-                for begin, finish in days.spans(day):
-                    begin, finish = max(begin, local), min(finish, until)
+                for begin, finish in days.instants(day, tz):
+                    begin, finish = max(begin, since), min(finish, until)
                     if finish > begin:
                         total += finish - begin
             day += timedelta(days=1)
