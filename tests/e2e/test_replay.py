@@ -496,17 +496,14 @@ def test_a_replay_ends_with_figures_equal_to_its_ground_truth_despite_a_sigkill_
         assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf"), csv.text[:200]
         header = csv.content.decode("utf-8-sig").splitlines()[0]
         assert "网格内解决率 (grid_attainment)" in header and "按期结案率 (on_time_rate)" in header
-        # A street id in Chinese, with a "/": its file name was a header Latin-1 cannot
-        # carry (500); now an ASCII name and the exact one as filename*.
-        named = client.get(
+        # A street sla never heard of is a 404 that names it, not a month of zeros (its id
+        # in Chinese with a "/" and a space: ids are the city's own text).
+        unknown = client.get(
             f"{sla}/v1/reports/monthly",
             params={"street": "天宁/街道 1", "month": months[-1], "format": "csv"},
         )
-        assert named.status_code == 200, named.text
-        assert named.headers["content-disposition"].endswith(
-            "filename*=UTF-8''gridline-%E5%A4%A9%E5%AE%81%2F%E8%A1%97%E9%81%93%201-"
-            f"{months[-1]}.csv"
-        ), named.headers
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["detail"].startswith("scope: no street '天宁/街道 1'"), unknown.text
 
     # Deadlines: each assignment that breached fired once (one event id), SIGKILL or not:
     # timeout-1 orders once at the grid, late ones at grid, community, street and department.

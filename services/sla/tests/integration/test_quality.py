@@ -25,7 +25,7 @@ from gridline.common.events import (
 )
 from gridline.common.pg import Pool
 from gridline.sla import measuring
-from gridline.sla.domain.measures import MeasureProblem
+from gridline.sla.domain.measures import MeasureProblem, UnknownScope
 from gridline.sla.entrypoints.reports import as_csv, monthly_rows
 from gridline.sla.handlers import Sla
 
@@ -323,3 +323,40 @@ async def test_a_ranking_lists_every_unit_of_the_jurisdiction_and_catalogue_in_e
     async with pool.acquire() as conn:
         grids = await measuring.ranking(conn, TODAY, "street:s1", "grid", "7d", None)
     assert [a.unit for a in grids.units] == ["grid:g1"]  # counted, so still ranked
+
+
+async def test_a_scope_sla_never_heard_of_is_unknown_not_a_quiet_unit(pool: Pool) -> None:
+    """Before any policy reaches sla nothing is judged; after, a scope must be a unit of a
+    jurisdiction or catalogue put into effect, a district with streets, or counted once:
+    anything else (a mistyped id) is UnknownScope (404), not figures of zeros."""
+    sla = Sla(ManualClock(NOW), "/gridline/sla", [3600.0])
+
+    async def ask(scope: str) -> int:
+        async with pool.acquire() as conn:
+            _, _, f = await sla.measures(conn, scope=scope, category="*", window="7d", month=None)
+        return f.resolved
+
+    assert await ask("street:s-typo") == 0  # no policy yet: no judgement
+    places = [
+        Place(id=s, level="street", name=f"{s}名", lon=119.9, lat=31.7, parent_id=d)
+        for s, d in (("s1", "d1"), ("s2", "d2"))
+    ]
+    jurisdiction = PolicyActivated(
+        kind="jurisdiction", version="j1", activated_at=NOW, places=places
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await sla.on_policies(conn, incoming(jurisdiction))
+        # Counted under a grid and community no jurisdiction in effect names.
+        await sla.on_resolutions(conn, incoming(resolution("o1", tier="grid", grid="g-old")))
+    assert await ask("street:s2") == 0  # in the jurisdiction, nothing counted
+    assert await ask("district:d2") == 0  # a district of its streets, nothing counted
+    assert await ask("grid:g-old") == 1  # counted once: its figures stay askable
+    assert await ask("street:s1") == 1
+    for unknown in ("street:s-typo", "district:d-typo", "grid:天宁/1"):
+        with pytest.raises(UnknownScope, match=f"scope: no {unknown.split(':')[0]} "):
+            await ask(unknown)
+    async with pool.acquire() as conn:
+        with pytest.raises(UnknownScope, match="no street 's-typo'"):
+            await monthly_rows(conn, "s-typo", "2026-11", TODAY)
+        with pytest.raises(UnknownScope, match="no street 's-typo'"):
+            await measuring.ranking(conn, TODAY, "street:s-typo", "grid", "7d", None)

@@ -307,10 +307,12 @@ class Sla:
         month: str | None,
     ) -> tuple[date, date, measures.Figures]:
         """The figures of one scope and category over a window or a month, summed from the
-        tallies (raises MeasureProblem for a question that cannot be answered as asked)."""
+        tallies (raises MeasureProblem for a question that cannot be answered as asked,
+        UnknownScope for a unit sla never heard of)."""
         measures.check_scope(scope)
         today = await measuring.today(conn, self.clock.now())
         first, last = measures.window_days(today, window, month)
+        await measuring.require_known(conn, scope)
         total = await store.tally_sum(conn, scope, category, first, last)
         targets = await store.targets(conn) or Targets().model_dump()
         return first, last, measures.figures(total, targets)

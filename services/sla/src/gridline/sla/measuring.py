@@ -201,12 +201,25 @@ class Ranking:
     names: dict[str, tuple[str | None, str | None]]
 
 
+async def require_known(conn: Connection, scope: str) -> None:
+    """Raise UnknownScope for a scope of a unit sla has never heard of (the city always
+    is known)."""
+    if scope != "city" and not await tallies.scope_known(conn, scope):
+        level, _, unit = scope.partition(":")
+        raise measures.UnknownScope(
+            f"scope: no {level} {unit!r} in the jurisdiction or catalogue in effect, and"
+            " nothing was ever counted for one; check the id (GET /v1/assessments lists the"
+            " units)"
+        )
+
+
 async def ranking(
     conn: Connection, today: date, scope: str, level: str, window: str | None, month: str | None
 ) -> Ranking:
     """One ranking over a window or a month (raises MeasureProblem when it cannot be asked)."""
     assessment.check_ranking(scope, level)
     first, last = measures.window_days(today, window, month)
+    await require_known(conn, scope)
     sums = await tallies.unit_sums(conn, scope, level, first, last)
     for unit in await tallies.known_units(conn, scope, level):  # listed with nothing counted
         sums.setdefault(unit, UnitTally())

@@ -235,6 +235,26 @@ async def set_known_units(
         )
 
 
+async def scope_known(conn: Connection, scope: str) -> bool:
+    """Whether sla has heard of the scope's unit: named by a jurisdiction or catalogue
+    put into effect or by an event, a district with streets, or counted for ever; and
+    true while nothing at all is known (no policy has reached sla yet: no judgement)."""
+    level, _, unit = scope.partition(":")
+    known: bool = await conn.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM unit_names)"
+        " OR EXISTS (SELECT 1 FROM unit_names WHERE unit = $1)"
+        " OR ($2 = 'district' AND EXISTS"
+        "  (SELECT 1 FROM units WHERE level = 'street' AND district = $3))"
+        " OR EXISTS (SELECT 1 FROM tallies WHERE scope = $1)"
+        " OR EXISTS (SELECT 1 FROM flows WHERE scope = $1)"
+        " OR EXISTS (SELECT 1 FROM unit_tallies WHERE parent = $1)",
+        scope,
+        level,
+        unit,
+    )
+    return known
+
+
 async def known_units(conn: Connection, parent: str, level: str) -> list[str]:
     """The units (`<level>:<id>`) a ranking under `parent` lists even with nothing counted:
     a street's grids or communities, a district's streets, every department."""

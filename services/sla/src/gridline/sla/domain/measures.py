@@ -60,6 +60,12 @@ class MeasureProblem(ValueError):
     """A question about the figures that cannot be answered as asked (400, the fix named)."""
 
 
+class UnknownScope(LookupError):
+    """A scope of no unit sla has heard of (404): not in a jurisdiction or catalogue put
+    into effect, and nothing ever counted for it. Its figures would be zeros that look
+    like a quiet unit, so a mistyped id is told apart."""
+
+
 def scopes_of(
     grid_id: str | None, community_id: str | None, street_id: str | None, district_id: str | None
 ) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from gridline.common.settings import load
 from gridline.sla import measuring
 from gridline.sla.bootstrap import SlaService, bootstrap
 from gridline.sla.config import SlaSettings
-from gridline.sla.domain.measures import ALL_CATEGORIES, MeasureProblem
+from gridline.sla.domain.measures import ALL_CATEGORIES, MeasureProblem, UnknownScope
 from gridline.sla.entrypoints import reports
 from gridline.sla.entrypoints.reports import QualityView
 
@@ -69,13 +69,18 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
     async def problem(_: Request, exc: MeasureProblem) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(UnknownScope)
+    async def unknown(_: Request, exc: UnknownScope) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
     @app.get(
         "/v1/measures",
         response_model=MeasuresView,
         responses={
+            **reports.BAD_INPUT,
             400: {
                 "description": "A scope, window or month that cannot be read; the message says what to write."
-            }
+            },
         },
     )
     async def get_measures(

@@ -23,7 +23,11 @@ from gridline.sla.domain.assessment import Assessed
 from gridline.sla.domain.measures import MeasureProblem
 
 BAD_INPUT: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A question that cannot be read; the message says what to write."}
+    400: {"description": "A question that cannot be read; the message says what to write."},
+    404: {
+        "description": "A unit sla never heard of: not in the jurisdiction or catalogue in"
+        " effect, nothing ever counted for it (check the id)."
+    },
 }
 
 
@@ -156,6 +160,7 @@ async def monthly_rows(
     targets = await store.targets(conn) or Targets().model_dump()
     rows: list[dict[str, Any]] = []
     first, last = measures.window_days(today, None, month)
+    await measuring.require_known(conn, scope)
     units: list[tuple[str, Assessed | None, dict[str, tuple[str | None, str | None]]]] = [
         (scope, None, await tallies.unit_names(conn, [scope]))
     ]
