@@ -143,13 +143,12 @@ def test_department_ids_in_any_script_load_but_not_control_characters_or_long_on
     department_id("城管/SP: limpeza")(doc)
     assert parse_catalogue(doc).departments[0].id == "城管/SP: limpeza"
     assert problems(department_id("a\tb")) == [
-        "departments[0].id: Value error, 'a\\tb': an id holds no control characters and no"
-        " spaces at its ends"
+        "departments[0].id: Value error, 'a\\tb' holds a control character (a tab, a line"
+        " break, ...)"
     ]
     assert problems(department_id(" x")) == [
-        "departments[0].id: Value error, ' x': an id holds no control characters and no"
-        " spaces at its ends"
+        "departments[0].id: Value error, ' x' has spaces at its ends"
     ]
     assert problems(department_id("d" * 101)) == [
-        "departments[0].id: Value error, 101 characters long; at most 100"
+        "departments[0].id: Value error, is 101 characters long; at most 100"
     ]

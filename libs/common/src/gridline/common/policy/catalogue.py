@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridline.common.events import Severity
+from gridline.common.policy import unit_ids
 from gridline.common.policy.calendar import WorkCalendar
 from gridline.common.policy.duties import DutyLists, duty_list_problems
 from gridline.common.policy.tiers import Tier
@@ -53,15 +54,8 @@ class Department(_Strict):
     @field_validator("id")
     @classmethod
     def _readable_id(cls, value: str) -> str:
-        """As a jurisdiction's ids: any script, "/" and ":" included, but no control
-        characters, no spaces at its ends and at most 100 characters (the id travels in
-        paths, scopes, metrics labels and CSV files)."""
-        if re.search(r"[\x00-\x1f\x7f]", value) or value != value.strip():
-            raise ValueError(
-                f"{value[:40]!r}: an id holds no control characters and no spaces at its ends"
-            )
-        if len(value) > 100:
-            raise ValueError(f"{len(value)} characters long; at most 100")
+        if (bad := unit_ids.problem(value)) is not None:
+            raise ValueError(bad)
         return value
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
+from gridline.common.policy import unit_ids
 from gridline.common.policy.extent import Extent
 
 Level = Literal["grid", "community", "street", "district"]
@@ -282,21 +282,16 @@ def _geometry(
     return geom
 
 
-# Ids and names are the city's own text in any script, "/" and ":" included; they travel
-# in paths, query strings, metrics labels and CSV files, so not control characters; and an
-# id is at most 100 characters (sla's scopes take no longer one).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_ID = 100
-
-
 def _unreadable(props: dict[str, Any]) -> str | None:
-    """What is wrong with the feature's ids and names as text, if anything."""
+    """What is wrong with the feature's ids (gridline.common.policy.unit_ids) and names
+    as text, if anything."""
     for name in PROPERTIES:
         value = props[name].strip()
-        if _CONTROL.search(value):
+        if name.endswith("_id"):
+            if (bad := unit_ids.problem(value)) is not None:
+                return f"{name} {bad}"
+        elif unit_ids.has_control(value):
             return f"{name} {value[:40]!r} holds a control character (a tab, a line break, ...)"
-        if name.endswith("_id") and len(value) > MAX_ID:
-            return f"{name} is {len(value)} characters long; at most {MAX_ID}"
     return None
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gridline.common.policy import unit_ids
 from gridline.common.policy.tiers import Tier
 
 ALL_CATEGORIES = "*"
@@ -24,12 +25,6 @@ SCOPE_LEVELS = ("city", "district", "street", "community", "grid")
 METRIC_LEVELS = ("city", "district", "street")
 ROLLING = {"1d": 1, "7d": 7, "30d": 30}
 MEASURED_TIERS = (Tier.GRID, Tier.COMMUNITY, Tier.STREET)
-# A unit's id as a jurisdiction or catalogue writes it: any text up to 100 characters ("天宁
-# 区", "SP/Sé", "c:1" alike; a scope splits at its first colon), without control
-# characters, and without spaces at its ends (the loads strip them, so "street: 1" is a typo).
-UNIT_ID = r"[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]{0,98}[^\x00-\x1f\x7f\s])?"
-_SCOPE = re.compile(rf"^(city|(district|street|community|grid):{UNIT_ID})$")
-_UNIT_ID = re.compile(rf"^{UNIT_ID}$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -197,7 +192,10 @@ def hourly_changes(added: Iterable[Counted], removed: Iterable[Counted]) -> dict
 
 
 def check_scope(scope: str) -> str:
-    if not _SCOPE.match(scope):
+    """`city` or `<level>:<unit id>` (gridline.common.policy.unit_ids: split at the first
+    colon)."""
+    level, colon, unit = scope.partition(":")
+    if scope != "city" and not (colon and level in SCOPE_LEVELS[1:] and is_unit_id(unit)):
         raise MeasureProblem(
             "scope: 'city' or one of district:<id>, street:<id>, community:<id>, grid:<id>"
             f" (the unit's id as loaded, at most 100 characters), got {scope[:120]!r}"
@@ -206,7 +204,7 @@ def check_scope(scope: str) -> str:
 
 
 def is_unit_id(text: str) -> bool:
-    return _UNIT_ID.match(text) is not None
+    return unit_ids.problem(text) is None
 
 
 def window_days(today: date, window: str | None, month: str | None) -> tuple[date, date]:
