@@ -10,28 +10,22 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from gridline.common.auth import require_admin
-from gridline.common.http import answers
 from gridline.routing.adapters import keys
-from gridline.routing.entrypoints.api import ADMIN, UNAVAILABLE, Service
+from gridline.routing.entrypoints.api import ADMIN, Service, admin_answering
 from gridline.routing.versions import PolicyVersions
 
 # A version's id as stored (bigserial): larger numbers name no version, and asyncpg cannot
 # even send them.
-VersionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the version's id")]
+BIGSERIAL_MAX = 2**63 - 1
+VersionId = Annotated[int, Path(ge=1, le=BIGSERIAL_MAX, description="the version's id")]
 
-VERSIONS: dict[str, Any] = {
-    **ADMIN,
-    "responses": answers(
-        {
-            401: "no key",
-            403: "not the admin key",
-            404: "no policy version has that id",
-            422: "the request does not fit (where and what), or the version to roll back to"
-            " names units or categories the policy in effect lacks",
-            503: UNAVAILABLE,
-        }
-    ),
-}
+VERSIONS = admin_answering(
+    {
+        404: "no policy version has that id",
+        422: "the request does not fit (where and what), or the version to roll back to"
+        " names units or categories the policy in effect lacks",
+    }
+)
 
 
 class PolicyVersionView(BaseModel):
@@ -67,7 +61,7 @@ def add_routes(app: FastAPI) -> None:
         kind: Literal["jurisdiction", "catalogue"] | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before_id: Annotated[
-            int | None, Query(ge=1, le=2**63 - 1, description="page on: ids below this")
+            int | None, Query(ge=1, le=BIGSERIAL_MAX, description="page on: ids below this")
         ] = None,
     ) -> list[dict[str, Any]]:
         """Every jurisdiction and catalogue version put into effect, newest first."""
@@ -106,13 +100,7 @@ def add_routes(app: FastAPI) -> None:
 
     @app.post(
         "/admin/handler-keys/revoke",
-        **{
-            **ADMIN,
-            "responses": {
-                **ADMIN["responses"],
-                **answers({404: "no live handler key matches; nothing was revoked"}),
-            },
-        },
+        **admin_answering({404: "no live handler key matches; nothing was revoked"}),
     )
     async def revoke_handler_keys(
         request: Request, svc: Service, body: Revocation

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from gridline.common.auth import bearer, require_admin
-from gridline.common.http import answers, service_app
+from gridline.common.http import Problem, answers, service_app
 from gridline.common.policy.catalogue import CatalogueInvalid, parse_catalogue
 from gridline.common.settings import load
 from gridline.routing.authorisation import Forbidden, NoKey
@@ -67,13 +67,16 @@ ADMIN: dict[str, Any] = {
     "dependencies": [Security(BEARER)],
     "responses": answers({401: "no key", 403: "not the admin key", 503: UNAVAILABLE}),
 }
-POLICY_LOAD: dict[str, Any] = {
-    **ADMIN,
-    "responses": {
-        **ADMIN["responses"],
-        **answers({422: "the body does not fit, or the policy was rejected"}, PolicyRejected),
-    },
-}
+
+
+def admin_answering(codes: dict[int, str], model: Any = Problem) -> dict[str, Any]:
+    """ADMIN, with more answers in its OpenAPI `responses` (of the shape `model`)."""
+    return {**ADMIN, "responses": {**ADMIN["responses"], **answers(codes, model)}}
+
+
+POLICY_LOAD = admin_answering(
+    {422: "the body does not fit, or the policy was rejected"}, PolicyRejected
+)
 
 # The commands' refusals as HTTP. Raised inside a command's transaction, so it rolled back.
 REFUSALS: dict[type[Exception], int] = {
