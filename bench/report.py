@@ -240,7 +240,11 @@ def intake_section(x: IntakeVsBare) -> list[str]:
 
 
 def render(
-    ctx: Context, runs: Sequence[Run], floors: Sequence[Floor], intake: IntakeVsBare | None
+    ctx: Context,
+    runs: Sequence[Run],
+    floors: Sequence[Floor],
+    intake: IntakeVsBare | None,
+    where: Sequence[str] = (),
 ) -> str:
     out = [
         "# Benchmarks",
@@ -288,6 +292,7 @@ def render(
             "",
             *cpu_table(runs, ctx.idle),
             "",
+            *where,
         ]
     if floors or intake:
         out += ["## Floors, same run", "", *floors_table(floors, intake), ""]
@@ -350,8 +355,11 @@ HOW_TO_READ = [
     "the pipeline floor's front 28040; its tables are in the schema `bench_floor`, its topics `bench.floor.*`)",
     "and stops everything at the end. Quick trials:",
     '`make bench BENCH_ARGS="--rates 100,500 --seconds 5 --skip peer,floors,intake"`',
-    "(`--skip` any of `e2e`, `peer`, `pipeline`, `floors`, `intake`, `deadlines`; `--drain-timeout`,",
-    "`--out`; see `.venv/bin/python bench/run.py --help`). After the end-to-end figures the",
+    "(`--skip` any of `e2e`, `peer`, `pipeline`, `floors`, `intake`, `deadlines`, `profile`;",
+    "`--drain-timeout`, `--profile-seconds`, `--out`; see `.venv/bin/python bench/run.py --help`).",
+    "The profiled run uses py-spy (a dev dependency, in `.venv/bin/`), which attaches to the",
+    "services with ptrace: where that is not permitted the page says so instead of a profile.",
+    "After the end-to-end figures the",
     "bench appends its own sections: routing alone, sla's reads with ten million resolved",
     "orders stored (several minutes to load; `BENCH_READS_ORDERS=0 make bench` leaves it out,",
     "`BENCH_READS_ORDERS=1000000` loads fewer) and sla's deadline scheduler with a million",

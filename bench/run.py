@@ -24,6 +24,7 @@ import intake_bench
 import page
 import peer
 import report
+import where
 from procs import Meter, cpu_seconds, stack_meters
 from shapely.geometry import Point, shape
 
@@ -131,6 +132,12 @@ def main() -> int:
     p.add_argument(
         "--max-inflight", type=int, default=1024, help="open loop: requests waiting at once"
     )
+    p.add_argument(
+        "--profile-seconds",
+        type=float,
+        default=10,
+        help="the profiled max run (py-spy, statements)",
+    )
     p.add_argument("--rounds", type=int, default=3, help="intake alone: rounds per server")
     p.add_argument("--wrk-seconds", type=int, default=10)
     p.add_argument("--floor-seconds", type=float, default=5, help="bound on each floor")
@@ -152,6 +159,7 @@ def main() -> int:
         "floors",
         "intake",
         "deadlines",
+        "profile",
     }  # deadlines: its own
     if unknown:
         p.error(f"--skip: unknown {sorted(unknown)}")
@@ -187,6 +195,7 @@ def main() -> int:
     runs: list[e2e.Run] = []
     floor_results: list[floors.Floor] = []
     intake_result: intake_bench.IntakeVsBare | None = None
+    where_lines: list[str] = []
     meters = stack_meters(run_dir)
     idle: dict[str, float] = {}
     try:
@@ -263,6 +272,20 @@ def main() -> int:
                     runs.append(r)
             receiver.wait_quiet(quiet=2.0, limit=args.drain_timeout)
             e2e.settle(runs, receiver)
+        if "e2e" not in skip and "profile" not in skip:
+            print(f"bench: gridline at max, profiled, {args.profile_seconds:g} s", flush=True)
+            asyncio.run(where.statements_reset(database_url))
+            profiler = where.Profiler(run_dir)
+            profiler.start(args.profile_seconds)
+            profiled = e2e.run(
+                gridline, receiver, args.loadgen, None, args.profile_seconds, args.drain_timeout,
+                run_dir / "sent-gridline-profiled.tsv", args.concurrency,
+            )  # fmt: skip
+            profiles = profiler.collect(timeout=args.profile_seconds + 30)
+            where_lines = where.section(
+                args.profile_seconds, len(profiled.accepted), profiled.cpu_ms, profiles,
+                profiler.problems, asyncio.run(where.statements(database_url)),
+            )  # fmt: skip
         am.stop()
         pipeline.stop()
         if "floors" not in skip:
@@ -332,7 +355,7 @@ def main() -> int:
         idle=idle,
         idle_seconds=args.idle_seconds or args.seconds,
     )
-    text = report.render(ctx, runs, floor_results, intake_result)
+    text = report.render(ctx, runs, floor_results, intake_result, where_lines)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
     ok = intake_result is None or intake_result.stored >= intake_result.acknowledged
