@@ -285,6 +285,7 @@ def main() -> int:
             where_lines = where.section(
                 args.profile_seconds, len(profiled.accepted), profiled.cpu_ms, profiles,
                 profiler.problems, asyncio.run(where.statements(database_url)),
+                asyncio.run(where.table_writes(database_url)),
             )  # fmt: skip
         am.stop()
         pipeline.stop()

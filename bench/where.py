@@ -124,8 +124,33 @@ async def statements_reset(url: str) -> None:
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await conn.execute("SELECT pg_stat_statements_reset()")
+        await conn.execute("SELECT pg_stat_reset()")  # this database's table counters
     finally:
         await conn.close()
+
+
+@dataclass(frozen=True)
+class TableWrites:
+    table: str
+    inserted: int
+    updated: int
+    hot: int  # heap-only updates: a new row version and no index entries
+    deleted: int
+
+
+async def table_writes(url: str) -> list[TableWrites]:
+    """Rows written per table since statements_reset, most written first."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT schemaname || '.' || relname AS t, n_tup_ins, n_tup_upd, n_tup_hot_upd,"
+            " n_tup_del FROM pg_stat_user_tables"
+            " WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+            " ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC"
+        )
+    finally:
+        await conn.close()
+    return [TableWrites(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 async def statements(url: str) -> list[Statement]:
@@ -160,6 +185,7 @@ def section(
     profiles: dict[str, ServiceProfile],
     problems: dict[str, str],
     stmts: Sequence[Statement],
+    tables: Sequence[TableWrites] = (),
     top: int = 12,
 ) -> list[str]:
     out = [
@@ -167,7 +193,7 @@ def section(
         "",
         f"One more `max` run of Gridline, {seconds:g} s, after the measured ones: py-spy "
         f"(`py-spy record --nonblocking -r {RATE_HZ} -f raw`) on each service, and "
-        "PostgreSQL's `pg_stat_statements` reset at its start and read after its drain. "
+        "PostgreSQL's `pg_stat_statements` and table counters reset at its start and read after its drain. "
         f"{reports} reports accepted. py-spy's own sampling costs CPU, so this run's figures "
         "are not compared with anything; the shares are what it is for.",
         "",
@@ -228,6 +254,26 @@ def section(
             "",
             "Execution time is wall time inside the server (waits on locks and I/O "
             "included), not CPU; it ranks the statements, the CPU table ranks the processes.",
+            "",
+        ]
+    if tables:
+        per = max(reports, 1)
+        out += [
+            "### Rows written per report, by table (the same run)",
+            "",
+            "| table | inserted | updated | of which HOT | deleted |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for t in tables[:top]:
+            hot = _share(t.hot, t.updated) if t.updated else "–"
+            out.append(
+                f"| {t.table} | {t.inserted / per:.2f} | {t.updated / per:.2f} | {hot} | "
+                f"{t.deleted / per:.2f} |"
+            )
+        out += [
+            "",
+            "A HOT (heap-only) update writes a new row version on the same page and no index "
+            "entry; any other update writes one in every index of the table.",
             "",
         ]
     return out
