@@ -274,7 +274,7 @@ def main() -> int:
             e2e.settle(runs, receiver)
         if "e2e" not in skip and "profile" not in skip:
             print(f"bench: gridline at max, profiled, {args.profile_seconds:g} s", flush=True)
-            asyncio.run(where.statements_reset(database_url))
+            asyncio.run(where.reset_counters(database_url))
             profiler = where.Profiler(run_dir)
             profiler.start(args.profile_seconds)
             profiled = e2e.run(
@@ -282,10 +282,10 @@ def main() -> int:
                 run_dir / "sent-gridline-profiled.tsv", args.concurrency,
             )  # fmt: skip
             profiles = profiler.collect(timeout=args.profile_seconds + 30)
+            statements, tables = asyncio.run(where.read_counters(database_url))
             where_lines = where.section(
                 args.profile_seconds, len(profiled.accepted), profiled.cpu_ms, profiles,
-                profiler.problems, asyncio.run(where.statements(database_url)),
-                asyncio.run(where.table_writes(database_url)),
+                profiler.problems, statements, tables,
             )  # fmt: skip
         am.stop()
         pipeline.stop()

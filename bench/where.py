@@ -119,12 +119,14 @@ class Statement:
     wal_bytes: float
 
 
-async def statements_reset(url: str) -> None:
+async def reset_counters(url: str) -> None:
+    """Statement statistics and this database's table counters start from zero."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        await conn.execute("SELECT pg_stat_statements_reset()")
-        await conn.execute("SELECT pg_stat_reset()")  # this database's table counters
+        await conn.execute(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+            " SELECT pg_stat_statements_reset(); SELECT pg_stat_reset()"
+        )
     finally:
         await conn.close()
 
@@ -138,35 +140,27 @@ class TableWrites:
     deleted: int
 
 
-async def table_writes(url: str) -> list[TableWrites]:
-    """Rows written per table since statements_reset, most written first."""
+async def read_counters(url: str) -> tuple[list[Statement], list[TableWrites]]:
+    """Since reset_counters: the statements by execution time, and the rows written per
+    table, most written first."""
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch(
-            "SELECT schemaname || '.' || relname AS t, n_tup_ins, n_tup_upd, n_tup_hot_upd,"
-            " n_tup_del FROM pg_stat_user_tables"
-            " WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+        statements = await conn.fetch(
+            "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, rows, total_exec_time,"
+            " wal_bytes FROM pg_stat_statements"
+            " WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC"
+        )
+        tables = await conn.fetch(
+            "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_hot_upd,"
+            " n_tup_del FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
             " ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC"
         )
     finally:
         await conn.close()
-    return [TableWrites(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-
-async def statements(url: str) -> list[Statement]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT regexp_replace(query, '\\s+', ' ', 'g') AS text, calls, rows,"
-            " total_exec_time, wal_bytes FROM pg_stat_statements"
-            " WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC"
-        )
-    finally:
-        await conn.close()
-    return [
-        Statement(r["text"], r["calls"], r["rows"], r["total_exec_time"], float(r["wal_bytes"]))
-        for r in rows
-    ]
+    return (
+        [Statement(r[0], r[1], r[2], r[3], float(r[4])) for r in statements],
+        [TableWrites(*r) for r in tables],
+    )
 
 
 def _share(n: float, total: float) -> str:
