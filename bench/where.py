@@ -1,10 +1,12 @@
 """Where the time goes at `max`: one more saturated run of Gridline, after the measured
-ones, with a sampling profiler (py-spy) on each service and PostgreSQL's statement
-statistics (pg_stat_statements, preloaded by the local stack) reset at its start.
+ones, with a sampling profiler (py-spy) on each service, and PostgreSQL's statement
+statistics (pg_stat_statements, preloaded by the local stack) and table counters reset at
+its start.
 
 Its figures are in no table above: py-spy takes CPU of its own while it samples. What it
 gives is the split: per service, the share of its sampled time by package and the
-functions that take most; for PostgreSQL, the statements by execution time, per report.
+functions that take most; for PostgreSQL, the statements by execution time and the rows
+written by table, per report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+from procs import pid_from_file
 
 SERVICES = ("intake", "routing", "sla", "notify")
 OWN = {"intake", "routing", "sla", "notify", "common"}  # gridline/<these>/..., as py-spy names them
@@ -78,10 +81,9 @@ class Profiler:
 
     def start(self, seconds: float) -> None:
         for name in SERVICES:
-            try:
-                pid = int((self.run_dir / "pids" / f"{name}.pid").read_text().split()[0])
-            except (OSError, ValueError, IndexError) as exc:
-                self.problems[name] = f"no pid ({exc})"
+            pid = pid_from_file(self.run_dir / "pids" / f"{name}.pid")
+            if pid is None:
+                self.problems[name] = "no pid file: is the service running?"
                 continue
             out = self.run_dir / f"profile-{name}.txt"
             out.unlink(missing_ok=True)

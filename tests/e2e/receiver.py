@@ -71,17 +71,19 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
 
+    def received(self) -> list[Delivery]:
+        """Every delivery so far (a copy: the server thread goes on appending)."""
+        with self._lock:
+            return list(self.deliveries)
+
     def notification_ids(self, kind: str) -> dict[str, set[str]]:
         """work_order_id -> the distinct webhook ids of its `kind` deliveries."""
         ids: dict[str, set[str]] = {}
-        with self._lock:
-            deliveries = list(self.deliveries)
-        for d in deliveries:
+        for d in self.received():
             body = d.json
             if body["type"] == kind:
                 ids.setdefault(body["work_order_id"], set()).add(d.headers["webhook-id"])
         return ids
 
     def for_order(self, work_order_id: str) -> list[Delivery]:
-        with self._lock:
-            return [d for d in self.deliveries if d.json["work_order_id"] == work_order_id]
+        return [d for d in self.received() if d.json["work_order_id"] == work_order_id]

@@ -135,7 +135,7 @@ def test_no_topic_webhook_or_log_carries_a_reporters_personal_data(
     for topic, records in topics.items():
         for record in records:
             leaks += [f"{topic}: {v}" for v in personal if v.encode() in record]
-    for delivery in receiver.deliveries:
+    for delivery in receiver.received():
         leaks += [f"webhook: {v}" for v in personal if v.encode() in delivery.body]
     for log in stack.workdir.glob("*.log"):
         text = log.read_text(encoding="utf-8", errors="replace")

@@ -19,6 +19,10 @@ def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def is_unit_id(value: str) -> bool:
+    return problem(value) is None
+
+
 def problem(value: str) -> str | None:
     """What is wrong with `value` as a unit id, said so that it can follow the id's
     name or path in a message; None for a good one."""

@@ -282,9 +282,12 @@ def _geometry(
     return geom
 
 
-def _unreadable(props: dict[str, Any]) -> str | None:
-    """What is wrong with the feature's ids (gridline.common.policy.unit_ids) and names
-    as text, if anything."""
+def _properties_problem(props: dict[str, Any]) -> str | None:
+    """What is wrong with a feature's properties, if anything: one missing, an id
+    (gridline.common.policy.unit_ids) or a name that is no good as text, an unknown kind."""
+    missing = [p for p in PROPERTIES if not isinstance(props.get(p), str) or not props[p].strip()]
+    if missing:
+        return f"missing or non-string properties: {', '.join(missing)}"
     for name in PROPERTIES:
         value = props[name].strip()
         if name.endswith("_id"):
@@ -292,6 +295,8 @@ def _unreadable(props: dict[str, Any]) -> str | None:
                 return f"{name} {bad}"
         elif unit_ids.has_control(value):
             return f"{name} {value[:40]!r} holds a control character (a tab, a line break, ...)"
+    if props["grid_kind"] not in KINDS:
+        return f"grid_kind must be comprehensive or special, got {props['grid_kind']!r}"
     return None
 
 
@@ -386,25 +391,9 @@ def parse_jurisdiction(doc: Any) -> Jurisdiction:
             problems.append(Problem(index, None, "feature has no properties object"))
             continue
         gid = props.get("grid_id") if isinstance(props.get("grid_id"), str) else None
-        missing = [
-            p for p in PROPERTIES if not isinstance(props.get(p), str) or not props[p].strip()
-        ]
-        if missing:
-            problems.append(
-                Problem(index, gid, f"missing or non-string properties: {', '.join(missing)}")
-            )
-        elif bad := _unreadable(props):
-            problems.append(Problem(index, gid, bad))
-            missing = ["ids"]
-        elif props["grid_kind"] not in KINDS:
-            problems.append(
-                Problem(
-                    index,
-                    gid,
-                    f"grid_kind must be comprehensive or special, got {props['grid_kind']!r}",
-                )
-            )
-            missing = ["grid_kind"]
+        refused = _properties_problem(props)
+        if refused is not None:
+            problems.append(Problem(index, gid, refused))
         if gid is not None:
             if gid in first_index:
                 problems.append(
@@ -413,7 +402,7 @@ def parse_jurisdiction(doc: Any) -> Jurisdiction:
                 continue
             first_index[gid] = index
         geom = _geometry(feature.get("geometry"), index, gid, problems)
-        if missing or geom is None:
+        if refused is not None or geom is None:
             continue
         grids.append((index, Grid(**{p: props[p].strip() for p in PROPERTIES}, geometry=geom)))
     _check_parents(grids, problems)

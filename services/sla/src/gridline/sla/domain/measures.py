@@ -195,16 +195,12 @@ def check_scope(scope: str) -> str:
     """`city` or `<level>:<unit id>` (gridline.common.policy.unit_ids: split at the first
     colon)."""
     level, colon, unit = scope.partition(":")
-    if scope != "city" and not (colon and level in SCOPE_LEVELS[1:] and is_unit_id(unit)):
+    if scope != "city" and not (colon and level in SCOPE_LEVELS[1:] and unit_ids.is_unit_id(unit)):
         raise MeasureProblem(
             "scope: 'city' or one of district:<id>, street:<id>, community:<id>, grid:<id>"
             f" (the unit's id as loaded, at most 100 characters), got {scope[:120]!r}"
         )
     return scope
-
-
-def is_unit_id(text: str) -> bool:
-    return unit_ids.problem(text) is None
 
 
 def window_days(today: date, window: str | None, month: str | None) -> tuple[date, date]:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridline.common.http import attachment
+from gridline.common.policy import unit_ids
 from gridline.common.policy.catalogue import Targets
 from gridline.sla import measuring
 from gridline.sla.adapters import store, tallies
@@ -270,7 +271,7 @@ def add_routes(app: FastAPI) -> None:
     ) -> Response:
         """One street's month for its district office: the street, its communities and
         its grids (ranked), as CSV (UTF-8 with BOM, zh and en headers) or JSON."""
-        if not street or not measures.is_unit_id(street):
+        if not street or not unit_ids.is_unit_id(street):
             raise MeasureProblem(f"street: a street id, e.g. street=320402001, got {street!r}")
         if month is None:
             raise MeasureProblem("month: YYYY-MM, e.g. month=2026-11")
